@@ -1,0 +1,95 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { isVfsError } from '../../src/vfs/errors.ts'
+import type { SqlDatabase } from './database.ts'
+import { pgTestDb, type TestDb } from './test-helpers.ts'
+
+describe('connection faults on the PostgreSQL server', () => {
+  let t: TestDb
+  let db: SqlDatabase
+  let app: string
+
+  beforeEach(async () => {
+    t = await pgTestDb()
+    app = `facet-${t.schema}`
+    await t.exec(`CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL)`)
+    await t.exec(`INSERT INTO counters SELECT g, 0 FROM generate_series(1, 5) g`)
+    db = await t.open({ pool: { application_name: app }, maxConnections: 2 })
+  })
+  afterEach(async () => {
+    await t.drop()
+  })
+
+  const terminate = () => t.exec(`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1`, [app])
+  const counters = () => db.tables.get('counters')!
+
+  it('reconnects by itself after its idle connections are terminated', async () => {
+    expect((await counters().get(['1']))!.record).toEqual({ id: 1, n: 0 })
+    expect((await terminate())[0]!.n).toBeGreaterThan(0)
+    expect((await counters().get(['2']))!.record).toEqual({ id: 2, n: 0 })
+    const r = (await counters().get(['3']))!
+    expect((await counters().update(r, { n: 7 })).record).toEqual({ id: 3, n: 7 })
+  })
+
+  it('fails a write whose connection is terminated mid-statement with EIO and a clear message; the row is unchanged and the next write works', async () => {
+    const r = (await counters().get(['1']))!
+    await t.exec('BEGIN')
+    await t.exec('LOCK TABLE counters IN ACCESS EXCLUSIVE MODE')
+    const pending = counters().update(r, { n: 1 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    // Wait until the update is blocked on the lock, then cut its connection.
+    for (let i = 0; i < 100; i++) {
+      const rows = await t.exec(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [app])
+      if (rows.length) break
+      await new Promise(res => setTimeout(res, 20))
+    }
+    await terminate()
+    const err = await pending
+    await t.exec('COMMIT')
+    expect(isVfsError(err, 'EIO')).toBe(true)
+    expect((err as Error).message).toMatch(/^EIO: i\/o error \(database connection lost: .*terminat.*; FacetFS reconnects on the next operation\)$/)
+    expect((await counters().get(['1']))!.record).toEqual({ id: 1, n: 0 })
+    expect((await counters().update(r, { n: 2 })).record).toEqual({ id: 1, n: 2 })
+  })
+
+  it('fails a transaction whose connection is terminated between statements with EIO, and keeps working', async () => {
+    const err = await db.source
+      .transaction(async tx => {
+        await tx.query('SELECT 1')
+        await terminate()
+        await new Promise(res => setTimeout(res, 100))
+        await tx.query('SELECT 1')
+      })
+      .catch((e: unknown) => e)
+    expect(isVfsError(err, 'EIO')).toBe(true)
+    expect((err as Error).message).toMatch(/database connection lost/)
+    expect((await counters().renderWhole('ndjson', 1 << 20)).toString().split('\n')[0]).toBe('{"id":1,"n":0}')
+  })
+
+  it('loses no acknowledged write while connections are terminated again and again', async () => {
+    const acknowledged: number[] = []
+    const failures: unknown[] = []
+    let stop = false
+    const killer = (async () => {
+      while (!stop) {
+        await terminate()
+        await new Promise(res => setTimeout(res, 15))
+      }
+    })()
+    for (let i = 100; i < 160; i++) {
+      try {
+        await counters().insert({ id: i, n: i })
+        acknowledged.push(i)
+      } catch (err) {
+        failures.push(err)
+      }
+    }
+    stop = true
+    await killer
+    for (const err of failures) expect(isVfsError(err, 'EIO') || isVfsError(err, 'EEXIST')).toBe(true)
+    const stored = (await t.exec(`SELECT id FROM counters WHERE id >= 100 ORDER BY id`)).map(r => r.id as number)
+    for (const id of acknowledged) expect(stored).toContain(id)
+    expect(acknowledged.length).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,180 @@
+import { constants as fsc } from 'node:fs'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { isVfsError } from '../../src/vfs/errors.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+import { createVfs, type ChangeEvent, type Vfs } from '../../src/vfs/vfs.ts'
+import { runViewConformance, errnoOf } from '../../src/views/testing.ts'
+import { DEMO_SQL } from './demo.ts'
+import { BACKENDS, pgliteTestDb, until, type TestDb } from './test-helpers.ts'
+import { sql, type SqlOptions } from './view.ts'
+
+function viewOf(t: TestDb, options: Partial<SqlOptions> = {}) {
+  return sql({ ...t.connection, schema: t.schema, ...options })
+}
+
+describe.each(BACKENDS)('the sql view on $backend', ({ make }) => {
+  let t: TestDb
+  let vfs: Vfs
+  const mount = async (options: Partial<SqlOptions> = {}) => {
+    vfs = createVfs({ mounts: { '/db': viewOf(t, options) }, logger: silentLogger })
+    return vfs
+  }
+
+  beforeEach(async () => {
+    t = await make()
+    await t.exec(DEMO_SQL)
+  })
+  afterEach(async () => {
+    await vfs?.close()
+    await t.drop()
+  })
+
+  it('shows each table as a folder beside its whole-table files', async () => {
+    const v = await mount()
+    expect((await v.readdirAll('/db')).map(e => `${e.name}:${e.kind}`)).toEqual([
+      'authors:dir', 'authors.csv:file', 'authors.ndjson:file',
+      'books:dir', 'books.csv:file', 'books.ndjson:file',
+      'reviews:dir', 'reviews.csv:file', 'reviews.ndjson:file',
+    ])
+    expect((await v.readdirAll('/db/reviews')).map(e => e.name)).toEqual(['.schema', '1,babbage.json', '2,church.json', '3,searle.json'])
+  })
+
+  it('reads a row as JSON with its exact size on stat', async () => {
+    const v = await mount()
+    const text = (await v.readFile('/db/reviews/1,babbage.json')).toString()
+    expect(text).toBe(JSON.stringify({ book_id: 1, reviewer: 'babbage', stars: 5, body: 'Saw further than I did.', created_at: '2024-03-01T10:00:00.123456+00:00' }, null, 2) + '\n')
+    expect((await v.stat('/db/reviews/1,babbage.json')).size).toBe(Buffer.byteLength(text))
+  })
+
+  it('labels row names with a column, trimmed to fit, and resolves any label to the row', async () => {
+    await t.exec(`UPDATE authors SET name = repeat('Ada ', 80) WHERE id = 1`)
+    const v = await mount({ tables: { authors: { label: 'name' } } })
+    const names = (await v.readdirAll('/db/authors')).map(e => e.name)
+    expect(names[0]).toBe('.schema')
+    expect(names.slice(2, 4)).toEqual(['2~Alan Turing.json', '3~Grace Hopper.json'])
+    expect(Buffer.byteLength(names[1]!)).toBeLessThanOrEqual(255)
+    expect(names[1]).toMatch(/^1~Ada Ada .*Ada\.json$/)
+    expect(JSON.parse((await v.readFile('/db/authors/2.json')).toString()).name).toBe('Alan Turing')
+    expect(JSON.parse((await v.readFile('/db/authors/2~someone else.json')).toString()).name).toBe('Alan Turing')
+    await v.writeFile('/db/authors/2~Alan Turing.json', JSON.stringify({ id: 2, name: 'Alan Turing', born: '1912-06-24' }))
+    expect(await t.exec(`SELECT born::text FROM authors WHERE id = 2`)).toEqual([{ born: '1912-06-24' }])
+  })
+
+  it('renders rows as YAML when asked', async () => {
+    const v = await mount({ format: 'yaml' })
+    expect((await v.readFile('/db/authors/1.yaml')).toString()).toBe('id: 1\nname: Ada Lovelace\nborn: 1815-12-10\n')
+  })
+
+  it('writes an edit to the database and reads it back', async () => {
+    const v = await mount()
+    const book = JSON.parse((await v.readFile('/db/books/4.json')).toString())
+    await v.writeFile('/db/books/4.json', JSON.stringify({ ...book, price: '15.00', tags: ['navy'] }))
+    expect(await t.exec(`SELECT price::text, tags FROM books WHERE id = 4`)).toEqual([{ price: '15.00', tags: ['navy'] }])
+    expect(JSON.parse((await v.readFile('/db/books/4.json')).toString())).toMatchObject({ price: '15.00', tags: ['navy'] })
+  })
+
+  it('inserts a new file and deletes with rm', async () => {
+    const v = await mount()
+    await v.writeFile('/db/authors/4.json', JSON.stringify({ id: 4, name: 'Edsger Dijkstra', born: '1930-05-11' }))
+    expect(await t.exec(`SELECT name FROM authors WHERE id = 4`)).toEqual([{ name: 'Edsger Dijkstra' }])
+    expect((await v.readdirAll('/db/authors')).map(e => e.name)).toContain('4.json')
+    await v.unlink('/db/authors/4.json')
+    expect(await t.exec(`SELECT name FROM authors WHERE id = 4`)).toEqual([])
+    expect(await errnoOf(v.stat('/db/authors/4.json'))).toBe('ENOENT')
+  })
+
+  it('refuses each constraint violation with its errno, keeps the row, and says why in .errors', async () => {
+    const v = await mount()
+    const cases: Array<[string, object, string, RegExp]> = [
+      ['/db/authors/2.json', { id: 2, name: 'Ada Lovelace', born: null }, 'EEXIST', /duplicate key value violates unique constraint "authors_name_key"/],
+      ['/db/books/2.json', { author_id: 99 }, 'EINVAL', /violates foreign key constraint "books_author_id_fkey"/],
+      ['/db/books/2.json', { title: null }, 'EINVAL', /null value in column "title"/],
+      ['/db/books/2.json', { price: '-1' }, 'EINVAL', /violates check constraint "books_price_check"/],
+      ['/db/books/2.json', { published: 'soon' }, 'EINVAL', /invalid input syntax for type date/],
+      ['/db/books/2.json', { stars: 3 }, 'EINVAL', /stars: no such column in books/],
+      ['/db/authors/9.json', { id: 9 }, 'EINVAL', /null value in column "name"/],
+    ]
+    for (const [path, change, code, reason] of cases) {
+      const before = (await v.readFile(path).catch(() => Buffer.from('{}'))).toString()
+      const next = { ...JSON.parse(before), ...change }
+      expect(await errnoOf(v.writeFile(path, JSON.stringify(next))), path + JSON.stringify(change)).toBe(code)
+      const folder = path.slice(0, path.lastIndexOf('/'))
+      expect((await v.readFile(`${folder}/.errors`)).toString()).toMatch(reason)
+      if (before !== '{}') expect((await v.readFile(path)).toString()).toBe(before)
+    }
+    const err = await v.unlink('/db/authors/1.json').catch((e: unknown) => e)
+    expect(isVfsError(err, 'EINVAL')).toBe(true)
+    expect((err as Error).message).toMatch(/violates foreign key constraint "books_author_id_fkey" on table "books".*, unlink '\/db\/authors\/1.json'$/)
+    expect(await t.exec(`SELECT count(*)::int AS n FROM authors`)).toEqual([{ n: 3 }])
+  })
+
+  it('refuses an edit of a row another client changed since it was opened with EAGAIN', async () => {
+    const v = await mount({ revalidateMs: 0 })
+    const fh = await v.open('/db/books/1.json', fsc.O_RDWR)
+    const text = Buffer.from(await v.read(fh, 0, 65536)).toString()
+    await t.exec(`UPDATE books SET title = 'Sketch of the Analytical Engine' WHERE id = 1`)
+    const edited = Buffer.from(text.replace('"price": "12.50"', '"price": "13.00"'))
+    await v.ftruncate(fh, 0)
+    await v.write(fh, 0, edited)
+    expect(await errnoOf(v.release(fh))).toBe('EAGAIN')
+    expect(await t.exec(`SELECT title, price::text FROM books WHERE id = 1`)).toEqual([{ title: 'Sketch of the Analytical Engine', price: '12.50' }])
+  })
+
+  it('serves the whole table as csv and ndjson, and refuses one over the cap with EFBIG', async () => {
+    const v = await mount()
+    expect((await v.readFile('/db/authors.csv')).toString()).toBe('id,name,born\n1,Ada Lovelace,1815-12-10\n2,Alan Turing,1912-06-23\n3,Grace Hopper,1906-12-09\n')
+    const nd = (await v.readFile('/db/books.ndjson')).toString()
+    expect(nd.split('\n')[3]).toBe('{"id":4,"title":"The Education of a Computer","author_id":3,"published":"1952-05-02","price":null,"tags":[]}')
+    expect((await v.stat('/db/books.ndjson')).size).toBe(Buffer.byteLength(nd))
+    vfs.close()
+    const small = await mount({ maxWholeFileBytes: 100 })
+    const err = await small.readFile('/db/books.csv').catch((e: unknown) => e)
+    expect(isVfsError(err, 'EFBIG')).toBe(true)
+    expect((err as Error).message).toMatch(/books\.csv would be larger than 100 bytes; read the rows one by one in books\//)
+  })
+
+  it('describes the table in .schema', async () => {
+    const v = await mount()
+    const doc = JSON.parse((await v.readFile('/db/reviews/.schema')).toString())
+    expect(doc.key).toEqual(['book_id', 'reviewer'])
+    expect(doc.columns.find((c: { field: string }) => c.field === 'created_at')).toEqual({ field: 'created_at', type: 'timestamp with time zone', nullable: false, default: 'now()' })
+    expect(doc.constraints.map((c: { type: string }) => c.type).sort()).toEqual(['check', 'foreign key', 'primary key'])
+  })
+
+  it('reports changes made by other clients on the change bus when triggers are installed', async () => {
+    const v = await mount({ installTriggers: true })
+    await v.readdirAll('/db')
+    const events: ChangeEvent[] = []
+    v.watch('/db', e => events.push(e))
+    await new Promise(r => setTimeout(r, 100))
+    await t.exec(`INSERT INTO authors VALUES (7, 'Barbara Liskov', '1939-11-07')`)
+    await t.exec(`UPDATE authors SET born = '1939-11-08' WHERE id = 7`)
+    await until(() => events.length >= 2)
+    expect(events.slice(0, 2).map(e => `${e.type} ${e.path}`)).toEqual(['create /db/authors/7.json', 'update /db/authors/7.json'])
+    expect(JSON.parse((await v.readFile('/db/authors/7.json')).toString()).born).toBe('1939-11-08')
+  })
+})
+
+describe('sql view conformance', () => {
+  let t: TestDb | undefined
+  runViewConformance(
+    'sql (pglite)',
+    async () => {
+      await t?.drop()
+      t = await pgliteTestDb()
+      await t.exec(DEMO_SQL)
+      return viewOf(t)
+    },
+    {
+      folder: '/books',
+      expectNames: ['1.json', '2.json', '3.json', '4.json', '.schema'],
+      write: {
+        existing: '4.json',
+        valid: JSON.stringify({ id: 4, title: 'The Education of a Computer', author_id: 3, published: '1952-05-02', price: '3.50', tags: ['compilers'] }, null, 2) + '\n',
+        invalid: ['{ not json', JSON.stringify({ id: 4, title: null }), JSON.stringify({ id: 4, published: 'never' }), JSON.stringify({ id: 5, title: 'x' }), JSON.stringify({ id: 4, price: '-2' })],
+        create: { name: '5.json', content: JSON.stringify({ id: 5, title: 'A Mathematical Theory of Communication', author_id: 1, published: null, price: null, tags: [] }, null, 2) + '\n' },
+        remove: true,
+      },
+    },
+  )
+})

@@ -1,0 +1,466 @@
+import { LRUCache } from 'lru-cache'
+import { isVfsError, vfsError } from '../../src/vfs/errors.ts'
+import type { MountHost } from '../../src/vfs/mounts.ts'
+import type {
+  Attr,
+  DirEntry,
+  DirPage,
+  FileHandle,
+  NodeCreate,
+  NodeGetattr,
+  NodeLookup,
+  NodeMkdir,
+  NodeOpen,
+  NodeReaddir,
+  NodeRename,
+  NodeSetattr,
+  NodeUnlink,
+  OpContext,
+  OpenFlags,
+  PageRequest,
+  VNode,
+} from '../../src/vfs/node.ts'
+import { collection, type CollectionNode, type RecordChange } from '../../src/views/collection.ts'
+import { formatOf } from '../../src/views/formats.ts'
+import { LIFECYCLE, type Lifecycle, type ViewStats } from '../../src/views/lifecycle.ts'
+import type { View } from '../../src/views/view.ts'
+import { openSqlDatabase, type SqlDatabase, type SqlDatabaseOptions } from './database.ts'
+import { parseRowKey, rowKey } from './keys.ts'
+import type { RowChange } from './live.ts'
+import type { SqlRecord, SqlTable, StoredRow, WholeFormat } from './table.ts'
+
+/** Options of the {@link sql} view: where the data is (see {@link SqlDatabaseOptions}) and how it is shown. */
+export interface SqlOptions extends SqlDatabaseOptions {
+  /** The view's name in the mount list. @default 'sql' */
+  name?: string
+  /** How row files are rendered and parsed. @default 'json' */
+  format?: 'json' | 'yaml'
+  /** The largest `<table>.csv` / `<table>.ndjson`; bigger ones refuse to open with `EFBIG`. @default 16 MiB */
+  maxWholeFileBytes?: number
+  /**
+   * How long a row read from the database is served again without asking it, in ms,
+   * when change triggers are not installed. With triggers rows stay cached until a
+   * change is reported (or for 60 s at most).
+   * @default 1000
+   */
+  revalidateMs?: number
+  /** Rows cached per table. @default 10000 */
+  cacheSize?: number
+}
+
+const PARTS = Symbol('sql.keyParts')
+const LABEL = Symbol('sql.label')
+
+interface CachedRow {
+  row: StoredRow
+}
+
+/**
+ * The records of one table as a collection: keys are row names (see `keys.ts`), `get`
+ * is one indexed `SELECT`, listing pages through the primary key, and edits go through
+ * {@link SqlTable.update} (changed columns only, compared against the row's version).
+ */
+class TableRecords {
+  /** Rows served again without asking the database, for `ttl` ms (none when 0). */
+  readonly rows: LRUCache<string, CachedRow>
+  /** The row each key was last read as: the base an edit is compared with and written over. */
+  private readonly bases: LRUCache<string, StoredRow>
+  private readonly ttl: number
+  private readonly byRecord = new WeakMap<object, StoredRow>()
+  /** The last seen label of each row, by bare key, so a written record keeps the name it was listed by. */
+  private readonly labels: LRUCache<string, string>
+  readonly ext: string
+  readonly node: CollectionNode
+
+  constructor(
+    readonly table: SqlTable,
+    private readonly db: SqlDatabase,
+    options: SqlOptions,
+    private readonly onTableChange: () => void,
+  ) {
+    const live = db.live
+    this.labels = new LRUCache({ max: options.cacheSize ?? 10_000 })
+    this.ttl = live ? 60_000 : Math.max(0, options.revalidateMs ?? 1000)
+    this.rows = new LRUCache({ max: options.cacheSize ?? 10_000, ...(this.ttl > 0 ? { ttl: this.ttl } : {}) })
+    this.bases = new LRUCache({ max: options.cacheSize ?? 10_000 })
+    const format = formatOf(options.format ?? 'json')
+    this.ext = format.ext
+    this.node = collection<SqlRecord>({
+      format,
+      list: async ({ limit, cursor }) => {
+        const page = await table.listKeys(limit, cursor === undefined ? undefined : (JSON.parse(cursor) as string[]))
+        const items = page.rows.map(r => ({ [PARTS]: r.key, [LABEL]: r.label }) as unknown as SqlRecord)
+        return page.next ? { items, cursor: JSON.stringify(page.next) } : { items }
+      },
+      key: record => {
+        const stub = record as { [PARTS]?: string[]; [LABEL]?: string | null }
+        return stub[PARTS] ? this.keyString(stub[PARTS], stub[LABEL]) : this.keyString(table.keyOf(record))
+      },
+      get: key => this.get(key),
+      version: record => this.byRecord.get(record)?.version ?? '',
+      put: (key, record) => this.put(key, record),
+      insert: (_key, record) => this.insert(record),
+      remove: key => this.remove(key),
+      watch: live ? emit => this.watch(emit) : undefined,
+      cacheSize: options.cacheSize,
+    })
+  }
+
+  /** The collection key (file name stem) of a row: see `keys.ts`; with a label column, the row's last seen label follows a `~`. */
+  keyString(parts: readonly string[], label?: string | null): string {
+    const bare = rowKey(parts, this.ext.length + 1)
+    if (!this.table.labelColumn) return bare
+    if (label !== undefined) this.labels.set(bare, label ?? '')
+    return rowKey(parts, this.ext.length + 1, label !== undefined ? label : this.labels.get(bare))
+  }
+
+  private async parts(key: string): Promise<string[] | undefined> {
+    const parsed = parseRowKey(key, this.table.keyFields.length)
+    if (!parsed) return undefined
+    return parsed.hash !== undefined ? this.table.findByHash(parsed.hash) : parsed.parts
+  }
+
+  /** The cache key of a row: its key without label. */
+  private bare(parts: readonly string[]): string {
+    return rowKey(parts, this.ext.length + 1)
+  }
+
+  private remember(row: StoredRow): SqlRecord {
+    const bare = this.bare(row.key)
+    this.byRecord.set(row.record, row)
+    this.bases.set(bare, row)
+    if (this.ttl > 0) this.rows.set(bare, { row })
+    const labelField = this.table.fields.find(f => f.column === this.table.labelColumn)
+    if (labelField && !this.labels.has(bare)) {
+      const value = row.record[labelField.field]
+      this.labels.set(bare, value == null ? '' : typeof value === 'string' ? value : JSON.stringify(value))
+    }
+    return row.record
+  }
+
+  async get(key: string): Promise<SqlRecord | undefined> {
+    const parts = await this.parts(key)
+    if (!parts) return undefined
+    const hit = this.ttl > 0 ? this.rows.get(this.bare(parts)) : undefined
+    if (hit) return hit.row.record
+    const row = await this.table.get(parts)
+    return row ? this.remember(row) : undefined
+  }
+
+  /**
+   * Writes a record over the row the collection read last (its version check just
+   * passed against that row); the database refuses with `EAGAIN` if the row changed after.
+   */
+  private async put(key: string, record: SqlRecord): Promise<void> {
+    const parts = await this.parts(key)
+    const original = parts && (this.bases.get(this.bare(parts)) ?? (await this.table.get(parts)))
+    if (!parts || !original) throw vfsError('ENOENT', 'the row was deleted meanwhile')
+    try {
+      this.remember(await this.table.update(original, record))
+    } catch (err) {
+      if (isVfsError(err, 'EAGAIN') || isVfsError(err, 'ENOENT')) {
+        this.rows.delete(this.bare(parts))
+        this.bases.delete(this.bare(parts))
+      }
+      throw err
+    } finally {
+      this.onTableChange()
+    }
+  }
+
+  private async insert(record: SqlRecord): Promise<void> {
+    this.remember(await this.table.insert(record))
+    this.onTableChange()
+  }
+
+  private async remove(key: string): Promise<void> {
+    const parts = await this.parts(key)
+    if (!parts) throw vfsError('ENOENT')
+    this.rows.delete(this.bare(parts))
+    this.bases.delete(this.bare(parts))
+    await this.table.delete(parts)
+    this.onTableChange()
+  }
+
+  /** Feeds changes reported by the database triggers to the collection (and so to the change bus). */
+  private watch(emit: (change: RecordChange) => void): () => void {
+    let stop: (() => Promise<void>) | undefined
+    let stopped = false
+    this.db
+      .watch(change => this.onDbChange(change, emit))
+      .then(
+        s => {
+          // Stopping after the database closed can only fail; there is nothing left to stop.
+          if (stopped) s().catch(() => {})
+          else stop = s
+        },
+        () => {},
+      )
+    return () => {
+      stopped = true
+      stop?.().catch(() => {})
+    }
+  }
+
+  private onDbChange(change: RowChange | undefined, emit: (change: RecordChange) => void): void {
+    if (change && change.table !== this.table.folder) return
+    this.onTableChange()
+    if (!change || change.op === 'truncate' || (!change.key && !change.oldKey)) {
+      this.rows.clear()
+      emit({ type: 'reset' })
+      return
+    }
+    const key = change.key && this.keyString(change.key)
+    const oldKey = change.oldKey && this.keyString(change.oldKey)
+    if (change.key) this.rows.delete(this.bare(change.key))
+    if (change.oldKey) this.rows.delete(this.bare(change.oldKey))
+    if (change.op === 'insert') emit({ type: 'create', key: key! })
+    else if (change.op === 'delete') emit({ type: 'delete', key: oldKey! })
+    else if (key && oldKey && key !== oldKey) emit({ type: 'rename', key, oldKey })
+    else emit({ type: 'update', key: key! })
+  }
+}
+
+/** A table's folder: its records collection plus a read-only `.schema` file. */
+class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, Lifecycle {
+  readonly kind = 'dir' as const
+  private readonly inner: CollectionNode & Partial<NodeCreate & NodeUnlink & NodeRename & NodeMkdir & NodeSetattr> & Lifecycle
+  readonly [LIFECYCLE]: Lifecycle[typeof LIFECYCLE]
+
+  constructor(
+    records: TableRecords,
+    private readonly schema: VNode,
+  ) {
+    this.inner = records.node as TableFolder['inner']
+    this[LIFECYCLE] = this.inner[LIFECYCLE]
+  }
+
+  getattr(ctx: OpContext) {
+    return this.inner.getattr(ctx)
+  }
+  lookup(name: string, ctx: OpContext) {
+    return name === '.schema' ? this.schema : this.inner.lookup(name, ctx)
+  }
+  async readdir(page: PageRequest, ctx: OpContext): Promise<DirPage> {
+    const p = await this.inner.readdir(page, ctx)
+    return page.cursor === undefined ? { ...p, entries: [{ name: '.schema', kind: 'file' }, ...p.entries] } : p
+  }
+  create(name: string, mode: number, ctx: OpContext) {
+    if (name === '.schema') throw vfsError('EEXIST')
+    return this.inner.create!(name, mode, ctx)
+  }
+  unlink(name: string, ctx: OpContext) {
+    if (name === '.schema') throw vfsError('EPERM', 'the schema file describes the table; it cannot be removed')
+    return this.inner.unlink!(name, ctx)
+  }
+  rename(name: string, newParent: VNode, newName: string, ctx: OpContext) {
+    if (name === '.schema' || newName === '.schema') throw vfsError('EPERM', 'the schema file cannot be moved or replaced')
+    return this.inner.rename!(name, newParent === this ? this.inner : newParent, newName, ctx)
+  }
+  mkdir(name: string, mode: number, ctx: OpContext) {
+    return this.inner.mkdir!(name, mode, ctx)
+  }
+  setattr() {}
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** A read-only file rendered from the database on demand, cached for the revalidation window or until the table changes. */
+class RenderedFile implements VNode, NodeGetattr, NodeOpen {
+  readonly kind = 'file' as const
+  private cached: { bytes: Buffer | undefined; refusal: unknown; at: number; gen: number; mtimeMs: number } | undefined
+  generation = 0
+
+  constructor(
+    private readonly render: () => Promise<Buffer>,
+    private readonly ttlMs: number,
+  ) {}
+
+  private async current(): Promise<{ bytes: Buffer | undefined; refusal: unknown; mtimeMs: number }> {
+    const c = this.cached
+    if (c && c.gen === this.generation && Date.now() - c.at < this.ttlMs) return c
+    const gen = this.generation
+    let bytes: Buffer | undefined
+    let refusal: unknown
+    try {
+      bytes = await this.render()
+    } catch (err) {
+      if (!isVfsError(err, 'EFBIG')) throw err
+      refusal = err
+    }
+    const same = c && bytes && c.bytes && c.bytes.equals(bytes)
+    this.cached = { bytes, refusal, at: Date.now(), gen, mtimeMs: same ? c.mtimeMs : Date.now() }
+    return this.cached
+  }
+
+  /** The size of the rendering; 0 for a file past its cap (which refuses to open with `EFBIG`). */
+  async getattr(ctx: OpContext): Promise<Attr> {
+    const c = await this.current()
+    const t = c.mtimeMs
+    return { mode: 0o444, size: c.bytes?.length ?? 0, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
+  }
+
+  async open(flags: OpenFlags): Promise<FileHandle> {
+    if (flags.write) throw vfsError('EROFS', 'this file is rendered from the database; edit the row files instead')
+    const c = await this.current()
+    if (!c.bytes) throw c.refusal
+    const bytes = c.bytes
+    return { read: (offset, length) => (offset >= bytes.length ? EMPTY : bytes.subarray(offset, offset + length)) }
+  }
+}
+
+/** The `.schema` document of a table: columns with types, nullability and defaults, the key, constraints and indexes. */
+export function schemaDocument(table: SqlTable): Record<string, unknown> {
+  const info = table.info
+  return {
+    table: `${info.schema}.${info.name}`,
+    kind: info.relkind,
+    ...(info.comment ? { comment: info.comment } : {}),
+    key: table.keyFields.map(k => k.field),
+    columns: table.fields.map(f => ({
+      field: f.field,
+      ...(f.field !== f.column.name ? { column: f.column.name } : {}),
+      type: f.column.type,
+      nullable: f.column.nullable,
+      ...(f.column.default !== null ? { default: f.column.default } : {}),
+      ...(f.column.generated ? { generated: f.column.generated } : {}),
+      ...(f.column.comment ? { comment: f.column.comment } : {}),
+    })),
+    constraints: info.constraints.map(c => ({
+      name: c.name,
+      type: c.type,
+      columns: c.columns,
+      ...(c.references ? { references: c.references } : {}),
+      definition: c.definition,
+    })),
+    indexes: info.indexes,
+  }
+}
+
+interface Tree {
+  db: SqlDatabase
+  children: Map<string, VNode>
+  records: TableRecords[]
+}
+
+/** The view's root: one folder per table and its whole-table files, built when the database is first reached. */
+class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
+  readonly kind = 'dir' as const
+  private tree: Promise<Tree> | undefined
+  private host: MountHost | undefined
+  private closed = false
+  private built: Tree | undefined
+  private readonly startedMs = Date.now()
+
+  constructor(private readonly options: SqlOptions) {}
+
+  attach(host: MountHost): void {
+    this.host = host
+    void this.open().catch(err => host.logger.warn({ err: (err as Error).message }, 'sql: database not reachable yet'))
+  }
+
+  /** Opens the database once; a failed open is retried on the next access. */
+  open(): Promise<Tree> {
+    if (this.closed) return Promise.reject(vfsError('EIO', 'the sql view is closed'))
+    this.tree ??= this.build().catch(err => {
+      this.tree = undefined
+      throw isVfsError(err) ? err : vfsError('EIO', `cannot open the database: ${(err as Error).message}`)
+    })
+    return this.tree
+  }
+
+  private async build(): Promise<Tree> {
+    const o = this.options
+    const db = await openSqlDatabase(o)
+    const maxBytes = o.maxWholeFileBytes ?? 16 * 1024 * 1024
+    const ttl = db.live ? 60_000 : (o.revalidateMs ?? 1000)
+    const children = new Map<string, VNode>()
+    const records: TableRecords[] = []
+    for (const table of db.tables.values()) {
+      const whole = (format: WholeFormat) => new RenderedFile(() => table.renderWhole(format, maxBytes), ttl)
+      const csv = whole('csv')
+      const ndjson = whole('ndjson')
+      const folder = table.folder
+      const emitWhole = () => {
+        csv.generation++
+        ndjson.generation++
+      }
+      const rec = new TableRecords(table, db, o, emitWhole)
+      const schemaText = Buffer.from(JSON.stringify(schemaDocument(table), null, 2) + '\n')
+      const schema = new RenderedFile(async () => schemaText, Infinity)
+      children.set(folder, new TableFolder(rec, schema))
+      children.set(`${folder}.csv`, csv)
+      children.set(`${folder}.ndjson`, ndjson)
+      records.push(rec)
+    }
+    if (this.closed) {
+      await db.close()
+      throw vfsError('EIO', 'the sql view is closed')
+    }
+    if (this.host) for (const r of records) (r.node as unknown as Lifecycle)[LIFECYCLE].attach(this.host, `/${r.table.folder}`)
+    this.built = { db, children, records }
+    return this.built
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    const tree = await this.tree?.catch(() => undefined)
+    if (!tree) return
+    for (const r of tree.records) await (r.node as unknown as Lifecycle)[LIFECYCLE].close()
+    await tree.db.close()
+  }
+
+  stats(): Record<string, ViewStats> {
+    const out: Record<string, ViewStats> = {}
+    for (const r of this.built?.records ?? []) {
+      const s = (r.node as unknown as Lifecycle)[LIFECYCLE].stats?.()
+      if (s) out[`/${r.table.folder}`] = s
+    }
+    return out
+  }
+
+  getattr(ctx: OpContext): Attr {
+    const t = this.startedMs
+    return { mode: 0o755, size: 4096, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
+  }
+
+  async lookup(name: string): Promise<VNode | undefined> {
+    return (await this.open()).children.get(name)
+  }
+
+  async readdir(page: PageRequest): Promise<DirPage> {
+    const entries: DirEntry[] = [...(await this.open()).children].map(([name, node]) => ({ name, kind: node.kind }))
+    const start = page.cursor === undefined ? 0 : Number(page.cursor)
+    if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')
+    const slice = entries.slice(start, start + page.limit)
+    const next = start + slice.length
+    return next < entries.length ? { entries: slice, cursor: String(next) } : { entries: slice }
+  }
+}
+
+/**
+ * A view of a PostgreSQL database (a server, an embedded PGlite, or the database of a
+ * TypeORM DataSource) as files:
+ *
+ * - `/<table>/` — one record file per row, named by its primary key (`42.json`,
+ *   `7,42.json` for a composite key); `cat` reads the row, an edit updates the changed
+ *   columns, a new file inserts, `rm` deletes. Constraint violations are `EEXIST`
+ *   (unique) or `EINVAL` (foreign key, not null, check, bad value) with the database's
+ *   reason in `/<table>/.errors`; a row changed by someone else since it was opened is
+ *   `EAGAIN`.
+ * - `/<table>/.schema` — columns, key, constraints and indexes as JSON.
+ * - `/<table>.csv`, `/<table>.ndjson` — the whole table, read through a cursor; past
+ *   `maxWholeFileBytes` they refuse to open with `EFBIG`.
+ *
+ * The database is opened on first use; `close` releases it.
+ */
+export function sql(options: SqlOptions): View {
+  const root = new SqlRoot(options)
+  return {
+    name: options.name ?? 'sql',
+    root,
+    attach: host => root.attach(host),
+    close: () => root.close(),
+    stats: () => root.stats(),
+  }
+}

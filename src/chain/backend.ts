@@ -1,0 +1,104 @@
+import { open as fsOpen, statfs as fsStatfs, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { watch } from 'chokidar'
+import type { StatFs } from '../vfs/node.ts'
+import { fileHeader, frame, FRAME_HEADER_BYTES } from './format.ts'
+import { exists, fsyncDir, lockLog, type LogReader } from './log.ts'
+
+/**
+ * Where a chain's blocks are stored. The chain sees one byte sequence, the log: a
+ * 16-byte file header and then the frames of its blocks in `seq` order (FORMAT.md).
+ * Offsets into it (chunk positions, block offsets) mean the same in every backend.
+ */
+export interface ChainBackend {
+  /** The kind of store, `file` or `postgres`. */
+  readonly kind: string
+  /** Where the chain lives, for messages (a path, or a table and chain id). */
+  readonly name: string
+  /** True when a damaged last frame may be a write cut short by a crash (cut on open); when false any damage is an integrity error. */
+  readonly tornTails: boolean
+  /** True when the log holds a chain. */
+  exists(): Promise<boolean>
+  /** Stores a new log holding only the genesis block (a signed body); fails when one exists. */
+  create(genesis: { chainId: Uint8Array; seq: number; body: Buffer }): Promise<void>
+  /** Takes the writer lock; throws `ChainLockedError` when another writer holds it. Returns its release. */
+  lock(): Promise<() => Promise<void>>
+  /** Opens the log for reading (and appending, unless `readOnly`). */
+  open(readOnly: boolean): Promise<ChainLog>
+}
+
+/** An open log of a {@link ChainBackend}. */
+export interface ChainLog extends LogReader {
+  /** The log's size in bytes now, including blocks other processes appended since the last look. */
+  size(): Promise<number>
+  /** Appends the frame of block `seq` (`head` + `body`) at offset `at`; resolves once it is durable. */
+  append(head: Buffer, body: Buffer, at: number, seq: number): Promise<void>
+  /** Cuts the log at `at` (a torn tail) durably. */
+  truncate(at: number): Promise<void>
+  /** Calls `onChange` when another process may have appended blocks; returns the stop. */
+  watch(onChange: () => void): () => Promise<void>
+  /** Filesystem figures for the store. */
+  statfs(): Promise<StatFs>
+  /** Closes the log. */
+  close(): Promise<void>
+}
+
+/** The file backend: one log file at `path`, a `<path>.lock` writer lock, chokidar for followers. */
+export function fileBackend(path: string): ChainBackend {
+  return {
+    kind: 'file',
+    name: path,
+    tornTails: true,
+    exists: () => exists(path),
+    async create({ body }) {
+      const fh = await fsOpen(path, 'wx', 0o600)
+      try {
+        await fh.write(Buffer.concat([fileHeader(), frame(body)]), 0, undefined, 0)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      await fsyncDir(path)
+    },
+    lock: () => lockLog(path),
+    async open(readOnly) {
+      return fileLog(await fsOpen(path, readOnly ? 'r' : 'r+'), path)
+    },
+  }
+}
+
+/** Wraps an open log file as a {@link ChainLog}. */
+export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh: FileHandle } {
+  return {
+    fh,
+    read: (buffer, offset, length, position) => fh.read(buffer, offset, length, position),
+    async size() {
+      return (await fh.stat()).size
+    },
+    async append(head, body, at, seq) {
+      const bodyPos = at + FRAME_HEADER_BYTES
+      const { bytesWritten } = await fh.writev([head, body], at)
+      for (let done = bytesWritten - FRAME_HEADER_BYTES; done < body.length; ) {
+        if (done < 0) throw new Error(`short write of the frame header of block ${seq}`)
+        const { bytesWritten: n } = await fh.write(body, done, body.length - done, bodyPos + done)
+        if (n <= 0) throw new Error(`could not write block ${seq}`)
+        done += n
+      }
+      await fh.datasync()
+    },
+    async truncate(at) {
+      await fh.truncate(at)
+      await fh.sync()
+    },
+    watch(onChange) {
+      const watcher = watch(path, { persistent: false, awaitWriteFinish: false })
+      watcher.on('change', onChange)
+      return () => watcher.close()
+    },
+    async statfs() {
+      const s = await fsStatfs(dirname(path))
+      return { bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 }
+    },
+    close: () => fh.close(),
+  }
+}

@@ -1,0 +1,360 @@
+import type { ChainBackend } from './backend.ts'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LRUCache } from 'lru-cache'
+import { createIdentity, facetHome, IdentityNotFoundError, loadIdentity, readPublicIdentity, type Identity } from '../crypto/identity.ts'
+import { resolvePassphrase } from '../crypto/passphrase.ts'
+import { vfsError } from '../vfs/errors.ts'
+import type { Logger } from '../vfs/log.ts'
+import type { Mount, MountHost } from '../vfs/mounts.ts'
+import type {
+  Attr,
+  AttrChanges,
+  DirEntry,
+  DirPage,
+  FileHandle,
+  NodeCreate,
+  NodeFsync,
+  NodeGetattr,
+  NodeLookup,
+  NodeMkdir,
+  NodeOpen,
+  NodeRead,
+  NodeReaddir,
+  NodeReadlink,
+  NodeRename,
+  NodeRmdir,
+  NodeSetattr,
+  NodeStatfs,
+  NodeSymlink,
+  NodeTruncate,
+  NodeUnlink,
+  NodeWrite,
+  OpContext,
+  OpenFlags,
+  PageRequest,
+  StatFs,
+  VNode,
+} from '../vfs/node.ts'
+import { ROOT_INO } from './format.ts'
+import { Chain, type ChainOptions, type CreateChainOptions } from './store.ts'
+import type { ChainTree, Inode } from './tree.ts'
+
+/** The hidden folder of the chain root that shows past states: `/.history/<seq>/…`. */
+export const HISTORY_NAME = '.history'
+
+interface Ctx {
+  chain: Chain
+  tree: ChainTree
+  live: boolean
+  history?: HistoryDir | undefined
+}
+
+function nodeOf(ctx: Ctx, n: Inode): ChainFile | ChainDir | ChainSymlink {
+  if (n.node && (n.node as { ctx?: Ctx }).ctx === ctx) return n.node as ChainFile | ChainDir | ChainSymlink
+  const kind = ctx.tree.meta(n).kind
+  const node = kind === 'dir' ? new ChainDir(ctx, n) : kind === 'file' ? new ChainFile(ctx, n) : new ChainSymlink(ctx, n)
+  n.node = node
+  return node
+}
+
+abstract class ChainNode implements NodeGetattr, NodeSetattr {
+  abstract readonly kind: 'file' | 'dir' | 'symlink'
+  constructor(
+    readonly ctx: Ctx,
+    readonly inode: Inode,
+  ) {}
+
+  getattr(): Attr {
+    return this.ctx.chain.attr(this.inode, this.ctx.tree)
+  }
+
+  setattr(changes: AttrChanges): void {
+    this.mutable()
+    this.ctx.chain.setattr(this.inode, changes)
+  }
+
+  protected mutable(): void {
+    if (!this.ctx.live) throw vfsError('EROFS', 'history is read-only')
+  }
+}
+
+class ChainFile extends ChainNode implements NodeOpen, NodeRead, NodeWrite, NodeTruncate, NodeFsync {
+  readonly kind = 'file' as const
+
+  open(flags: OpenFlags): FileHandle {
+    if (flags.write) this.mutable()
+    let wrote = false
+    const { chain, tree } = this.ctx
+    const n = this.inode
+    return {
+      read: (offset, length) => chain.read(n, offset, length, tree),
+      write: (offset, data) => {
+        wrote = true
+        return chain.write(n, offset, data)
+      },
+      truncate: size => {
+        wrote = true
+        return chain.truncate(n, size)
+      },
+      flush: () => {
+        if (wrote) chain.flushInode(n)
+      },
+      fsync: () => chain.sync(),
+      release: async () => {
+        if (wrote) await chain.sync()
+      },
+    }
+  }
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return this.ctx.chain.read(this.inode, offset, length, this.ctx.tree)
+  }
+
+  write(offset: number, data: Uint8Array): Promise<number> {
+    this.mutable()
+    return this.ctx.chain.write(this.inode, offset, data)
+  }
+
+  truncate(size: number): Promise<void> {
+    this.mutable()
+    return this.ctx.chain.truncate(this.inode, size)
+  }
+
+  fsync(): Promise<void> {
+    return this.ctx.live ? this.ctx.chain.sync() : Promise.resolve()
+  }
+}
+
+class ChainSymlink extends ChainNode implements NodeReadlink {
+  readonly kind = 'symlink' as const
+  readlink(): string {
+    return this.ctx.tree.meta(this.inode).target ?? ''
+  }
+}
+
+class ChainDir extends ChainNode implements NodeLookup, NodeReaddir, NodeCreate, NodeMkdir, NodeSymlink, NodeUnlink, NodeRmdir, NodeRename, NodeStatfs {
+  readonly kind = 'dir' as const
+
+  lookup(name: string): VNode | undefined {
+    const { chain, tree } = this.ctx
+    const child = chain.lookup(this.inode, name, tree)
+    if (child) return nodeOf(this.ctx, child)
+    if (name === HISTORY_NAME && this.inode.ino === ROOT_INO && this.ctx.history) return this.ctx.history
+    return undefined
+  }
+
+  readdir(page: PageRequest): DirPage {
+    const names = this.ctx.tree.names(this.inode)
+    const start = page.cursor === undefined ? 0 : Number(page.cursor)
+    if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')
+    const entries: DirEntry[] = []
+    let i = 0
+    for (const [name, ino] of names) {
+      if (i++ < start) continue
+      if (entries.length === page.limit) return { entries, cursor: String(start + entries.length) }
+      const n = this.ctx.tree.inodes.get(ino)!
+      entries.push({ name, kind: this.ctx.tree.meta(n).kind, node: nodeOf(this.ctx, n) })
+    }
+    return { entries }
+  }
+
+  private add(name: string): void {
+    this.mutable()
+    if (name === HISTORY_NAME && this.inode.ino === ROOT_INO && this.ctx.history) throw vfsError('EEXIST', 'the name is reserved for the history view')
+  }
+
+  create(name: string, mode: number, ctx: OpContext): VNode {
+    this.add(name)
+    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'file', mode, ctx))
+  }
+
+  mkdir(name: string, mode: number, ctx: OpContext): VNode {
+    this.add(name)
+    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'dir', mode, ctx))
+  }
+
+  symlink(name: string, target: string, ctx: OpContext): VNode {
+    this.add(name)
+    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'symlink', 0o777, ctx, target))
+  }
+
+  unlink(name: string): void {
+    this.mutable()
+    this.ctx.chain.remove(this.inode, name)
+  }
+
+  rmdir(name: string): void {
+    this.mutable()
+    const child = this.ctx.chain.lookup(this.inode, name)
+    if (!child) throw vfsError('ENOENT')
+    if (this.ctx.tree.meta(child).kind !== 'dir') throw vfsError('ENOTDIR')
+    this.ctx.chain.remove(this.inode, name)
+  }
+
+  rename(name: string, newParent: VNode, newName: string): void {
+    this.mutable()
+    if (!(newParent instanceof ChainDir) || newParent.ctx !== this.ctx) throw vfsError('EXDEV')
+    if (newName === HISTORY_NAME && newParent.inode.ino === ROOT_INO && this.ctx.history) throw vfsError('EBUSY', 'the name is reserved for the history view')
+    this.ctx.chain.rename(this.inode, name, newParent.inode, newName)
+  }
+
+  statfs(): Promise<StatFs> {
+    return this.ctx.chain.statfs()
+  }
+}
+
+/** `/.history`: one read-only folder per block, showing the tree right after it. */
+class HistoryDir implements NodeGetattr, NodeLookup, NodeReaddir {
+  readonly kind = 'dir' as const
+  private readonly trees = new LRUCache<number, Promise<ChainDir>>({ max: 4 })
+  constructor(private readonly chain: Chain) {}
+
+  getattr(): Attr {
+    const { ino: _ino, ...a } = this.chain.attr(this.chain.root)
+    return { ...a, mode: 0o555 }
+  }
+
+  async lookup(name: string): Promise<VNode | undefined> {
+    if (!/^(0|[1-9]\d*)$/.test(name)) return undefined
+    const seq = Number(name)
+    if (seq < this.chain.baseSeq || seq > this.chain.headSeq) return undefined
+    let p = this.trees.get(seq)
+    if (!p) {
+      p = this.chain.treeAt(seq).then(tree => {
+        const ctx: Ctx = { chain: this.chain, tree, live: false }
+        return nodeOf(ctx, tree.inodes.get(ROOT_INO)!) as ChainDir
+      })
+      this.trees.set(seq, p)
+    }
+    return p
+  }
+
+  readdir(page: PageRequest): DirPage {
+    const start = page.cursor === undefined ? this.chain.baseSeq : Number(page.cursor)
+    const entries: DirEntry[] = []
+    let s = start
+    for (; s <= this.chain.headSeq && entries.length < page.limit; s++) entries.push({ name: String(s), kind: 'dir' })
+    return s <= this.chain.headSeq ? { entries, cursor: String(s) } : { entries }
+  }
+}
+
+/** Options for {@link chainMount}. */
+export interface ChainMountOptions {
+  /** The mount's name. @default 'chain' */
+  name?: string
+  /** Show past states under `/.history/<seq>/`. @default true */
+  history?: boolean
+  /** Follow blocks appended by another process (chokidar on a log file, NOTIFY in PostgreSQL); for read-only opens. @default false */
+  follow?: boolean
+  /** Close the chain when the mount closes. @default true */
+  closeChain?: boolean
+}
+
+/** A mount of a chain, with the chain it serves. */
+export interface ChainMount extends Mount {
+  readonly chain: Chain
+}
+
+/**
+ * Mounts an open chain as a read-write POSIX tree (read-only when the chain is):
+ * files, folders, symlinks, rename, truncate, chmod/chown/utimens, sparse files.
+ */
+export function chainMount(chain: Chain, options: ChainMountOptions = {}): ChainMount {
+  const ctx: Ctx = { chain, tree: chain.tree, live: !chain.readOnly }
+  if (options.history !== false) ctx.history = new HistoryDir(chain)
+  const root = nodeOf(ctx, chain.root)
+  let stopWatch: (() => Promise<void>) | undefined
+  let host: MountHost | undefined
+  if (options.follow) {
+    let busy: Promise<void> = Promise.resolve()
+    let stopped = false
+    let retry: NodeJS.Timeout | undefined
+    const look = () => {
+      busy = busy
+        .then(async () => {
+          if (stopped) return
+          const before = chain.headSeq
+          const touched = await chain.catchUp()
+          if (touched.size > 0) host?.emit({ type: 'update', path: '/', kind: 'dir' })
+          // chokidar throttles change events of one file and a block may still be half written:
+          // look once more shortly after, so the last block is never missed
+          if (!stopped && !retry && (chain.behind || chain.headSeq !== before)) retry = setTimeout(() => ((retry = undefined), look()), chain.behind ? 25 : 100)
+        })
+        .catch(err => host?.logger.warn({ err, path: chain.path }, 'following the chain failed'))
+    }
+    const unwatch = chain.watch(look)
+    stopWatch = async () => {
+      stopped = true
+      if (retry) clearTimeout(retry)
+      await unwatch()
+      await busy
+    }
+  }
+  return {
+    name: options.name ?? 'chain',
+    root,
+    chain,
+    attach(h) {
+      host = h
+    },
+    async close() {
+      await stopWatch?.()
+      if (options.closeChain !== false) await chain.close()
+    },
+  }
+}
+
+/** Options for {@link openChainMount}. */
+export interface OpenChainMountOptions extends Omit<CreateChainOptions, 'identity'> {
+  /** The FacetFS home. @default facetHome() */
+  home?: string
+  /** The chain's name: its log is `<home>/chains/<chain>.chain`. @default 'files' */
+  chain?: string
+  /** An explicit log path instead of one under the home. */
+  path?: string
+  /** Where the blocks live instead of a log file, e.g. `postgresBackend({ url })`; `path` is then ignored. */
+  backend?: ChainBackend
+  /** The identity to open with; created on first run when missing. @default 'default' */
+  identityName?: string
+  /** An unlocked identity to use instead of loading one. */
+  identity?: Identity
+  /** The passphrase; else `passphraseFile`, `FACET_PASSPHRASE` or a prompt on a terminal. */
+  passphrase?: string
+  /** A file whose first line is the passphrase. */
+  passphraseFile?: string
+  /** Mount options. */
+  mount?: ChainMountOptions
+  logger?: Logger
+}
+
+/**
+ * Opens (creating on first run) a chain under the FacetFS home and mounts it: the
+ * identity `default` and the log `<home>/chains/files.chain` unless told otherwise.
+ * Throws `PassphraseRequiredError` when a passphrase is needed and none can be had.
+ */
+export async function openChainMount(options: OpenChainMountOptions = {}): Promise<ChainMount> {
+  const home = options.home ?? facetHome()
+  const identity = options.identity ?? (await unlockIdentity(home, options.identityName ?? 'default', options))
+  const chainOptions: ChainOptions & CreateChainOptions = { ...options, identity, home }
+  let where: string | ChainBackend | undefined = options.backend
+  if (!where) {
+    where = options.path ?? join(home, 'chains', `${options.chain ?? 'files'}.chain`)
+    await mkdir(join(where, '..'), { recursive: true, mode: 0o700 })
+  }
+  const chain = await Chain.openOrCreate(where, chainOptions)
+  return chainMount(chain, { name: options.chain ?? 'files', ...options.mount })
+}
+
+async function unlockIdentity(home: string, name: string, options: { passphrase?: string; passphraseFile?: string }): Promise<Identity> {
+  let created = false
+  try {
+    await readPublicIdentity(name, home)
+  } catch (err) {
+    if (!(err instanceof IdentityNotFoundError)) throw err
+    created = true
+  }
+  const passphrase = options.passphrase ?? (await resolvePassphrase({ passphraseFile: options.passphraseFile, confirm: created, prompt: created ? `New passphrase for identity '${name}': ` : `Passphrase for identity '${name}': ` }))
+  if (created) return createIdentity(name, passphrase, { home })
+  return loadIdentity(name, passphrase, home)
+}

@@ -1,0 +1,316 @@
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import type { StatFs } from '../vfs/node.ts'
+import type { ChainBackend, ChainLog } from './backend.ts'
+import { FILE_HEADER_BYTES, fileHeader, frameHeader } from './format.ts'
+import { ChainLockedError } from './log.ts'
+
+/** Options for {@link postgresBackend}. */
+export interface PostgresBackendOptions {
+  /** A connection string; the backend makes its own pool and ends it when its last log closes. */
+  url?: string
+  /** A pool to use instead of `url` (never ended by the backend). */
+  pool?: pg.Pool
+  /** The table holding the blocks, optionally schema-qualified; created when missing. @default 'facet_chain_blocks' */
+  table?: string
+  /** The chain's id (32 hex digits); needed only when the table holds more than one chain. */
+  chainId?: string
+}
+
+/** Thrown when a block's `seq` is already taken in the table: another writer appended first. */
+export class ChainConflictError extends Error {
+  override readonly name = 'ChainConflictError'
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
+
+interface Row {
+  seq: number
+  /** Offset of the frame in the log. */
+  at: number
+  len: number
+}
+
+/**
+ * The PostgreSQL backend: one row per block, `(chain_id bytea, seq bigint, bytes bytea)`
+ * with primary key `(chain_id, seq)`, where `bytes` is the block's frame exactly as in a
+ * log file. Many machines share a chain: one writer at a time (`pg_try_advisory_lock` on
+ * the chain id, held by a session for as long as the chain is open), any number of
+ * followers, told of each new block by `NOTIFY` (payload `<chain id hex>:<seq>`). A block
+ * is durable once its `COMMIT` returns. A writer whose `seq` is already taken (it lost its
+ * lock) gets {@link ChainConflictError} and its chain turns read-only; reopen to catch up.
+ */
+export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
+  const table = options.table ?? 'facet_chain_blocks'
+  if (!IDENT.test(table)) throw new Error(`invalid table name '${table}'`)
+  if (!options.url && !options.pool) throw new Error('postgresBackend needs a url or a pool')
+  const qt = table.split('.').map(p => pg.escapeIdentifier(p)).join('.')
+  const channel = `facet_chain:${table}`
+  let chainId: Buffer | undefined = options.chainId ? Buffer.from(options.chainId, 'hex') : undefined
+  let own: pg.Pool | undefined
+  let openLogs = 0
+  let ready: Promise<void> | undefined
+
+  const pool = (): pg.Pool => {
+    if (options.pool) return options.pool
+    if (!own) {
+      own = new pg.Pool({ connectionString: options.url, max: 4 })
+      // an idle connection that drops is replaced on the next query; the error is not fatal
+      own.on('error', () => {})
+    }
+    return own
+  }
+  const release = async () => {
+    if (openLogs > 0 || !own) return
+    const p = own
+    own = undefined
+    ready = undefined
+    await p.end()
+  }
+  const setup = () =>
+    (ready ??= pool()
+      .query(`CREATE TABLE IF NOT EXISTS ${qt} (chain_id bytea NOT NULL, seq bigint NOT NULL, bytes bytea NOT NULL, PRIMARY KEY (chain_id, seq))`)
+      .then(
+        () => {},
+        err => {
+          ready = undefined
+          throw err
+        },
+      ))
+  const name = () => `postgres ${table}${chainId ? ` chain ${chainId.toString('hex')}` : ''}`
+  /** The chain's id: given, learnt, or the one chain the table holds (undefined when it holds none). */
+  const resolve = async (): Promise<Buffer | undefined> => {
+    if (chainId) return chainId
+    await setup()
+    const { rows } = await pool().query<{ chain_id: Buffer }>(`SELECT DISTINCT chain_id FROM ${qt} LIMIT 2`)
+    if (rows.length > 1) throw new Error(`table ${table} holds several chains: pass chainId`)
+    return (chainId = rows[0]?.chain_id)
+  }
+  const need = async (): Promise<Buffer> => {
+    const id = await resolve()
+    if (!id) throw Object.assign(new Error(`no chain in ${name()}`), { code: 'ENOENT' })
+    return id
+  }
+  const lockKeys = (id: Buffer): [number, number] => {
+    const h = createHash('sha256').update(`facet-chain-lock/1:${table}:`).update(id).digest()
+    return [h.readInt32LE(0), h.readInt32LE(4)]
+  }
+
+  const backend: ChainBackend = {
+    kind: 'postgres',
+    get name() {
+      return name()
+    },
+    tornTails: false,
+    async exists() {
+      try {
+        return (await resolve()) !== undefined && (await countRows()) > 0
+      } finally {
+        await release()
+      }
+    },
+    async create({ chainId: id, seq, body }) {
+      await setup()
+      try {
+        await pool().query(`INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3)`, [Buffer.from(id), seq, Buffer.concat([frameHeader(body), body])])
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new ChainConflictError(`chain ${Buffer.from(id).toString('hex')} already exists in ${table}`)
+        throw err
+      } finally {
+        await release()
+      }
+      chainId = Buffer.from(id)
+    },
+    async lock() {
+      const id = await need()
+      const [k1, k2] = lockKeys(id)
+      const client = await pool().connect()
+      openLogs++
+      let ok = false
+      try {
+        ok = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [k1, k2])).rows[0]!.ok
+        if (!ok) {
+          const { rows } = await client.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted", [k1, k2])
+          const by = rows[0] ? ` (PostgreSQL backend pid ${rows[0].pid})` : ''
+          throw new ChainLockedError(`chain ${id.toString('hex')} in ${table} is open for writing by another session${by}`)
+        }
+      } finally {
+        if (!ok) {
+          client.release()
+          openLogs--
+          await release()
+        }
+      }
+      return async () => {
+        try {
+          await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [k1, k2])
+          client.release()
+        } catch (err) {
+          client.release(err as Error)
+        }
+        openLogs--
+        await release()
+      }
+    },
+    async open() {
+      const id = await need()
+      openLogs++
+      try {
+        return await openLog(id)
+      } catch (err) {
+        openLogs--
+        await release()
+        throw err
+      }
+    },
+  }
+
+  async function countRows(): Promise<number> {
+    const { rows } = await pool().query<{ n: string }>(`SELECT count(*) AS n FROM ${qt} WHERE chain_id = $1`, [chainId])
+    return Number(rows[0]!.n)
+  }
+
+  async function openLog(id: Buffer): Promise<ChainLog> {
+    const hex = id.toString('hex')
+    const header = fileHeader()
+    const index: Row[] = []
+    let end = FILE_HEADER_BYTES
+    let closed = false
+    const listeners = new Set<() => void>()
+    let listener: Promise<pg.PoolClient> | undefined
+
+    /** Adds the rows appended since the last look to the index. */
+    const refresh = async () => {
+      const last = index.length > 0 ? index[index.length - 1]!.seq : -1
+      const { rows } = await pool().query<{ seq: string; len: number }>(`SELECT seq, octet_length(bytes) AS len FROM ${qt} WHERE chain_id = $1 AND seq > $2 ORDER BY seq`, [id, last])
+      for (const r of rows) {
+        index.push({ seq: Number(r.seq), at: end, len: r.len })
+        end += r.len
+      }
+    }
+    /** The index of the row holding byte `pos`. */
+    const rowAt = (pos: number): number => {
+      let lo = 0
+      let hi = index.length - 1
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1
+        if (index[mid]!.at <= pos) lo = mid
+        else hi = mid - 1
+      }
+      return lo
+    }
+    const onNotify = (msg: pg.Notification) => {
+      if (msg.channel === channel && msg.payload?.startsWith(`${hex}:`)) for (const l of listeners) l()
+    }
+
+    await refresh()
+    return {
+      async read(buffer, offset, length, position) {
+        let done = 0
+        if (position < FILE_HEADER_BYTES) {
+          done = header.copy(buffer, offset, position, Math.min(FILE_HEADER_BYTES, position + length))
+        }
+        const from = position + done
+        const to = Math.min(end, position + length)
+        if (from >= to || index.length === 0) return { bytesRead: done }
+        const i = rowAt(from)
+        const j = rowAt(to - 1)
+        if (i === j) {
+          const r = index[i]!
+          const { rows } = await pool().query<{ b: Buffer }>(`SELECT substring(bytes from $3 for $4) AS b FROM ${qt} WHERE chain_id = $1 AND seq = $2`, [id, r.seq, from - r.at + 1, to - from])
+          const b = rows[0]?.b ?? Buffer.alloc(0)
+          return { bytesRead: done + b.copy(buffer, offset + done) }
+        }
+        const { rows } = await pool().query<{ seq: string; bytes: Buffer }>(`SELECT seq, bytes FROM ${qt} WHERE chain_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`, [id, index[i]!.seq, index[j]!.seq])
+        const bySeq = new Map(rows.map(r => [Number(r.seq), r.bytes]))
+        for (let k = i; k <= j; k++) {
+          const r = index[k]!
+          const b = bySeq.get(r.seq)
+          const a = Math.max(from, r.at)
+          const z = Math.min(to, r.at + r.len)
+          // a row that vanished or changed length reads short: the scan reports the damage
+          if (!b || b.length !== r.len) break
+          b.copy(buffer, offset + a - position, a - r.at, z - r.at)
+          done = z - position
+        }
+        return { bytesRead: done }
+      },
+      async size() {
+        await refresh()
+        return end
+      },
+      async append(head, body, at, seq) {
+        if (at !== end) throw new ChainConflictError(`block ${seq} would be appended at byte ${at} but the log ends at ${end}`)
+        const client = await pool().connect()
+        try {
+          await client.query('BEGIN')
+          await client.query(`INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3)`, [id, seq, Buffer.concat([head, body])])
+          await client.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${seq}`])
+          await client.query('COMMIT')
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {})
+          if ((err as { code?: string }).code === '23505') throw new ChainConflictError(`block ${seq} of chain ${hex} was already appended by another writer; this chain is now read-only (reopen it to catch up)`)
+          throw err
+        } finally {
+          client.release()
+        }
+        index.push({ seq, at, len: head.length + body.length })
+        end += head.length + body.length
+      },
+      async truncate() {
+        throw new Error('a PostgreSQL chain has no torn tail to cut')
+      },
+      watch(onChange) {
+        listeners.add(onChange)
+        listener ??= pool()
+          .connect()
+          .then(async c => {
+            c.on('notification', onNotify)
+            await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
+            return c
+          })
+        const started = listener
+        started.catch(() => {})
+        return async () => {
+          listeners.delete(onChange)
+          if (listeners.size > 0 || listener !== started) return
+          listener = undefined
+          await stopListening(started)
+        }
+      },
+      // the database's free space is not ours to know: the log's size, and a fixed margin free
+      async statfs(): Promise<StatFs> {
+        const blocks = Math.ceil(end / 4096)
+        return { bsize: 4096, blocks: blocks + 1024 * 1024, bfree: 1024 * 1024, bavail: 1024 * 1024, files: 1 << 20, ffree: 1 << 20, namemax: 255 }
+      },
+      async close() {
+        if (closed) return
+        closed = true
+        listeners.clear()
+        const l = listener
+        listener = undefined
+        if (l) await stopListening(l)
+        openLogs--
+        await release()
+      },
+    }
+  }
+
+  async function stopListening(started: Promise<pg.PoolClient>): Promise<void> {
+    let c: pg.PoolClient
+    try {
+      c = await started
+    } catch {
+      return
+    }
+    try {
+      await c.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`)
+      c.removeAllListeners('notification')
+      c.release()
+    } catch (err) {
+      c.release(err as Error)
+    }
+  }
+
+  return backend
+}

@@ -1,0 +1,1070 @@
+import type { FileHandle } from 'node:fs/promises'
+import { LRUCache } from 'lru-cache'
+import { facetHome, shortKeyId, type Identity } from '../crypto/identity.ts'
+import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
+import { sign } from '../crypto/pq.ts'
+import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
+import { vfsError } from '../vfs/errors.ts'
+import { silentLogger, type Logger } from '../vfs/log.ts'
+import type { Attr, AttrChanges, OpContext, StatFs } from '../vfs/node.ts'
+import {
+  appendSignature,
+  CHAIN_ID_BYTES,
+  decodeBlock,
+  DEFAULT_CHUNK_SIZE,
+  encodeUnsigned,
+  FILE_HEADER_BYTES,
+  FORMAT_VERSION,
+  frameHeader,
+  FRAME_HEADER_BYTES,
+  ROOT_INO,
+  type ChainEvent,
+  type ChunkPutEvent,
+  type UnsignedBlock,
+} from './format.ts'
+import { blockDigest, blockHash, chunkAad, unwrapForReader, wrapForReader } from './keys.ts'
+import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
+import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type TornTail, type VerifiedBlock } from './log.ts'
+import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
+import { checkTrust, readTrust, RollbackError, writeTrust } from './trust.ts'
+
+/** Options for opening or creating a chain. */
+export interface ChainOptions {
+  /** The unlocked identity that reads (and, as owner or authorised writer, writes) the chain. */
+  identity: Identity
+  /** The FacetFS home, for the trust store. @default facetHome() */
+  home?: string
+  /** Open without the writer lock; every change fails with `EROFS`. @default false */
+  readOnly?: boolean
+  /** Accept a log older than, or diverging from, the trusted head (and trust it from now on). @default false */
+  allowRollback?: boolean
+  /** Check and update the trust store. @default true */
+  trust?: boolean
+  /** Where warnings (a cut torn tail) go. @default silentLogger */
+  logger?: Logger
+  /** How long changes wait for more before a block is committed, in milliseconds. @default 20 */
+  commitDelayMs?: number
+  /** A block is committed once this many content bytes are sealed. @default 8 MiB */
+  blockBytes?: number
+  /** Bytes of decrypted chunks kept in the LRU cache. @default 64 MiB */
+  cacheBytes?: number
+}
+
+/** Options for {@link Chain.create}. */
+export interface CreateChainOptions extends ChainOptions {
+  /** Content chunk size in bytes. @default 131072 */
+  chunkSize?: number
+}
+
+/** What opening a chain found. */
+export interface OpenReport {
+  blocks: number
+  events: number
+  /** Sequence number of the last block. */
+  headSeq: number
+  /** Present when a torn tail was found (and, unless read-only, cut). */
+  tornTail?: TornTail | undefined
+  /** Set when a rollback or fork was accepted because `allowRollback` was given. */
+  rollbackAccepted?: string | undefined
+}
+
+/** Thrown when the identity has no key grant for the chain. */
+export class NoAccessError extends Error {
+  override readonly name = 'NoAccessError'
+}
+
+const EMPTY = new Uint8Array(0)
+/** The most bytes of consecutive sealed chunks one sequential read fetches from the log. */
+const READ_AHEAD_BYTES = 1024 * 1024
+/** How many sealed dirty-chunk buffers are kept for reuse. */
+const MAX_SPARE_CHUNKS = 16
+/** Written chunks up to this size stay in the cache (copied); bigger ones are decrypted again when read. */
+const CACHE_WRITTEN_BYTES = 16 * 1024
+
+/**
+ * An open chain: the verified log, its materialised tree, and the commit engine.
+ *
+ * Changes go to memory (metadata, plaintext dirty chunks); chunks are sealed as they
+ * fill, and one signed block is written per group commit — on `sync()` (fsync, close),
+ * after `commitDelayMs`, or when `blockBytes` of content is waiting.
+ */
+export class Chain {
+  readonly tree: ChainTree
+  readonly chunkSize: number
+  readonly readOnly: boolean
+  readonly logger: Logger
+  readonly home: string
+  /** Frame offsets of the blocks of this log, by seq − baseSeq. */
+  readonly blockOffsets: number[] = []
+  report: OpenReport
+  headSeq: number
+  headHash: Buffer
+  baseSeq: number
+  writers: Map<string, ChainWriter>
+  ownerName: string
+
+  private fh: ChainLog
+  private end: number
+  private readonly cache: LRUCache<string, Buffer>
+  private readonly loading = new Map<string, Promise<Buffer>>()
+  /** Per file, the chunk a sequential reader asks for next (read-ahead starts when it does). */
+  private readonly readNext = new WeakMap<Inode, number>()
+  /** Per file read in order, the first chunk not yet fetched ahead. */
+  private readonly aheadOf = new WeakMap<Inode, number>()
+  /** Buffers of sealed dirty chunks, reused for the next dirty chunks (a stream allocates none). */
+  private readonly spare: Buffer[] = []
+  /** Buffers of blocks already on disk, reused to encode the next blocks. */
+  private readonly spareBodies: Buffer[] = []
+  private readonly dirtyMeta = new Set<Inode>()
+  private pending: ChainEvent[] = []
+  private pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[] = []
+  private pendingBytes = 0
+  private dirtyBytes = 0
+  private readonly dirtyInodes = new Set<Inode>()
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> = Promise.resolve()
+  /** Opens when the commit before has its block signed: the next one may then start signing while it is written. */
+  private gate: Promise<void> = Promise.resolve()
+  /** Settles when the last signed block is written and fdatasync'd (blocks are appended in order). */
+  private appended: Promise<void> = Promise.resolve()
+  /** Seq and hash of the last signed block, the parent of the next one (ahead of `headSeq` while a block is written). */
+  private tipSeq: number
+  private tipHash: Buffer
+  private next: Promise<void> | undefined
+  private inflight: Promise<void> | undefined
+  private pq: PqLease | undefined
+  private failed: Error | undefined
+  private trustDirty = false
+  private trustTimer: NodeJS.Timeout | undefined
+  private closed = false
+  private warmed = false
+  private readonly options: ChainOptions
+  private unlock: (() => Promise<void>) | undefined
+  private readonly listeners = new Set<(inos: Set<number>) => void>()
+
+  private constructor(
+    /** Where the blocks are stored. */
+    readonly backend: ChainBackend,
+    fh: ChainLog,
+    verifier: BlockVerifier,
+    tree: ChainTree,
+    end: number,
+    report: OpenReport,
+    options: ChainOptions,
+    unlock: (() => Promise<void>) | undefined,
+    pq: PqLease | undefined,
+  ) {
+    this.fh = fh
+    this.tree = tree
+    this.end = end
+    this.report = report
+    this.options = options
+    this.unlock = unlock
+    this.chunkSize = verifier.genesis!.chunkSize
+    this.ownerName = verifier.genesis!.ownerName
+    this.headSeq = this.tipSeq = verifier.headSeq
+    this.headHash = this.tipHash = verifier.headHash
+    this.baseSeq = verifier.baseSeq
+    this.writers = verifier.writers
+    this.logger = options.logger ?? silentLogger
+    this.home = options.home ?? facetHome()
+    const canWrite = this.writers.has(Buffer.from(options.identity.keyId).toString('hex'))
+    this.readOnly = options.readOnly === true || !canWrite
+    if (this.readOnly) void pq?.release()
+    else this.pq = pq ?? acquirePqPool()
+    this.cache = new LRUCache<string, Buffer>({ maxSize: options.cacheBytes ?? 64 * 1024 * 1024, sizeCalculation: b => Math.max(1, b.length) })
+  }
+
+  /** Where the chain lives, for messages: the log file's path, or the backend's name. */
+  get path(): string {
+    return this.backend.name
+  }
+
+  /** The chain's 16-byte id. */
+  get chainId(): Uint8Array {
+    return this.tree.chainId
+  }
+
+  /** The identity this chain was opened with. */
+  get identity(): Identity {
+    return this.options.identity
+  }
+
+  /** The root directory inode. */
+  get root(): Inode {
+    return this.tree.inodes.get(ROOT_INO)!
+  }
+
+  /**
+   * Creates a new chain owned by `options.identity`, in the log file at `path` or in a
+   * {@link ChainBackend}: a genesis block naming the owner's public keys, the root
+   * directory, and the root key wrapped for the owner.
+   */
+  static async create(path: string | ChainBackend, options: CreateChainOptions): Promise<Chain> {
+    const backend = typeof path === 'string' ? fileBackend(path) : path
+    const id = options.identity
+    const chainId = randomBytes(CHAIN_ID_BYTES)
+    const rootKey = ChainTree.newKey()
+    const tree = new ChainTree(chainId)
+    tree.rootKey = rootKey
+    const root = tree.inode(ROOT_INO)
+    const now = Date.now()
+    const meta: InodeMeta = { name: '', parent: 0, kind: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atimeMs: now, mtimeMs: now, ctimeMs: now, size: 0, key: rootKey }
+    const sealed = tree.sealMeta(root, meta)
+    const grant = wrapForReader(rootKey, chainId, ROOT_INO, id.keyId, id.kemPublicKey)
+    const block: UnsignedBlock = {
+      formatVersion: FORMAT_VERSION,
+      chainId,
+      seq: 0,
+      prevHash: Buffer.alloc(32),
+      time: now,
+      author: id.keyId,
+      events: [
+        { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE, ownerName: id.name, ownerSigningKey: id.signingPublicKey, ownerKemKey: id.kemPublicKey },
+        { type: 'keyGrant', ino: ROOT_INO, reader: id.keyId, ...grant },
+        { type: 'inodePut', ino: ROOT_INO, ...sealed },
+      ],
+    }
+    const body = signBlock(block, id)
+    await backend.create({ chainId, seq: 0, body: body.body })
+    return Chain.open(backend, options)
+  }
+
+  /**
+   * Opens the chain in the log file at `path` or in a {@link ChainBackend}: verifies every
+   * block (hash chain and signatures), cuts a torn tail of a file log (logging a warning
+   * and returning it in `report`), checks the trust store, and unwraps the root key for
+   * `options.identity`.
+   */
+  static async open(path: string | ChainBackend, options: ChainOptions): Promise<Chain> {
+    const backend = typeof path === 'string' ? fileBackend(path) : path
+    path = backend.name
+    const logger = options.logger ?? silentLogger
+    const readOnly = options.readOnly === true
+    const unlock = readOnly ? undefined : await backend.lock()
+    let fh: ChainLog | undefined
+    let pq: PqLease | undefined
+    try {
+      fh = await backend.open(readOnly)
+      const verifier = new BlockVerifier()
+      verifier.pool = () => (pq ??= acquirePqPool()).pool
+      let tree: ChainTree | undefined
+      const offsets: number[] = []
+      const size = await fh.size()
+      const scan = await scanLog(fh, verifier, v => {
+        tree ??= new ChainTree(v.block.chainId)
+        for (const e of v.block.events) tree.apply(e, v.bodyOffset)
+        offsets.push(v.frameOffset)
+      }, FILE_HEADER_BYTES, size)
+      if (!tree) throw new ChainIntegrityError('the log holds no complete block', 0, FILE_HEADER_BYTES)
+      const report: OpenReport = { blocks: scan.blocks, events: scan.events, headSeq: verifier.headSeq, tornTail: scan.tornTail }
+      if (scan.tornTail) {
+        const t = scan.tornTail
+        // a store that appends whole blocks atomically has no torn writes: a damaged last block was altered
+        if (!backend.tornTails) throw new ChainIntegrityError('damaged frame (bad length or checksum): the block was altered', t.seq, t.offset)
+        if (!readOnly) await fh.truncate(t.offset)
+        logger.warn({ path, offset: t.offset, bytes: t.bytes, seq: t.seq }, `chain ${path}: torn tail of ${t.bytes} bytes after block ${t.seq - 1} ${readOnly ? 'ignored' : 'cut'} (an unfinished write from a crash)`)
+      }
+      const home = options.home ?? facetHome()
+      if (options.trust !== false) {
+        const problem = checkTrust(await readTrust(home, tree.chainId), { baseSeq: verifier.baseSeq, headSeq: verifier.headSeq, hashAt: s => verifier.hashAt(s) })
+        if (problem) {
+          if (!options.allowRollback) throw problem
+          report.rollbackAccepted = problem.message
+          logger.warn({ path }, `accepted by override: ${problem.message}`)
+        }
+      }
+      const id = options.identity
+      const grant = tree.grants.find(g => g.ino === ROOT_INO && Buffer.from(g.reader).equals(Buffer.from(id.keyId)))
+      if (!grant) throw new NoAccessError(`identity '${id.name}' (${shortKeyId(id.keyId)}) holds no key for chain ${path}`)
+      try {
+        tree.rootKey = unwrapForReader(grant, tree.chainId, id.kemSecretKey)
+      } catch (err) {
+        if (err instanceof DecryptError) throw new NoAccessError(`the key grant for '${id.name}' does not open with its secret key`)
+        throw err
+      }
+      tree.meta(tree.inode(ROOT_INO))
+      const chain = new Chain(backend, fh, verifier, tree, scan.end, report, { ...options, logger }, unlock, pq)
+      chain.blockOffsets.push(...offsets)
+      if (options.trust !== false && !readOnly) {
+        chain.trustDirty = true
+        await chain.writeTrustNow()
+      }
+      pq = undefined
+      return chain
+    } catch (err) {
+      await pq?.release()
+      await fh?.close()
+      await unlock?.()
+      throw err
+    }
+  }
+
+  /** Creates the chain (a log file at `path`, or in a backend) when it does not exist, else opens it. */
+  static async openOrCreate(path: string | ChainBackend, options: CreateChainOptions): Promise<Chain> {
+    const backend = typeof path === 'string' ? fileBackend(path) : path
+    return (await backend.exists()) ? Chain.open(backend, options) : Chain.create(backend, options)
+  }
+
+  // ---- reads
+
+  /** Attributes of inode `n` in `tree`. */
+  attr(n: Inode, tree: ChainTree = this.tree): Attr {
+    const m = tree.meta(n)
+    return { mode: m.mode, size: m.size, uid: m.uid, gid: m.gid, atimeMs: m.atimeMs, mtimeMs: m.mtimeMs, ctimeMs: m.ctimeMs, ino: n.ino, nlink: m.kind === 'dir' ? 2 : 1 }
+  }
+
+  /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
+  async read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
+    const size = tree.meta(n).size
+    if (offset >= size || length === 0) return EMPTY
+    const end = Math.min(size, offset + length)
+    const cs = this.chunkSize
+    const first = Math.floor(offset / cs)
+    const last = Math.floor((end - 1) / cs)
+    if (first === last && !n.dirty?.has(first)) {
+      const plain = await this.chunkPlain(n, first, tree)
+      const from = offset - first * cs
+      const to = end - first * cs
+      if (to <= plain.length) return plain.subarray(from, to)
+      const out = Buffer.alloc(to - from)
+      if (from < plain.length) plain.copy(out, 0, from, Math.min(to, plain.length))
+      return out
+    }
+    // dirty chunks are copied before any await: a commit may seal them and reuse their buffers
+    const out = Buffer.alloc(end - offset)
+    const waits: Promise<void>[] = []
+    for (let i = first; i <= last; i++) {
+      const base = i * cs
+      const from = Math.max(offset, base) - base
+      const to = Math.min(end, base + cs) - base
+      const put = (plain: Buffer) => {
+        if (from < plain.length) plain.copy(out, base + from - offset, from, Math.min(to, plain.length))
+      }
+      const plain = n.dirty?.get(i) ?? this.chunkPlain(n, i, tree)
+      if (plain instanceof Promise) waits.push(plain.then(put))
+      else put(plain)
+    }
+    await Promise.all(waits)
+    return out
+  }
+
+  /** The stored (sealed, not dirty) content of chunk `index`, decrypted. */
+  private chunkPlain(n: Inode, index: number, tree: ChainTree): Buffer | Promise<Buffer> {
+    const ref = n.chunks.get(index)
+    if (!ref) return ZERO
+    const key = `${n.ino}:${index}:${ref.version}`
+    const sequential = this.readAhead(n, index, tree)
+    const hit = this.cache.get(key)
+    if (hit) return hit
+    let p = this.loading.get(key)
+    if (p) return p
+    if (ref.sealed) return this.decryptChunk(n, index, ref, ref.sealed, key, tree)
+    if (sequential) {
+      this.fetchRun(n, index, tree)
+      p = this.loading.get(key)
+      if (p) return p
+    }
+    p = this.fetchChunk(n, index, ref, key, tree).finally(() => this.loading.delete(key))
+    this.loading.set(key, p)
+    return p
+  }
+
+  /**
+   * Notes a read of chunk `index`; when the file is read in order, keeps the chunks after
+   * it fetched and decrypted ahead of the reader (up to {@link READ_AHEAD_BYTES} past it).
+   * Returns whether the read is sequential.
+   */
+  private readAhead(n: Inode, index: number, tree: ChainTree): boolean {
+    const expected = this.readNext.get(n) ?? 0
+    const sequential = index === expected || index + 1 === expected
+    this.readNext.set(n, index + 1)
+    if (!sequential) return false
+    const ahead = this.aheadOf.get(n) ?? 0
+    const window = Math.max(1, Math.floor(READ_AHEAD_BYTES / this.chunkSize))
+    if (ahead > index && ahead - index <= window / 2 && n.chunks.has(ahead)) this.fetchRun(n, ahead, tree)
+    return true
+  }
+
+  /**
+   * Starts fetching chunks from `index` on that lie next to each other in the log, in one
+   * read of at most {@link READ_AHEAD_BYTES}, and decrypting them into the cache as it
+   * arrives. Each is registered in `loading`; a failure is left for the reader of that chunk.
+   */
+  private fetchRun(n: Inode, index: number, tree: ChainTree): void {
+    const run: { index: number; ref: ChunkRef; key: string }[] = []
+    let from = -1
+    let end = -1
+    for (let i = index; ; i++) {
+      const r = n.chunks.get(i)
+      if (!r || r.sealed || n.dirty?.has(i)) break
+      if (from >= 0 && (r.pos < end || r.pos > end + 64 || r.pos + r.len - from > READ_AHEAD_BYTES)) break
+      const k = `${n.ino}:${i}:${r.version}`
+      if (this.cache.has(k) || this.loading.has(k)) break
+      if (from < 0) from = r.pos
+      run.push({ index: i, ref: r, key: k })
+      end = r.pos + r.len
+    }
+    this.aheadOf.set(n, index + Math.max(1, run.length))
+    if (run.length === 0) return
+    const read = this.readLog(from, end - from)
+    for (const c of run) {
+      const p = read
+        .then(buf => {
+          const at = c.ref.pos - from
+          if (at + c.ref.len > buf.length) throw new ForgedDataError(`chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
+          return this.decryptChunk(n, c.index, c.ref, buf.subarray(at, at + c.ref.len), c.key, tree)
+        })
+        .finally(() => this.loading.delete(c.key))
+      p.catch(() => {})
+      this.loading.set(c.key, p)
+    }
+  }
+
+  /** Reads one chunk from the log and decrypts it. */
+  private async fetchChunk(n: Inode, index: number, ref: ChunkRef, key: string, tree: ChainTree): Promise<Buffer> {
+    const sealed = await this.readLog(ref.pos, ref.len)
+    if (sealed.length !== ref.len) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} lies past the end of the log`)
+    return this.decryptChunk(n, index, ref, sealed, key, tree)
+  }
+
+  /** Reads up to `length` bytes of the log at `pos` (fewer at its end). */
+  private async readLog(pos: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length)
+    const { bytesRead } = await this.fh.read(buf, 0, length, pos)
+    return bytesRead === length ? buf : buf.subarray(0, bytesRead)
+  }
+
+  private decryptChunk(n: Inode, index: number, ref: ChunkRef, sealed: Buffer, key: string, tree: ChainTree): Buffer {
+    let plain: Buffer
+    try {
+      plain = open(tree.chunkKey(n), sealed, chunkAad(this.chainId, n.ino, index, ref.version))
+    } catch (err) {
+      if (err instanceof DecryptError) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} fails authentication`)
+      throw err
+    }
+    this.cache.set(key, plain)
+    return plain
+  }
+
+  /** Looks up child `name` of directory `dir`. */
+  lookup(dir: Inode, name: string, tree: ChainTree = this.tree): Inode | undefined {
+    const ino = tree.names(dir).get(name)
+    return ino === undefined ? undefined : tree.inodes.get(ino)
+  }
+
+  /** Filesystem figures of the store holding the log. */
+  statfs(): Promise<StatFs> {
+    return this.fh.statfs()
+  }
+
+  // ---- changes
+
+  private writable(): void {
+    if (this.failed) throw vfsError('EIO', `the chain failed to commit earlier: ${this.failed.message}`)
+    if (this.readOnly) throw vfsError('EROFS', 'the chain is open read-only')
+    if (this.closed) throw vfsError('EIO', 'the chain is closed')
+    // the signing thread starts with the first change, not on open: a chain that is only read never pays for it
+    if (!this.warmed) {
+      this.warmed = true
+      this.pq?.pool.warm(1)
+    }
+  }
+
+  private touch(n: Inode, now = Date.now()): void {
+    const m = this.tree.meta(n)
+    m.mtimeMs = m.ctimeMs = now
+    this.markMeta(n)
+  }
+
+  private markMeta(n: Inode): void {
+    this.dirtyMeta.add(n)
+    this.schedule()
+  }
+
+  /** Makes a child of `dir`: a file, a directory, or a symlink to `target`. */
+  make(dir: Inode, name: string, kind: 'file' | 'dir' | 'symlink', mode: number, ctx: Pick<OpContext, 'uid' | 'gid'>, target?: string): Inode {
+    this.writable()
+    const names = this.tree.names(dir)
+    if (names.has(name)) throw vfsError('EEXIST')
+    const n = this.tree.inode(this.tree.maxIno + 1)
+    const now = Date.now()
+    n.keyParent = dir.ino
+    n.meta = { name, parent: dir.ino, kind, mode: mode & 0o7777, uid: ctx.uid, gid: ctx.gid, atimeMs: now, mtimeMs: now, ctimeMs: now, size: kind === 'symlink' ? Buffer.byteLength(target!) : 0, target, key: ChainTree.newKey() }
+    dir.children.add(n.ino)
+    names.set(name, n.ino)
+    this.markMeta(n)
+    this.touch(dir, now)
+    return n
+  }
+
+  /** Removes child `name` of `dir` (a file, symlink or empty directory). Open handles keep reading it. */
+  remove(dir: Inode, name: string): void {
+    this.writable()
+    const n = this.lookup(dir, name)
+    if (!n) throw vfsError('ENOENT')
+    if (this.tree.meta(n).kind === 'dir' && n.children.size > 0) throw vfsError('ENOTEMPTY')
+    this.drop(dir, n, name)
+    this.touch(dir)
+  }
+
+  private drop(dir: Inode, n: Inode, name: string): void {
+    dir.children.delete(n.ino)
+    this.tree.names(dir).delete(name)
+    this.tree.inodes.delete(n.ino)
+    n.deleted = true
+    this.dirtyMeta.delete(n)
+    if (n.dirty) {
+      this.dirtyBytes -= n.dirty.size * this.chunkSize
+      n.dirty = undefined
+      this.dirtyInodes.delete(n)
+    }
+    this.pending.push({ type: 'tombstone', ino: n.ino })
+    this.schedule()
+  }
+
+  /** Moves child `name` of `dir` to `newName` in `newDir`, replacing what is there. */
+  rename(dir: Inode, name: string, newDir: Inode, newName: string): void {
+    this.writable()
+    const n = this.lookup(dir, name)
+    if (!n) throw vfsError('ENOENT')
+    const target = this.lookup(newDir, newName)
+    if (target === n) return
+    const kind = this.tree.meta(n).kind
+    if (kind === 'dir') {
+      for (let p: Inode | undefined = newDir; p; p = p.ino === ROOT_INO ? undefined : this.tree.inodes.get(p.keyParent)) {
+        if (p === n) throw vfsError('EINVAL', 'cannot move a directory into itself')
+      }
+    }
+    if (target) {
+      const tkind = this.tree.meta(target).kind
+      if (tkind === 'dir' && kind !== 'dir') throw vfsError('EISDIR')
+      if (tkind !== 'dir' && kind === 'dir') throw vfsError('ENOTDIR')
+      if (tkind === 'dir' && target.children.size > 0) throw vfsError('ENOTEMPTY')
+      this.drop(newDir, target, newName)
+    }
+    const now = Date.now()
+    dir.children.delete(n.ino)
+    this.tree.names(dir).delete(name)
+    const m = this.tree.meta(n)
+    m.name = newName
+    m.parent = newDir.ino
+    m.ctimeMs = now
+    n.keyParent = newDir.ino
+    newDir.children.add(n.ino)
+    this.tree.names(newDir).set(newName, n.ino)
+    this.markMeta(n)
+    this.touch(dir, now)
+    if (newDir !== dir) this.touch(newDir, now)
+  }
+
+  /** Changes mode, owner or times of `n`. */
+  setattr(n: Inode, c: AttrChanges): void {
+    this.writable()
+    const m = this.tree.meta(n)
+    if (c.mode !== undefined) m.mode = c.mode & 0o7777
+    if (c.uid !== undefined) m.uid = c.uid
+    if (c.gid !== undefined) m.gid = c.gid
+    if (c.atimeMs !== undefined) m.atimeMs = c.atimeMs
+    if (c.mtimeMs !== undefined) m.mtimeMs = c.mtimeMs
+    m.ctimeMs = Date.now()
+    this.markMeta(n)
+  }
+
+  /** Writes `data` into file `n` at `offset`, growing it. */
+  async write(n: Inode, offset: number, data: Uint8Array): Promise<number> {
+    this.writable()
+    const cs = this.chunkSize
+    const m = this.tree.meta(n)
+    let done = 0
+    let lastIndex = 0
+    while (done < data.length) {
+      const at = offset + done
+      const index = Math.floor(at / cs)
+      const within = at - index * cs
+      const take = Math.min(cs - within, data.length - done)
+      if (take === cs && !n.dirty?.has(index) && !n.deleted) {
+        // a whole chunk (a sequential stream): sealed straight from the caller's bytes, no dirty copy
+        if (at + take > m.size) m.size = at + take
+        this.sealChunk(n, index, data.subarray(done, done + take))
+      } else {
+        let buf = this.dirtyChunkNow(n, index)
+        // taken right after the await: a commit may seal dirty chunks (and reuse their buffers) meanwhile
+        while (!buf) buf = (await this.dirtyChunk(n, index), n.dirty?.get(index))
+        buf.set(data.subarray(done, done + take), within)
+        // grow the size chunk by chunk: a commit that seals between two awaits keeps what was written
+        if (at + take > m.size) m.size = at + take
+      }
+      done += take
+      lastIndex = index
+    }
+    if (offset + data.length > m.size) m.size = offset + data.length
+    if (!n.deleted) this.touch(n)
+    if (n.dirty && n.dirty.size > 8) this.sealInode(n, lastIndex)
+    if (this.dirtyBytes > 4 * this.blockBytes) this.sealAll()
+    if (this.pendingBytes >= this.blockBytes) {
+      const commit = this.requestCommit()
+      if (this.pendingBytes >= 4 * this.blockBytes) await commit
+    }
+    return data.length
+  }
+
+  private get blockBytes(): number {
+    return this.options.blockBytes ?? 8 * 1024 * 1024
+  }
+
+  /** The dirty buffer of chunk `index` when it can be had without reading the log: already dirty, or a hole. */
+  private dirtyChunkNow(n: Inode, index: number): Buffer | undefined {
+    const d = n.dirty?.get(index)
+    if (d) return d
+    if (n.chunks.has(index)) return undefined
+    const buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
+    n.dirty ??= new Map()
+    n.dirty.set(index, buf)
+    this.dirtyBytes += this.chunkSize
+    this.dirtyInodes.add(n)
+    return buf
+  }
+
+  /**
+   * Makes chunk `index` dirty, reading it from the log first. Callers take the buffer from
+   * `n.dirty` right after awaiting this, never from the result across another await.
+   */
+  private async dirtyChunk(n: Inode, index: number): Promise<Buffer> {
+    let d = n.dirty?.get(index)
+    if (d) return d
+    let buf: Buffer
+    if (!n.chunks.has(index)) buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
+    else {
+      const plain = await this.chunkPlain(n, index, this.tree)
+      d = n.dirty?.get(index)
+      if (d) return d
+      buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
+      plain.copy(buf, 0, 0, Math.min(plain.length, this.chunkSize))
+    }
+    n.dirty ??= new Map()
+    n.dirty.set(index, buf)
+    this.dirtyBytes += this.chunkSize
+    this.dirtyInodes.add(n)
+    return buf
+  }
+
+  /** Sets the size of file `n`, cutting or zero-extending it. */
+  async truncate(n: Inode, size: number): Promise<void> {
+    this.writable()
+    const m = this.tree.meta(n)
+    const cs = this.chunkSize
+    if (size < m.size) {
+      const keep = Math.ceil(size / cs)
+      if (n.dirty) {
+        for (const i of [...n.dirty.keys()]) {
+          if (i >= keep) {
+            n.dirty.delete(i)
+            this.dirtyBytes -= cs
+          }
+        }
+      }
+      let cut = false
+      for (const i of [...n.chunks.keys()]) {
+        if (i >= keep) {
+          n.chunks.delete(i)
+          cut = true
+        }
+      }
+      if (cut) this.pending.push({ type: 'chunksCut', ino: n.ino, from: keep })
+      const within = size - Math.floor(size / cs) * cs
+      if (within > 0) {
+        const index = Math.floor(size / cs)
+        if (n.chunks.has(index) || n.dirty?.has(index)) {
+          let buf = this.dirtyChunkNow(n, index)
+          while (!buf) buf = (await this.dirtyChunk(n, index), n.dirty?.get(index))
+          buf.fill(0, within)
+        }
+      }
+    }
+    m.size = size
+    this.touch(n)
+  }
+
+  private sealInode(n: Inode, except = -1): void {
+    if (!n.dirty) return
+    for (const [index, buf] of n.dirty) {
+      if (index === except) continue
+      n.dirty.delete(index)
+      this.dirtyBytes -= this.chunkSize
+      if (!n.deleted) this.sealChunk(n, index, buf)
+      if (this.spare.length < MAX_SPARE_CHUNKS) this.spare.push(buf)
+    }
+    if (n.dirty.size === 0) {
+      n.dirty = undefined
+      this.dirtyInodes.delete(n)
+    }
+  }
+
+  private sealAll(): void {
+    for (const n of [...this.dirtyInodes]) this.sealInode(n)
+  }
+
+  private sealChunk(n: Inode, index: number, buf: Uint8Array): void {
+    const m = this.tree.meta(n)
+    const len = Math.min(this.chunkSize, m.size - index * this.chunkSize)
+    if (len <= 0) return
+    const plain = buf.subarray(0, len)
+    const version = ++n.chunkVersion
+    const sealed = seal(this.tree.chunkKey(n), plain, chunkAad(this.chainId, n.ino, index, version))
+    const ref: ChunkRef = { version, pos: -1, len: sealed.length, sealed }
+    n.chunks.set(index, ref)
+    const e: ChunkPutEvent = { type: 'chunkPut', ino: n.ino, index, version, sealed }
+    this.pending.push(e)
+    this.pendingRefs.push({ e, ref })
+    this.pendingBytes += sealed.length
+    // the buffer is reused for the next dirty chunk; a small chunk is kept readable in the cache by a copy
+    if (len <= CACHE_WRITTEN_BYTES) this.cache.set(`${n.ino}:${index}:${version}`, Buffer.from(plain))
+    this.schedule()
+  }
+
+  /** Seals the dirty chunks of `n` so they no longer take a full chunk of memory each. */
+  flushInode(n: Inode): void {
+    this.sealInode(n)
+  }
+
+  // ---- commits
+
+  private schedule(): void {
+    if (this.timer || this.closed) return
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      // while a block is being signed or written, changes keep gathering (up to `blockBytes`):
+      // one signature per block, so a stream makes few large blocks instead of many small ones
+      if (this.inflight || this.next) return this.schedule()
+      this.requestCommit().catch(err => this.logger.error({ err, path: this.path }, 'chain commit failed'))
+    }, this.options.commitDelayMs ?? 20)
+    this.timer.unref?.()
+  }
+
+  private get hasWork(): boolean {
+    return this.dirtyMeta.size > 0 || this.pending.length > 0 || this.dirtyInodes.size > 0
+  }
+
+  /**
+   * Commits every change made so far in one signed block and resolves once it is on disk
+   * (fdatasync). The signature is made on a worker thread; changes made while a block is
+   * being signed go into the next block, which every caller that made them waits for.
+   */
+  sync(): Promise<void> {
+    if (this.failed) return Promise.reject(vfsError('EIO', this.failed.message))
+    if (!this.hasWork && !this.next) return this.inflight ?? this.running
+    return this.requestCommit()
+  }
+
+  private requestCommit(): Promise<void> {
+    if (!this.next) {
+      let release!: () => void
+      const signed = new Promise<void>(r => (release = r))
+      const p: Promise<void> = this.gate.then(() => {
+        this.next = undefined
+        this.inflight = p
+        return this.commit(release)
+      })
+      const done = () => {
+        release()
+        if (this.inflight === p) this.inflight = undefined
+      }
+      this.gate = signed
+      this.next = p
+      this.running = p.then(done, done)
+    }
+    return this.next
+  }
+
+  /** Seals, signs and appends one block; calls `signed` once the next commit may start signing. */
+  private async commit(signed: () => void): Promise<void> {
+    if (this.failed) throw vfsError('EIO', this.failed.message)
+    if (!this.hasWork) return
+    if (this.timer) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+    this.sealAll()
+    const events: ChainEvent[] = []
+    for (const n of this.dirtyMeta) {
+      if (n.deleted) continue
+      const s = this.tree.sealMeta(n, n.meta!)
+      n.version = s.version
+      n.sealedMeta = s.sealedMeta
+      events.push({ type: 'inodePut', ino: n.ino, ...s })
+    }
+    const metaInodes = [...this.dirtyMeta]
+    this.dirtyMeta.clear()
+    for (const e of this.pending) events.push(e)
+    const taken = this.pending
+    const refs = this.pendingRefs
+    const bytes = this.pendingBytes
+    const sizeHint = bytes + events.length * 64
+    this.pending = []
+    this.pendingRefs = []
+    this.pendingBytes = 0
+    const block: UnsignedBlock = {
+      formatVersion: FORMAT_VERSION,
+      chainId: this.chainId,
+      seq: this.tipSeq + 1,
+      prevHash: this.tipHash,
+      time: Date.now(),
+      author: this.identity.keyId,
+      events,
+    }
+    let body: { body: Buffer; hash: Buffer }
+    try {
+      body = await this.signOffThread(block, sizeHint, this.spareBody(sizeHint))
+    } catch (err) {
+      // nothing reached the log: put the changes back so the next commit carries them
+      for (const n of metaInodes) if (!n.deleted) this.dirtyMeta.add(n)
+      this.pending = [...taken, ...this.pending]
+      this.pendingRefs = [...refs, ...this.pendingRefs]
+      this.pendingBytes += bytes
+      this.logger.error({ err, path: this.path }, 'chain block could not be signed; its changes wait for the next commit')
+      throw vfsError('EIO', `commit could not be signed: ${(err as Error).message}`)
+    }
+    this.tipSeq = block.seq
+    this.tipHash = body.hash
+    // blocks reach the log in order; the next block is signed while this one is written
+    // (not sooner: at most one signed block waits for the disk)
+    const before = this.appended
+    const write = before.then(() => {
+      if (this.failed) throw this.failed
+      return this.appendBlock(block, body, refs)
+    })
+    void write.then(
+      () => this.recycleBody(body.body),
+      () => {},
+    )
+    this.appended = write.then(
+      () => {},
+      () => {},
+    )
+    void before.then(signed)
+    try {
+      await write
+    } catch (err) {
+      this.failed ??= err as Error
+      this.logger.error({ err, path: this.path }, 'chain commit failed; the chain is now read-only')
+      throw vfsError('EIO', `commit failed: ${(err as Error).message}`)
+    }
+  }
+
+  /** A written block's buffer big enough to encode a block of `sizeHint` bytes into, if one is kept. */
+  private spareBody(sizeHint: number): Buffer | undefined {
+    const need = sizeHint + 8192
+    const i = this.spareBodies.findIndex(b => b.length >= need)
+    return i < 0 ? undefined : this.spareBodies.splice(i, 1)[0]
+  }
+
+  /** Keeps the buffer of a block that is on disk for the next blocks (two at most, none bigger than needed for a full block). */
+  private recycleBody(body: Buffer): void {
+    // only a buffer of its own (small ones may share Node's allocation pool)
+    if (body.byteOffset !== 0 || body.buffer.byteLength < 1024 * 1024) return
+    if (body.buffer.byteLength <= 2 * this.blockBytes && this.spareBodies.length < 2) this.spareBodies.push(Buffer.from(body.buffer))
+  }
+
+  /** Encodes, signs (on a worker thread) and hashes a block with this chain's identity. */
+  signOffThread(block: UnsignedBlock, sizeHint = 4096, into?: Buffer): Promise<{ body: Buffer; hash: Buffer }> {
+    if (this.readOnly || !this.pq) return Promise.reject(vfsError('EROFS', 'the chain is open read-only'))
+    return signBlockWith(this.pq.pool, block, this.identity, sizeHint, into)
+  }
+
+  /** The worker pool that signs this chain's blocks (undefined when read-only). */
+  get signer(): PqPool | undefined {
+    return this.readOnly ? undefined : this.pq?.pool
+  }
+
+  private async appendBlock(block: UnsignedBlock, { body, hash }: { body: Buffer; hash: Buffer }, refs: { e: ChunkPutEvent; ref: ChunkRef }[]): Promise<void> {
+    const head = frameHeader(body)
+    const at = this.end
+    const bodyPos = at + FRAME_HEADER_BYTES
+    for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
+    this.end += FRAME_HEADER_BYTES + body.length
+    await this.fh.append(head, body, at, block.seq)
+    for (const { ref } of refs) ref.sealed = undefined
+    this.headSeq = block.seq
+    this.headHash = hash
+    this.blockOffsets.push(at)
+    this.trustDirty = true
+    this.scheduleTrust()
+  }
+
+  private scheduleTrust(): void {
+    if (this.trustTimer || this.options.trust === false) return
+    this.trustTimer = setTimeout(() => {
+      this.trustTimer = undefined
+      this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
+    }, 1000)
+    this.trustTimer.unref?.()
+  }
+
+  private async writeTrustNow(): Promise<void> {
+    if (!this.trustDirty || this.options.trust === false) return
+    this.trustDirty = false
+    await writeTrust(this.home, this.chainId, { seq: this.headSeq, hash: this.headHash.toString('hex') })
+  }
+
+  /** Commits what is left, records the head in the trust store, and closes the log. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    try {
+      if (!this.readOnly && !this.failed) await this.sync()
+    } finally {
+      this.closed = true
+      if (this.timer) clearTimeout(this.timer)
+      if (this.trustTimer) clearTimeout(this.trustTimer)
+      this.trustTimer = undefined
+      await this.running
+      if (!this.readOnly) await this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
+      for (const l of this.listeners) l(new Set())
+      await this.pq?.release()
+      this.pq = undefined
+      await this.fh.close()
+      await this.unlock?.()
+    }
+  }
+
+  /** Reads the frame of block `seq` back from the log (for history views). */
+  async readBlock(seq: number): Promise<{ events: ChainEvent[]; bodyOffset: number } | undefined> {
+    const at = this.blockOffsets[seq - this.baseSeq]
+    if (at === undefined) return undefined
+    const head = Buffer.alloc(FRAME_HEADER_BYTES)
+    await this.fh.read(head, 0, FRAME_HEADER_BYTES, at)
+    const len = head.readUInt32LE(4)
+    const body = Buffer.allocUnsafe(len)
+    await this.fh.read(body, 0, len, at + FRAME_HEADER_BYTES)
+    return { events: decodeBlock(body).block.events, bodyOffset: at + FRAME_HEADER_BYTES }
+  }
+
+  /** Builds the tree as it was right after block `seq`. */
+  async treeAt(seq: number): Promise<ChainTree> {
+    const tree = new ChainTree(this.chainId)
+    tree.rootKey = this.tree.rootKey
+    for (let s = this.baseSeq; s <= seq; s++) {
+      const b = await this.readBlock(s)
+      if (!b) break
+      for (const e of b.events) tree.apply(e, b.bodyOffset)
+    }
+    return tree
+  }
+
+  /** Subscribes to inode changes made by other processes (followers); returns the unsubscribe. */
+  onExternalChange(listener: (inos: Set<number>) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** True when the last {@link catchUp} saw a block still being written (look again soon). */
+  behind = false
+
+  /** Reads blocks appended since the last look (by another process) and applies them; returns the inodes they touched. */
+  async catchUp(): Promise<Set<number>> {
+    const touched = new Set<number>()
+    if (this.closed) return touched
+    const size = await this.fh.size()
+    if (size <= this.end) return touched
+    const verifier = this.followVerifier()
+    // signatures are checked on the worker threads; blocks are applied only once all of them pass
+    verifier.pool = () => {
+      if (this.closed) throw vfsError('EIO', 'the chain is closed')
+      return (this.pq ??= acquirePqPool()).pool
+    }
+    verifier.inlineBlocks = 0
+    const found: VerifiedBlock[] = []
+    const scan = await scanLog(this.fh, verifier, v => void found.push(v), this.end, size)
+    if (this.closed) return touched
+    for (const v of found) {
+      for (const e of v.block.events) {
+        this.tree.apply(e, v.bodyOffset)
+        if ('ino' in e) {
+          touched.add(e.ino)
+          const n = this.tree.inodes.get(e.ino)
+          if (n) touched.add(n.keyParent)
+        }
+      }
+      this.blockOffsets.push(v.frameOffset)
+    }
+    this.end = scan.end
+    this.headSeq = this.tipSeq = verifier.headSeq
+    this.headHash = this.tipHash = verifier.headHash
+    this.behind = scan.tornTail !== undefined
+    if (touched.size > 0) for (const l of this.listeners) l(touched)
+    return touched
+  }
+
+  private followVerifier(): BlockVerifier {
+    const v = new BlockVerifier()
+    v.genesis = { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: this.chunkSize, ownerName: this.ownerName, ownerSigningKey: new Uint8Array(), ownerKemKey: new Uint8Array() }
+    v.chainId = this.chainId
+    v.baseSeq = this.baseSeq
+    v.headSeq = this.headSeq
+    v.headHash = this.headHash
+    for (const [k, w] of this.writers) v.writers.set(k, w)
+    return v
+  }
+
+  /** The log's current size in bytes. */
+  get logBytes(): number {
+    return this.end
+  }
+
+  /** Swaps in a compacted log file (used by compaction, which holds the commit queue). */
+  async adoptLog(fh: FileHandle, end: number, head: { seq: number; hash: Buffer }, baseSeq: number, offsets: number[]): Promise<void> {
+    const old = this.fh
+    this.fh = fileLog(fh, this.path)
+    this.end = end
+    this.headSeq = this.tipSeq = head.seq
+    this.headHash = this.tipHash = head.hash
+    this.baseSeq = baseSeq
+    this.blockOffsets.length = 0
+    this.blockOffsets.push(...offsets)
+    this.trustDirty = true
+    await this.writeTrustNow()
+    await old.close()
+  }
+
+  /** Runs `fn` between commits, after committing everything pending. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    await this.sync()
+    const p = this.running.then(fn)
+    this.running = this.gate = p.then(
+      () => {},
+      () => {},
+    )
+    return p
+  }
+
+  /** Reads the log's bytes (used by compaction of the in-process chain). */
+  get fileHandle(): LogReader {
+    return this.fh
+  }
+
+  /** Calls `onChange` when another process may have appended blocks (chokidar on a log file, NOTIFY in PostgreSQL); returns the stop. */
+  watch(onChange: () => void): () => Promise<void> {
+    return this.fh.watch(onChange)
+  }
+}
+
+const ZERO = Buffer.alloc(0)
+
+/** Encodes, signs and hashes a block with `identity`'s ML-DSA-65 key. */
+export function signBlock(block: UnsignedBlock, identity: Identity, sizeHint = 4096): { body: Buffer; hash: Buffer } {
+  const unsigned = encodeUnsigned(block, sizeHint)
+  const digest = blockDigest(unsigned.buf.subarray(0, unsigned.length))
+  const signature = sign(digest, identity.signingSecretKey)
+  const body = appendSignature(unsigned, signature)
+  return { body, hash: blockHash(digest, signature) }
+}
+
+/** Encodes a block (into `into` when it is big enough), signs its digest with `identity`'s ML-DSA-65 key on a `pool` thread, and hashes it. */
+export async function signBlockWith(pool: PqPool, block: UnsignedBlock, identity: Identity, sizeHint = 4096, into?: Buffer): Promise<{ body: Buffer; hash: Buffer }> {
+  const unsigned = encodeUnsigned(block, sizeHint, into)
+  const digest = blockDigest(unsigned.buf.subarray(0, unsigned.length))
+  const signature = await pool.sign(digest, identity.signingSecretKey)
+  return { body: appendSignature(unsigned, signature), hash: blockHash(digest, signature) }
+}
+
+export { ChainIntegrityError, RollbackError, ForgedDataError }

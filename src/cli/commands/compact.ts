@@ -1,0 +1,43 @@
+import type { Command } from 'commander'
+import type { Shared } from '../shared.ts'
+
+interface CompactCliOptions {
+  home?: string
+  identity?: string
+  passphraseFile?: string
+  allowRollback?: boolean
+}
+
+/** Adds `facet compact CHAIN`: rewrites a chain's live state into a new log, atomically. */
+export function register(program: Command, shared: Shared): void {
+  program
+    .command('compact')
+    .description('rewrite the live state of a chain into a new log (atomic rename: a crash leaves the old or the new log, whole)')
+    .argument('<chain>', 'a chain log file, or a chain name under $FACET_HOME/chains')
+    .option('--home <dir>', 'FacetFS home (default: $FACET_HOME or ~/.facet)')
+    .option('--identity <name>', 'the owner identity to sign with', 'default')
+    .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (else FACET_PASSPHRASE, else a prompt)')
+    .option('--allow-rollback', 'accept a log older than the last one seen on this machine')
+    .action(async (arg: string, options: CompactCliOptions) => {
+      const chain = await import('../../chain/index.ts')
+      const c = await import('../../crypto/index.ts')
+      const home = options.home ?? c.facetHome()
+      const path = chain.resolveChainPath(arg, home)
+      const name = options.identity ?? 'default'
+      let identity
+      try {
+        const passphrase = await c.resolvePassphrase({ passphraseFile: options.passphraseFile, prompt: `Passphrase for identity '${name}': ` })
+        identity = await c.loadIdentity(name, passphrase, home)
+      } catch (err) {
+        if (err instanceof c.PassphraseRequiredError || err instanceof c.WrongPassphraseError || err instanceof c.IdentityNotFoundError) throw new shared.CliError((err as Error).message)
+        throw err
+      }
+      let r
+      try {
+        r = await chain.compactChainFile(path, { identity, home, allowRollback: options.allowRollback === true })
+      } catch (err) {
+        throw new shared.CliError(`cannot compact ${path}: ${(err as Error).message}`)
+      }
+      await shared.print(`${path}: compacted ${r.beforeBytes} -> ${r.afterBytes} bytes, ${r.inodes} inodes, ${r.chunks} chunks in ${r.blocks} blocks from seq ${r.baseSeq}\n`)
+    })
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander'
+import type { Shared } from '../shared.ts'
+
+interface VerifyCliOptions {
+  home?: string
+  trust?: boolean
+}
+
+/** Adds `facet verify CHAIN`: checks a chain log and exits non-zero naming the first bad block. */
+export function register(program: Command, shared: Shared): void {
+  program
+    .command('verify')
+    .description('check a chain: frame checksums, hash chain, every signature, and the local trust store; exits 1 naming the first bad block')
+    .argument('<chain>', 'a chain log file, or a chain name under $FACET_HOME/chains')
+    .option('--home <dir>', 'FacetFS home whose trust store is checked (default: $FACET_HOME or ~/.facet)')
+    .option('--no-trust', 'skip the trust store check (rolled-back or forked logs)')
+    .action(async (arg: string, options: VerifyCliOptions) => {
+      const { verifyChain, resolveChainPath } = await import('../../chain/index.ts')
+      const { facetHome } = await import('../../crypto/identity.ts')
+      const home = options.home ?? facetHome()
+      const path = resolveChainPath(arg, home)
+      let report
+      try {
+        report = await verifyChain(path, { home, trust: options.trust !== false })
+      } catch (err) {
+        throw new shared.CliError(`cannot read chain ${path}: ${(err as Error).message}`)
+      }
+      if (!report.ok) {
+        const p = report.problem!
+        throw new shared.CliError(`${path}: bad block ${p.seq}${p.offset >= 0 ? ` at byte ${p.offset}` : ''}: ${p.reason} (${report.blocks} good blocks before it)`)
+      }
+      await shared.print(`${path}: ok, ${report.blocks} blocks, ${report.events} events, head ${report.headSeq}, chain ${report.chainId}\n`)
+    })
+}

@@ -1,0 +1,4 @@
+export * from './primitives.ts'
+export * from './pq.ts'
+export * from './identity.ts'
+export * from './passphrase.ts'

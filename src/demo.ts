@@ -1,0 +1,136 @@
+import type { FacetConfig } from './config.ts'
+import { silentLogger } from './vfs/log.ts'
+import { memoryMount } from './vfs/memory.ts'
+import { lazyMount } from './vfs/lazy.ts'
+import type { Mount } from './vfs/mounts.ts'
+import { can, type OpContext } from './vfs/node.ts'
+import { defineView, dir, file, type View } from './views/view.ts'
+
+/** One record of the demo's built-in list. */
+export interface Planet {
+  name: string
+  /** Position from the Sun, 1 for Mercury. */
+  order: number
+  kind: 'rocky' | 'gas giant' | 'ice giant'
+  rings: boolean
+}
+
+/** The built-in list the `/hello` view renders. */
+export const PLANETS: readonly Planet[] = [
+  { name: 'mercury', order: 1, kind: 'rocky', rings: false },
+  { name: 'venus', order: 2, kind: 'rocky', rings: false },
+  { name: 'earth', order: 3, kind: 'rocky', rings: false },
+  { name: 'mars', order: 4, kind: 'rocky', rings: false },
+  { name: 'jupiter', order: 5, kind: 'gas giant', rings: true },
+  { name: 'saturn', order: 6, kind: 'gas giant', rings: true },
+  { name: 'uranus', order: 7, kind: 'ice giant', rings: true },
+  { name: 'neptune', order: 8, kind: 'ice giant', rings: true },
+]
+
+const HELLO_README = `This is /hello, a read-only example view (src/demo.ts).
+Every file here is rendered from a built-in list of planets when it is read;
+nothing is stored on disk. Writing here fails with "Read-only file system".
+/scratch, next to it, is writable.
+`
+
+const SCRATCH_README = `This is /scratch, a folder held in memory: create, edit, rename and
+delete anything here. Its content lives in the facet process and is lost
+when that process exits.
+`
+
+/** The demo's read-only example view: `README.txt`, `summary.txt` and one JSON file per planet. */
+export const helloView = defineView((planets: readonly Planet[] = PLANETS): View => ({
+  name: 'hello',
+  root: dir({
+    'README.txt': file(HELLO_README),
+    'summary.txt': file(() => summary(planets)),
+    planets: dir(() => Object.fromEntries(planets.map(p => [`${p.name}.json`, file(() => JSON.stringify(p, null, 2) + '\n')]))),
+  }),
+}))
+
+function summary(planets: readonly Planet[]): string {
+  const count = (kind: Planet['kind']) => planets.filter(p => p.kind === kind).length
+  const ringed = planets.filter(p => p.rings).map(p => p.name)
+  return (
+    `${planets.length} planets: ${count('rocky')} rocky, ${count('gas giant')} gas giants, ${count('ice giant')} ice giants\n` +
+    `with rings: ${ringed.join(', ')}\n`
+  )
+}
+
+/** A memory mount holding only a `README.txt` that says what the folder is. */
+export async function scratchMount(): Promise<Mount> {
+  const mount = memoryMount({ name: 'scratch' })
+  const ctx: OpContext = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, logger: silentLogger }
+  const root = mount.root
+  if (!can.create(root)) throw new Error('a memory mount root must support create')
+  const readme = await root.create('README.txt', 0o644, ctx)
+  if (!can.write(readme)) throw new Error('a memory file must support write')
+  await readme.write(0, Buffer.from(SCRATCH_README), ctx)
+  return mount
+}
+
+/** Options for {@link createDemoConfig}. */
+export interface DemoOptions {
+  /** Mount the encrypted chain at `/files` when a passphrase can be had. @default true */
+  chain?: boolean
+  /** The FacetFS home the chain and its identity live in. @default `FACET_HOME` or ~/.facet */
+  home?: string
+  /** A file whose first line is the identity's passphrase. */
+  passphraseFile?: string
+  /** Ask for the passphrase on the terminal when none is set (only `facet up` does). @default false */
+  prompt?: boolean
+  /** Receives one line for each demo mount left out, and why (a missing passphrase only when `prompt` is set). */
+  note?: (text: string) => void
+}
+
+/**
+ * Builds the built-in demo `facet` uses when there is no config: a read-only example
+ * view at `/hello`, a writable memory folder at `/scratch`, an embedded PostgreSQL
+ * (PGlite, opened on first use) at `/db`, FacetFS's own figures at `/proc`, and, when a
+ * passphrase is set or typed, the encrypted chain `<home>/chains/files.chain` at `/files`.
+ */
+export async function createDemoConfig(options: DemoOptions = {}): Promise<FacetConfig> {
+  const mounts: Record<string, Mount> = {
+    '/hello': helloView(PLANETS),
+    '/scratch': await scratchMount(),
+    '/db': lazyMount('db', async () => (await import('../plugins/sql/index.ts')).createDemoSql()),
+    '/proc': (await import('../plugins/proc/index.ts')).procView(),
+  }
+  const files = options.chain === false ? undefined : await demoChain(options)
+  if (files) mounts['/files'] = files
+  return { mounts }
+}
+
+async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
+  const canAsk = options.prompt === true && process.stdin.isTTY === true
+  if (!options.passphraseFile && !process.env.FACET_PASSPHRASE && !canAsk) {
+    if (options.prompt) options.note?.('/files (encrypted chain) is not mounted: set FACET_PASSPHRASE or pass --passphrase-file to open it')
+    return undefined
+  }
+  const { ChainLockedError, openChainMount } = await import('./chain/index.ts')
+  const { facetHome, loadIdentity, createIdentity, readPublicIdentity } = await import('./crypto/identity.ts')
+  const { resolvePassphrase } = await import('./crypto/passphrase.ts')
+  const home = options.home ?? facetHome()
+  try {
+    const exists = await readPublicIdentity('default', home).then(
+      () => true,
+      () => false,
+    )
+    const passphrase = await resolvePassphrase({
+      passphraseFile: options.passphraseFile,
+      confirm: !exists,
+      prompt: exists ? "Passphrase for identity 'default' (opens /files): " : "New passphrase for identity 'default' (encrypts /files): ",
+    })
+    const identity = exists ? await loadIdentity('default', passphrase, home) : await createIdentity('default', passphrase, { home })
+    try {
+      return await openChainMount({ home, identity })
+    } catch (err) {
+      // A running `facet up` holds the writer lock: read alongside it.
+      if (!(err instanceof ChainLockedError)) throw err
+      return await openChainMount({ home, identity, readOnly: true } as Parameters<typeof openChainMount>[0])
+    }
+  } catch (err) {
+    options.note?.(`/files (encrypted chain) is not mounted: ${err instanceof Error ? err.message : String(err)}`)
+    return undefined
+  }
+}

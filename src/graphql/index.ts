@@ -1,0 +1,24 @@
+export { createGraphQLApi, checkRequest, bearerToken } from './api.ts'
+export type { AccessPolicy, GraphQLApi, GraphQLApiOptions, Refusal } from './api.ts'
+export { serveGraphQL, isLoopback } from './server.ts'
+export type { GraphQLServer, ServeGraphQLOptions } from './server.ts'
+export type { GraphQLContribution } from './contribution.ts'
+export type { GraphQLContext } from './tree.ts'
+export { NodeRef } from './tree.ts'
+export { resolveLimits, depthLimitRule } from './limits.ts'
+export type { GraphQLLimits, ResolvedLimits } from './limits.ts'
+export { treeTypeDefs, treeResolvers, JSONScalar } from './schema.ts'
+export { isVfsErrorLike, vfsGraphQLError } from './errors.ts'
+export { recordFormat, parseRecord, stringifyRecord } from './records.ts'
+export type { RecordFormat } from './records.ts'
+export {
+  createToken,
+  facetHome,
+  fileTokens,
+  hashToken,
+  readTokens,
+  revokeToken,
+  staticTokens,
+  tokenFile,
+} from './tokens.ts'
+export type { CreateTokenOptions, TokenRecord, TokenVerifier } from './tokens.ts'

@@ -1,0 +1,25 @@
+import { pino, destination } from 'pino'
+
+/** The logger FacetFS passes around: pino's, or anything with the same four methods. */
+export interface Logger {
+  debug(obj: unknown, msg?: string): void
+  info(obj: unknown, msg?: string): void
+  warn(obj: unknown, msg?: string): void
+  error(obj: unknown, msg?: string): void
+}
+
+/**
+ * Makes a pino logger writing to stderr.
+ * @param level - the least level printed. @default 'warn', or `FACET_LOG_LEVEL`
+ */
+export function createLogger(level: string = process.env.FACET_LOG_LEVEL ?? 'warn'): Logger {
+  return pino({ level, base: undefined }, destination(2))
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+}

@@ -1,0 +1,173 @@
+import type { GraphQLContribution } from '../graphql/contribution.ts'
+import type { Logger } from './log.ts'
+import type { Vfs } from './vfs.ts'
+import type { NodeKind, VNode } from './node.ts'
+
+/** What changed. `rename` events carry `oldPath`. */
+export type ChangeType = 'create' | 'update' | 'delete' | 'rename'
+
+/** A change a mount reports about its own tree; paths are relative to the mount, absolute in form (`'/a.json'`). */
+export interface MountChange {
+  type: ChangeType
+  path: string
+  oldPath?: string
+  kind?: NodeKind
+}
+
+/** What the router gives a mount when it is mounted. */
+export interface MountHost {
+  /** The path the mount is mounted at, e.g. `'/db'`. */
+  readonly mountPoint: string
+  /** Reports a change made outside the VFS (a database trigger, a host folder); changes made through the VFS are reported by the router. */
+  emit(change: MountChange): void
+  readonly logger: Logger
+  /** The VFS the mount is in, for mounts that report on it (such as `/proc`). */
+  readonly vfs?: Vfs
+}
+
+/**
+ * A tree the router can mount: a root directory node plus optional lifecycle hooks.
+ * A view plugin's object is a `Mount` as it is.
+ */
+export interface Mount {
+  /** A short kebab-case name, shown in the mount list. */
+  readonly name: string
+  /** The root directory node. */
+  readonly root: VNode
+  /** Called once when mounted. */
+  attach?(host: MountHost): void
+  /** Called once when unmounted or when the VFS closes; release connections and watchers here. */
+  close?(): void | Promise<void>
+  /** Typed GraphQL schema this mount adds beside the generic tree (see `src/graphql`). */
+  readonly graphql?: GraphQLContribution
+}
+
+/** A mount in the table. */
+export interface MountEntry {
+  readonly path: string
+  readonly mount: Mount
+  readonly mountedAtMs: number
+}
+
+interface TrieNode {
+  children: Map<string, TrieNode>
+  entry: MountEntry | undefined
+}
+
+/** Where a path falls in the mount table. */
+export interface MountMatch {
+  /** The deepest mount covering the path, if any. */
+  entry: MountEntry | undefined
+  /** How many leading names of the path belong to the mount point. */
+  depth: number
+  /** The table node at exactly this path, when the path is a mount point or one of its ancestors. */
+  exact: TrieNode | undefined
+}
+
+/**
+ * The longest-prefix mount table. Paths are given as name arrays (see `split`), so
+ * matching allocates nothing.
+ */
+export class MountTable {
+  private readonly top: TrieNode = { children: new Map(), entry: undefined }
+
+  /** Adds a mount at `names`; throws when one is there already. */
+  add(names: string[], entry: MountEntry): void {
+    let node = this.top
+    for (const name of names) {
+      let child = node.children.get(name)
+      if (!child) {
+        child = { children: new Map(), entry: undefined }
+        node.children.set(name, child)
+      }
+      node = child
+    }
+    if (node.entry) throw new Error(`a mount is already at ${entry.path}`)
+    node.entry = entry
+  }
+
+  /** Replaces the mount at `names`, returning the old entry. */
+  replace(names: string[], entry: MountEntry): MountEntry | undefined {
+    const node = this.node(names)
+    const old = node?.entry
+    if (!node || !old) return undefined
+    node.entry = entry
+    return old
+  }
+
+  /** Removes the mount at `names` and prunes empty table nodes; returns it. */
+  remove(names: string[]): MountEntry | undefined {
+    const trail: TrieNode[] = [this.top]
+    for (const name of names) {
+      const next = trail[trail.length - 1]!.children.get(name)
+      if (!next) return undefined
+      trail.push(next)
+    }
+    const node = trail[trail.length - 1]!
+    const old = node.entry
+    node.entry = undefined
+    for (let i = names.length; i > 0; i--) {
+      const n = trail[i]!
+      if (n.entry || n.children.size > 0) break
+      trail[i - 1]!.children.delete(names[i - 1]!)
+    }
+    return old
+  }
+
+  /** Finds the deepest mount covering `names`. */
+  match(names: string[]): MountMatch {
+    let node: TrieNode | undefined = this.top
+    let entry = this.top.entry
+    let depth = 0
+    for (let i = 0; i < names.length; i++) {
+      node = node.children.get(names[i]!)
+      if (!node) return { entry, depth, exact: undefined }
+      if (node.entry) {
+        entry = node.entry
+        depth = i + 1
+      }
+    }
+    return { entry, depth, exact: node }
+  }
+
+  /** The deepest mount covering the normalised path `p`, walking the string without splitting it. */
+  entryOf(p: string): MountEntry | undefined {
+    let node: TrieNode | undefined = this.top
+    let entry = node.entry
+    let start = 1
+    while (start < p.length) {
+      let end = p.indexOf('/', start)
+      if (end < 0) end = p.length
+      node = node.children.get(p.slice(start, end))
+      if (!node) break
+      if (node.entry) entry = node.entry
+      start = end + 1
+    }
+    return entry
+  }
+
+  /** Names of the table nodes directly below `names` (mount points and their ancestors). */
+  childNames(node: TrieNode | undefined): string[] {
+    return node ? [...node.children.keys()] : []
+  }
+
+  /** Every mount, shallowest first. */
+  entries(): MountEntry[] {
+    const out: MountEntry[] = []
+    const walk = (n: TrieNode): void => {
+      if (n.entry) out.push(n.entry)
+      for (const child of n.children.values()) walk(child)
+    }
+    walk(this.top)
+    return out
+  }
+
+  private node(names: string[]): TrieNode | undefined {
+    let node: TrieNode | undefined = this.top
+    for (const name of names) {
+      node = node.children.get(name)
+      if (!node) return undefined
+    }
+    return node
+  }
+}

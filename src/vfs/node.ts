@@ -1,0 +1,234 @@
+import type { Logger } from './log.ts'
+
+/** A value or a promise of it: capabilities may answer synchronously to keep hot paths cheap. */
+export type MaybePromise<T> = T | Promise<T>
+
+/** What a node is. Fixed for the node's lifetime. */
+export type NodeKind = 'file' | 'dir' | 'symlink'
+
+/** Who is calling and how to stop: passed to every capability. */
+export interface OpContext {
+  /** The caller's user id (the FUSE caller's, or the process's). */
+  readonly uid: number
+  /** The caller's group id. */
+  readonly gid: number
+  /** A FacetFS identity name, when the front door authenticated one. */
+  readonly identity?: string | undefined
+  /** Aborts long work when the caller goes away. */
+  readonly signal?: AbortSignal | undefined
+  /** Where the mount logs. */
+  readonly logger: Logger
+}
+
+/** The attributes a node reports. Times are milliseconds since the epoch. */
+export interface Attr {
+  /** Permission bits only, e.g. `0o644`; the router adds the file-type bits. */
+  mode: number
+  /** Exact byte length of what a read returns (of the target text, for a symlink). */
+  size: number
+  uid: number
+  gid: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+  /** Hard links; the router uses 1 for files and 2 for directories when absent. */
+  nlink?: number
+  /** A stable inode number; the router assigns one when absent. */
+  ino?: number
+}
+
+/** Attribute changes for {@link NodeSetattr}; absent fields are left alone. */
+export interface AttrChanges {
+  mode?: number
+  uid?: number
+  gid?: number
+  atimeMs?: number
+  mtimeMs?: number
+}
+
+/** One directory entry. */
+export interface DirEntry {
+  name: string
+  kind: NodeKind
+  /** The child itself; the router uses it to find children of a directory without `lookup`. */
+  node?: VNode
+}
+
+/** A page of a directory listing. */
+export interface DirPage {
+  entries: DirEntry[]
+  /** Pass back to get the next page; absent on the last page. */
+  cursor?: string | undefined
+}
+
+/** Which page of a listing to return. */
+export interface PageRequest {
+  /** The most entries to return. */
+  limit: number
+  /** From a previous page; absent for the first page. */
+  cursor?: string | undefined
+}
+
+/** Filesystem figures for `df`. Counts are in blocks of `bsize` bytes. */
+export interface StatFs {
+  bsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  namemax: number
+}
+
+/** Every node has a kind, which never changes. Capabilities are the interfaces below. */
+export interface VNode {
+  readonly kind: NodeKind
+}
+
+/** Reports attributes. Without it the router reports mode 0o444 for files (0o644 when writable), 0o555 for dirs (0o755 when the dir can create), 0o777 for symlinks, size 0 (the readlink length for symlinks), owner root, and the mount's start time. */
+export interface NodeGetattr {
+  getattr(ctx: OpContext): MaybePromise<Attr>
+}
+
+/** Finds a child by name; returns `undefined` when there is none. Without it the router pages through `readdir` to find the name, else `ENOENT`. */
+export interface NodeLookup {
+  lookup(name: string, ctx: OpContext): MaybePromise<VNode | undefined>
+}
+
+/** Lists a directory a page at a time. Without it a directory is empty. */
+export interface NodeReaddir {
+  readdir(page: PageRequest, ctx: OpContext): MaybePromise<DirPage>
+}
+
+/** Open flags the router decodes for mounts. */
+export interface OpenFlags {
+  /** The raw POSIX flags. */
+  readonly raw: number
+  readonly read: boolean
+  readonly write: boolean
+  readonly append: boolean
+  readonly truncate: boolean
+  readonly create: boolean
+  readonly exclusive: boolean
+}
+
+/** Per-open state of a file: each method is optional and falls back to the node's own. */
+export interface FileHandle {
+  /** Reads up to `length` bytes at `offset`; fewer only at the end of the file. */
+  read?(offset: number, length: number, ctx: OpContext): MaybePromise<Uint8Array>
+  /** Writes `data` at `offset`; returns the bytes written. */
+  write?(offset: number, data: Uint8Array, ctx: OpContext): MaybePromise<number>
+  /** Sets the size through this handle (ftruncate). */
+  truncate?(size: number, ctx: OpContext): MaybePromise<void>
+  /** Current attributes as this handle sees them (fstat), e.g. with unflushed writes. */
+  getattr?(ctx: OpContext): MaybePromise<Attr>
+  /** Called on each close of a descriptor: apply buffered writes here. */
+  flush?(ctx: OpContext): MaybePromise<void>
+  /** Makes written data durable. */
+  fsync?(datasync: boolean, ctx: OpContext): MaybePromise<void>
+  /** Called once when the last descriptor closes. */
+  release?(ctx: OpContext): MaybePromise<void>
+}
+
+/** Opens a file and returns per-open state. Without it the router uses a handle that forwards to the node's `read`/`write`/`truncate`. Opening for write needs a `write` on the handle or the node, else `EROFS`. */
+export interface NodeOpen {
+  open(flags: OpenFlags, ctx: OpContext): MaybePromise<FileHandle>
+}
+
+/** Reads file content. Without it (and without `open`) a file reads as empty. */
+export interface NodeRead {
+  read(offset: number, length: number, ctx: OpContext): MaybePromise<Uint8Array>
+}
+
+/** Writes file content at an offset, growing the file. Without it (and without `open`) the file is read-only: `EROFS`. */
+export interface NodeWrite {
+  write(offset: number, data: Uint8Array, ctx: OpContext): MaybePromise<number>
+}
+
+/** Sets the file size, cutting or zero-filling. Without it `EROFS`. */
+export interface NodeTruncate {
+  truncate(size: number, ctx: OpContext): MaybePromise<void>
+}
+
+/** Changes mode, owner or times. Without it `EROFS`. */
+export interface NodeSetattr {
+  setattr(changes: AttrChanges, ctx: OpContext): MaybePromise<void>
+}
+
+/** Makes a new file in this directory. The name is checked and known to be free. Without it `EROFS`. */
+export interface NodeCreate {
+  create(name: string, mode: number, ctx: OpContext): MaybePromise<VNode>
+}
+
+/** Makes a new directory in this directory. The name is checked and known to be free. Without it `EROFS`. */
+export interface NodeMkdir {
+  mkdir(name: string, mode: number, ctx: OpContext): MaybePromise<VNode>
+}
+
+/** Removes a file or symlink from this directory; the router has checked it exists and is not a directory. Without it `EROFS`. */
+export interface NodeUnlink {
+  unlink(name: string, ctx: OpContext): MaybePromise<void>
+}
+
+/** Removes an existing child directory, which must be empty (`ENOTEMPTY`). Without it `EROFS`. */
+export interface NodeRmdir {
+  rmdir(name: string, ctx: OpContext): MaybePromise<void>
+}
+
+/**
+ * Moves child `name` to `newName` in `newParent`, a directory of the same mount,
+ * replacing what is there. The router has checked that the source exists, that a file
+ * does not replace a directory (`EISDIR`) nor a directory a file (`ENOTDIR`), and that
+ * a directory does not move into itself (`EINVAL`). A directory replacing a non-empty
+ * one throws `ENOTEMPTY`. Without it `EROFS`.
+ */
+export interface NodeRename {
+  rename(name: string, newParent: VNode, newName: string, ctx: OpContext): MaybePromise<void>
+}
+
+/** Returns a symlink's target. Without it a symlink reads as `''`. */
+export interface NodeReadlink {
+  readlink(ctx: OpContext): MaybePromise<string>
+}
+
+/** Makes a symlink named `name` pointing at `target` in this directory. Without it `EROFS`. */
+export interface NodeSymlink {
+  symlink(name: string, target: string, ctx: OpContext): MaybePromise<VNode>
+}
+
+/** Makes the node's data durable. Without it fsync succeeds at once (nothing to flush). */
+export interface NodeFsync {
+  fsync(datasync: boolean, ctx: OpContext): MaybePromise<void>
+}
+
+/** Reports filesystem figures. Without it the router reports a large, mostly free disk. */
+export interface NodeStatfs {
+  statfs(ctx: OpContext): MaybePromise<StatFs>
+}
+
+type Method = string
+
+function has<T>(node: VNode, method: Method): node is VNode & T {
+  return typeof (node as unknown as Record<string, unknown>)[method] === 'function'
+}
+
+/** Type guards, one per capability. */
+export const can = {
+  getattr: (n: VNode): n is VNode & NodeGetattr => has(n, 'getattr'),
+  lookup: (n: VNode): n is VNode & NodeLookup => has(n, 'lookup'),
+  readdir: (n: VNode): n is VNode & NodeReaddir => has(n, 'readdir'),
+  open: (n: VNode): n is VNode & NodeOpen => has(n, 'open'),
+  read: (n: VNode): n is VNode & NodeRead => has(n, 'read'),
+  write: (n: VNode): n is VNode & NodeWrite => has(n, 'write'),
+  truncate: (n: VNode): n is VNode & NodeTruncate => has(n, 'truncate'),
+  setattr: (n: VNode): n is VNode & NodeSetattr => has(n, 'setattr'),
+  create: (n: VNode): n is VNode & NodeCreate => has(n, 'create'),
+  mkdir: (n: VNode): n is VNode & NodeMkdir => has(n, 'mkdir'),
+  unlink: (n: VNode): n is VNode & NodeUnlink => has(n, 'unlink'),
+  rmdir: (n: VNode): n is VNode & NodeRmdir => has(n, 'rmdir'),
+  rename: (n: VNode): n is VNode & NodeRename => has(n, 'rename'),
+  readlink: (n: VNode): n is VNode & NodeReadlink => has(n, 'readlink'),
+  symlink: (n: VNode): n is VNode & NodeSymlink => has(n, 'symlink'),
+  fsync: (n: VNode): n is VNode & NodeFsync => has(n, 'fsync'),
+  statfs: (n: VNode): n is VNode & NodeStatfs => has(n, 'statfs'),
+}

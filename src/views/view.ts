@@ -1,0 +1,211 @@
+import { vfsError } from '../vfs/errors.ts'
+import type { Mount, MountHost } from '../vfs/mounts.ts'
+import type {
+  Attr,
+  DirEntry,
+  DirPage,
+  FileHandle,
+  MaybePromise,
+  NodeGetattr,
+  NodeLookup,
+  NodeOpen,
+  NodeReaddir,
+  NodeReadlink,
+  OpContext,
+  PageRequest,
+  VNode,
+} from '../vfs/node.ts'
+import { checkName } from '../vfs/path.ts'
+import { LIFECYCLE, lifecycleNodes, STATIC_CHILDREN, type ViewStats } from './lifecycle.ts'
+
+/** A view plugin: a named mount whose tree is built from {@link dir}, {@link file} and {@link symlink}. */
+export interface View extends Mount {
+  /** A kebab-case name, e.g. `'kanban'`. */
+  readonly name: string
+  readonly root: VNode
+  /** Figures of the view's collections (cache hits, writes, refusals), keyed by folder path; read by `/proc/stats.json`. */
+  stats?(): Record<string, ViewStats>
+}
+
+/**
+ * Declares a view plugin factory. Returns its argument; it exists for types, like Vite's `defineConfig`.
+ *
+ * ```ts
+ * export default defineView((opts: { greeting: string }) => ({
+ *   name: 'hello',
+ *   root: dir({ 'hello.txt': file(() => opts.greeting + '\n') }),
+ * }))
+ * ```
+ */
+export function defineView<Args extends unknown[]>(factory: (...args: Args) => View): (...args: Args) => View {
+  return (...args: Args) => withLifecycle(factory(...args))
+}
+
+/**
+ * Wires a view's collections to its mount: on `attach` each collection in the static
+ * part of the tree starts watching its source and reports changes to the host; on
+ * `close` it stops. The view's own `attach`/`close` still run. {@link defineView}
+ * applies it; call it for a view object made without `defineView`.
+ */
+export function withLifecycle(view: View): View {
+  if ((view as { [LIFECYCLE]?: true })[LIFECYCLE as never]) return view
+  const nodes = lifecycleNodes(view.root)
+  const own = { attach: view.attach?.bind(view), close: view.close?.bind(view), stats: view.stats?.bind(view) }
+  const wired: View = Object.assign(Object.create(Object.getPrototypeOf(view) as object) as View, view, {
+    [LIFECYCLE]: true,
+    attach(host: MountHost) {
+      for (const { path, node } of nodes) node[LIFECYCLE].attach(host, path)
+      own.attach?.(host)
+    },
+    async close() {
+      for (const { node } of nodes) await node[LIFECYCLE].close()
+      await own.close?.()
+    },
+    stats() {
+      const out: Record<string, ViewStats> = { ...(own.stats?.() ?? {}) }
+      for (const { path, node } of nodes) {
+        const s = node[LIFECYCLE].stats?.()
+        if (s) out[path] = s
+      }
+      return out
+    },
+  })
+  return wired
+}
+
+/** File content: text (UTF-8) or bytes. */
+export type Content = string | Uint8Array
+
+/** Options for {@link file}. */
+export interface FileOptions {
+  /** Permission bits. @default 0o444 */
+  mode?: number
+  /** Modification time in milliseconds; rendered content with no time gets the view's start time. */
+  mtimeMs?: number | (() => number)
+}
+
+const EMPTY = new Uint8Array(0)
+const startedMs = Date.now()
+
+function toBytes(content: Content): Uint8Array {
+  return typeof content === 'string' ? Buffer.from(content) : content
+}
+
+/** A rendered read-only file: `stat` reports the byte length of what `read` returns. */
+class RenderedFile implements VNode, NodeGetattr, NodeOpen {
+  readonly kind = 'file' as const
+  constructor(
+    private readonly render: () => MaybePromise<Content>,
+    private readonly options: FileOptions,
+  ) {}
+
+  async getattr(ctx: OpContext): Promise<Attr> {
+    const content = await this.render()
+    const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length
+    const m = this.options.mtimeMs
+    const t = typeof m === 'function' ? m() : (m ?? startedMs)
+    return { mode: this.options.mode ?? 0o444, size, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
+  }
+
+  /** Each open renders once, so a reader sees one consistent snapshot. */
+  async open(): Promise<FileHandle> {
+    const bytes = toBytes(await this.render())
+    return {
+      read: (offset, length) => (offset >= bytes.length ? EMPTY : bytes.subarray(offset, offset + length)),
+    }
+  }
+}
+
+/**
+ * A read-only file. `content` is fixed text or bytes, or a function rendering them
+ * on each `stat` and `open`; `stat` reports the exact byte length of the rendering.
+ */
+export function file(content: Content | (() => MaybePromise<Content>), options: FileOptions = {}): VNode {
+  const render = typeof content === 'function' ? content : () => content
+  return new RenderedFile(render, options)
+}
+
+/** A symlink to `target`. */
+export function symlink(target: string): VNode {
+  const node: VNode & NodeReadlink & NodeGetattr = {
+    kind: 'symlink',
+    readlink: () => target,
+    getattr: ctx => ({ mode: 0o777, size: Buffer.byteLength(target), uid: ctx.uid, gid: ctx.gid, atimeMs: startedMs, mtimeMs: startedMs, ctimeMs: startedMs }),
+  }
+  return node
+}
+
+/** The children of a {@link dir}: a fixed record of nodes, or a function listing them. */
+export type Children = Record<string, VNode> | (() => MaybePromise<Record<string, VNode>>)
+
+/** Options for {@link dir}. */
+export interface DirOptions {
+  /** Permission bits. @default 0o555 */
+  mode?: number
+}
+
+class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
+  readonly kind = 'dir' as const
+  constructor(
+    private readonly children: Children,
+    private readonly options: DirOptions,
+  ) {}
+
+  get [STATIC_CHILDREN](): Record<string, VNode> | undefined {
+    return typeof this.children === 'function' ? undefined : this.children
+  }
+
+  /** Entries of static children, built (and their names checked) on first use. */
+  private listed: DirEntry[] | undefined
+  /** Static children by name, for lookups that do not depend on the object's shape. */
+  private byName: Map<string, VNode> | undefined
+
+  private async all(): Promise<Record<string, VNode>> {
+    const children = typeof this.children === 'function' ? await this.children() : this.children
+    for (const name of Object.keys(children)) checkName(name)
+    return children
+  }
+
+  private staticEntries(children: Record<string, VNode>): DirEntry[] {
+    if (!this.listed) {
+      for (const name of Object.keys(children)) checkName(name)
+      this.listed = Object.entries(children).map(([name, node]) => ({ name, kind: node.kind }))
+      this.byName = new Map(Object.entries(children))
+    }
+    return this.listed
+  }
+
+  getattr(ctx: OpContext): Attr {
+    return { mode: this.options.mode ?? 0o555, size: 4096, uid: ctx.uid, gid: ctx.gid, atimeMs: startedMs, mtimeMs: startedMs, ctimeMs: startedMs }
+  }
+
+  /** Static children answer synchronously, with their names checked once; a function is called and its names checked each time. */
+  lookup(name: string): MaybePromise<VNode | undefined> {
+    if (typeof this.children !== 'function') {
+      if (!this.byName) this.staticEntries(this.children)
+      return this.byName!.get(name)
+    }
+    return this.all().then(children => ownChild(children, name))
+  }
+
+  async readdir(page: PageRequest): Promise<DirPage> {
+    const entries: DirEntry[] =
+      typeof this.children === 'function'
+        ? Object.entries(await this.all()).map(([name, node]) => ({ name, kind: node.kind }))
+        : this.staticEntries(this.children)
+    const start = page.cursor === undefined ? 0 : Number(page.cursor)
+    if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')
+    const slice = entries.slice(start, start + page.limit)
+    const next = start + slice.length
+    return next < entries.length ? { entries: slice, cursor: String(next) } : { entries: slice }
+  }
+}
+
+function ownChild(children: Record<string, VNode>, name: string): VNode | undefined {
+  return Object.prototype.hasOwnProperty.call(children, name) ? children[name] : undefined
+}
+
+/** A read-only directory of named children. */
+export function dir(children: Children, options: DirOptions = {}): VNode {
+  return new StaticDir(children, options)
+}

@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process'
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Chain } from '../../src/chain/store.ts'
+import { chainMount } from '../../src/chain/mount.ts'
+import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+import { fuseSkip, mountForTest } from '../helpers/fuse.ts'
+import { tempHome, testIdentity } from './helpers.ts'
+
+const run = promisify(execFile)
+const skip = fuseSkip
+// never pass `cwd` inside the mount to spawn: the child chdirs before exec while this process (the FUSE server) waits (vfork) — a deadlock
+const sh = (script: string, cwd?: string) => run('sh', ['-c', cwd ? `cd "$0" && ${script}` : script, cwd ?? 'sh'], { maxBuffer: 64 << 20, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x', HOME: '/tmp' } })
+const SECRET_NAME = 'unguessable-name-QX7Z9'
+const SECRET_TEXT = 'plaintext-marker-8GJ2K5-only-in-clear-through-fuse'
+const SRC = new URL('../../src/vfs', import.meta.url).pathname
+
+describe.skipIf(skip)(`chain mount through FUSE${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let t: Awaited<ReturnType<typeof tempHome>>
+  let vfs: Vfs
+  let m: { dir: string; unmount(): Promise<void> }
+  beforeAll(async () => {
+    t = await tempHome()
+    const chain = await Chain.create(t.path, { identity: testIdentity(), home: t.home })
+    vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
+    m = await mountForTest(vfs)
+  })
+  afterAll(async () => {
+    await m?.unmount()
+    await vfs?.close()
+    await t?.cleanup()
+  })
+
+  it('copies a source tree in and out with identical checksums', async () => {
+    await sh(`cp -r ${SRC} ${m.dir}/tree && cp -r ${m.dir}/tree ${t.home}/out`)
+    const sums = async (dir: string) => (await sh('find . -type f | sort | xargs sha256sum', dir)).stdout
+    const want = await sums(SRC)
+    expect(want.length).toBeGreaterThan(100)
+    expect(await sums(`${m.dir}/tree`)).toBe(want)
+    expect(await sums(`${t.home}/out`)).toBe(want)
+  })
+
+  it('runs git init and git commit inside the mount', async () => {
+    const { stdout } = await sh(`mkdir repo && cd repo && git init -q && cp -r ${SRC} src && git add -A && git commit -qm first && echo more >> src/path.ts && git commit -qam second && git log --oneline | wc -l && git fsck --strict 2>&1 | wc -l`, m.dir)
+    expect(stdout.trim().split('\n')).toEqual(['2', '0'])
+  })
+
+  it('extracts a tarball, appends, renames over existing files and survives editor save patterns', async () => {
+    await sh(`tar -C ${SRC}/.. -cf ${t.home}/src.tar vfs`)
+    await sh(`mkdir x && tar -C x -xf ${t.home}/src.tar && diff -r ${SRC} x/vfs`, m.dir)
+    await sh(`printf 'one\\n' > log && printf 'two\\n' >> log && printf 'three\\n' >> log`, m.dir)
+    expect((await sh('cat log', m.dir)).stdout).toBe('one\ntwo\nthree\n')
+    await sh(`echo new > a && echo old > b && mv a b && test ! -e a`, m.dir)
+    expect((await sh('cat b', m.dir)).stdout).toBe('new\n')
+    await sh(`printf 'hello world\\n' > doc.txt && sed -i 's/world/chain/' doc.txt`, m.dir)
+    expect((await sh('cat doc.txt', m.dir)).stdout).toBe('hello chain\n')
+    await sh(`printf 'v2\\n' > .doc.txt.swp && mv -f .doc.txt.swp doc.txt`, m.dir)
+    expect((await sh('cat doc.txt; ls -a | grep -c swp || true', m.dir)).stdout).toBe('v2\n0\n')
+    const { stdout } = await sh(`dd if=/dev/urandom of=${t.home}/rand bs=1M count=3 status=none && cp ${t.home}/rand r && cmp ${t.home}/rand r && truncate -s 100000 r && stat -c %s r && ln -s r lnk && readlink lnk && chmod 600 r && stat -c %a r`, m.dir)
+    expect(stdout).toBe('100000\nr\n600\n')
+  })
+
+  it('leaves a known plaintext (content and file name) in no file under the FacetFS home', async () => {
+    await sh(`mkdir ${SECRET_NAME}-dir && printf '${SECRET_TEXT}%.0s' $(seq 1 50) > ${SECRET_NAME}-dir/${SECRET_NAME}.txt && sync`, m.dir)
+    expect((await sh(`cat ${SECRET_NAME}-dir/${SECRET_NAME}.txt`, m.dir)).stdout).toContain(SECRET_TEXT)
+    const fh = await vfs.open(`/${SECRET_NAME}-dir/${SECRET_NAME}.txt`)
+    await vfs.fsync(fh)
+    await vfs.release(fh)
+    const files: string[] = []
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name)
+        if (p === join(t.home, 'out')) continue
+        if (e.isDirectory()) await walk(p)
+        else if (e.isFile()) files.push(p)
+      }
+    }
+    await walk(t.home)
+    expect(files).toContain(t.path)
+    for (const f of files) {
+      expect(f).not.toContain(SECRET_NAME)
+      const bytes = await readFile(f)
+      for (const needle of [SECRET_TEXT, SECRET_NAME, SECRET_TEXT.slice(0, 16), SECRET_NAME.slice(0, 12)]) {
+        expect(bytes.includes(Buffer.from(needle)), `${f} holds '${needle}'`).toBe(false)
+        expect(bytes.includes(Buffer.from(needle, 'utf16le')), `${f} holds '${needle}' (utf16)`).toBe(false)
+      }
+    }
+    expect((await stat(t.path)).size).toBeGreaterThan(SECRET_TEXT.length * 50)
+  })
+
+  it('reports df figures for the mount', async () => {
+    const { stdout } = await sh(`df -P ${m.dir} | tail -1 | awk '{print ($2 > 0)}'`)
+    expect(stdout.trim()).toBe('1')
+  })
+})

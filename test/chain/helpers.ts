@@ -1,0 +1,29 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
+import { Chain, type ChainOptions } from '../../src/chain/store.ts'
+import { chainMount } from '../../src/chain/mount.ts'
+import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+
+let cached: Identity | undefined
+
+/** One identity per test file (key generation costs ~40 ms). */
+export function testIdentity(): Identity {
+  cached ??= (({ seeds: _s, ...id }) => id)(generateIdentity('tester'))
+  return cached
+}
+
+/** A temp folder acting as FACET_HOME, with a chain path inside. */
+export async function tempHome(): Promise<{ home: string; path: string; cleanup(): Promise<void> }> {
+  const home = await mkdtemp(join(tmpdir(), 'facet-chain-'))
+  return { home, path: join(home, 'test.chain'), cleanup: () => rm(home, { recursive: true, force: true }) }
+}
+
+/** Opens (or creates) a chain at `path` and mounts it at `/c` in a fresh VFS. */
+export async function chainVfs(path: string, home: string, options: Partial<ChainOptions> = {}): Promise<{ vfs: Vfs; chain: Chain }> {
+  const chain = await Chain.openOrCreate(path, { identity: testIdentity(), home, ...options })
+  const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
+  return { vfs, chain }
+}

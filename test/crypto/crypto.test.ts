@@ -1,0 +1,150 @@
+import { PassThrough } from 'node:stream'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createIdentity,
+  decapsulate,
+  DecryptError,
+  encapsulate,
+  generateIdentity,
+  hkdf,
+  kemKeygen,
+  listIdentities,
+  loadIdentity,
+  open,
+  PassphraseRequiredError,
+  readPublicIdentity,
+  resolvePassphrase,
+  seal,
+  sign,
+  signingKeygen,
+  verify,
+  WrongPassphraseError,
+} from '../../src/crypto/index.ts'
+
+const FAST = { N: 1 << 12, r: 8, p: 1 }
+
+describe('post-quantum primitives', () => {
+  it('signs with ML-DSA-65 and rejects a changed message or signature', () => {
+    const k = signingKeygen()
+    const msg = Buffer.from('block digest')
+    const sig = sign(msg, k.secretKey)
+    expect(sig.length).toBe(3309)
+    expect(verify(sig, msg, k.publicKey)).toBe(true)
+    expect(verify(sig, Buffer.from('block digesT'), k.publicKey)).toBe(false)
+    const bad = Buffer.from(sig)
+    bad[100]! ^= 1
+    expect(verify(bad, msg, k.publicKey)).toBe(false)
+    expect(verify(sig.subarray(1), msg, k.publicKey)).toBe(false)
+  })
+
+  it('agrees on an ML-KEM-768 shared secret only with the right secret key', () => {
+    const a = kemKeygen()
+    const b = kemKeygen()
+    const { cipherText, sharedSecret } = encapsulate(a.publicKey)
+    expect(Buffer.from(decapsulate(cipherText, a.secretKey)).equals(Buffer.from(sharedSecret))).toBe(true)
+    expect(Buffer.from(decapsulate(cipherText, b.secretKey)).equals(Buffer.from(sharedSecret))).toBe(false)
+  })
+
+  it('refuses AES-256-GCM data with a wrong key, AAD or byte', () => {
+    const key = hkdf(Buffer.alloc(32, 1), 'salt', 'info')
+    const sealed = seal(key, Buffer.from('secret'), Buffer.from('aad'))
+    expect(open(key, sealed, Buffer.from('aad')).toString()).toBe('secret')
+    expect(() => open(key, sealed, Buffer.from('aaD'))).toThrow(DecryptError)
+    expect(() => open(hkdf(Buffer.alloc(32, 2), 'salt', 'info'), sealed, Buffer.from('aad'))).toThrow(DecryptError)
+    const bad = Buffer.from(sealed)
+    bad[14]! ^= 1
+    expect(() => open(key, bad, Buffer.from('aad'))).toThrow(DecryptError)
+  })
+})
+
+describe('identities', () => {
+  let home: string
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'facet-id-'))
+  })
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true })
+  })
+
+  it('stores an identity encrypted, mode 0600, and unlocks it with the passphrase', async () => {
+    const id = await createIdentity('alice', 'correct horse', { home, scrypt: FAST })
+    const path = join(home, 'identities', 'alice.json')
+    expect((await stat(path)).mode & 0o777).toBe(0o600)
+    const text = await readFile(path, 'utf8')
+    expect(text).not.toContain(Buffer.from(id.signingSecretKey.subarray(0, 32)).toString('base64'))
+    const back = await loadIdentity('alice', 'correct horse', home)
+    expect(Buffer.from(back.signingSecretKey).equals(Buffer.from(id.signingSecretKey))).toBe(true)
+    expect(Buffer.from(back.kemSecretKey).equals(Buffer.from(id.kemSecretKey))).toBe(true)
+    expect((await readPublicIdentity('alice', home)).keyId).toEqual(Buffer.from(id.keyId))
+    expect((await listIdentities(home)).map(i => i.name)).toEqual(['alice'])
+  })
+
+  it('refuses a wrong passphrase and a second identity of the same name', async () => {
+    await expect(loadIdentity('alice', 'wrong', home)).rejects.toBeInstanceOf(WrongPassphraseError)
+    await expect(createIdentity('alice', 'x', { home, scrypt: FAST })).rejects.toThrow(/already exists/)
+  })
+
+  it('makes distinct identities with 32-byte key ids', () => {
+    const a = generateIdentity('a')
+    const b = generateIdentity('b')
+    expect(a.keyId.length).toBe(32)
+    expect(Buffer.from(a.keyId).equals(Buffer.from(b.keyId))).toBe(false)
+  })
+})
+
+describe('passphrase sources', () => {
+  it('reads the first line of --passphrase-file, then FACET_PASSPHRASE', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'facet-pp-'))
+    const file = join(dir, 'pp')
+    await writeFile(file, 'from file\nsecond line\n')
+    expect(await resolvePassphrase({ passphraseFile: file, env: { FACET_PASSPHRASE: 'env' } })).toBe('from file')
+    expect(await resolvePassphrase({ env: { FACET_PASSPHRASE: 'env' } })).toBe('env')
+    await rm(dir, { recursive: true })
+  })
+
+  it('reads a passphrase and its confirmation typed ahead in one burst, with echo off', async () => {
+    const { input, output, shown } = terminal()
+    const answer = resolvePassphrase({ env: {}, input, output, confirm: true, prompt: 'New: ' })
+    input.write('s3cret\rs3cret\r')
+    expect(await answer).toBe('s3cret')
+    expect(shown()).toBe('New: \nRepeat passphrase: \n')
+    expect(input.isRaw).toBe(false)
+  })
+
+  it('refuses a confirmation that does not match', async () => {
+    const { input, output } = terminal()
+    const answer = resolvePassphrase({ env: {}, input, output, confirm: true }).catch(e => e)
+    input.write('one\n')
+    input.write('two\n')
+    const err = await answer
+    expect(err).toBeInstanceOf(PassphraseRequiredError)
+    expect(err.message).toBe('the passphrases do not match')
+  })
+
+  it('never prompts when stdin is not a terminal and names the flag and variable', async () => {
+    const input = { isTTY: false } as unknown as NodeJS.ReadStream
+    const err = await resolvePassphrase({ env: {}, input }).catch(e => e)
+    expect(err).toBeInstanceOf(PassphraseRequiredError)
+    expect(err.message).toMatch(/--passphrase-file/)
+    expect(err.message).toMatch(/FACET_PASSPHRASE/)
+  })
+})
+
+/** A stand-in terminal: a stream that says it is a TTY and records raw mode, and what the prompt printed. */
+function terminal(): { input: NodeJS.ReadStream & PassThrough; output: PassThrough; shown: () => string } {
+  const input = Object.assign(new PassThrough(), {
+    isTTY: true,
+    isRaw: false,
+    setRawMode(mode: boolean) {
+      input.isRaw = mode
+      return input
+    },
+  }) as unknown as NodeJS.ReadStream & PassThrough
+  const output = new PassThrough()
+  let text = ''
+  output.setEncoding('utf8').on('data', d => (text += d))
+  return { input, output, shown: () => text }
+}
