@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads'
+import { sharedResource, type Lease } from './lease.ts'
 
 const WORKER_URL = new URL('./pq-worker.mjs', import.meta.url)
 
@@ -45,6 +46,18 @@ export class PqPool {
   async sign(message: Uint8Array, secretKey: Uint8Array): Promise<Uint8Array> {
     const r = (await this.run({ op: 'sign', message: own(message), secretKey: own(secretKey) })) as { signature: Uint8Array }
     return r.signature
+  }
+
+  /**
+   * Signs a block body that lies in shared memory, on a worker thread: hashes `prefix` and
+   * its first `length` bytes (the digest), signs the digest, writes the signature after them
+   * (u16 length, then the bytes) and returns the digest, the signature and the CRC-32 of the
+   * signed body. The JS thread neither hashes nor checksums the block.
+   */
+  async signSharedBody(body: Buffer, length: number, prefix: Uint8Array, secretKey: Uint8Array): Promise<{ digest: Buffer; signature: Uint8Array; crc: number }> {
+    if (!(body.buffer instanceof SharedArrayBuffer)) throw new TypeError('signSharedBody needs a buffer over a SharedArrayBuffer')
+    const r = (await this.run({ op: 'signBody', sab: body.buffer, offset: body.byteOffset, capacity: body.length, length, prefix, secretKey: own(secretKey) })) as { digest: Uint8Array; signature: Uint8Array; crc: number }
+    return { digest: Buffer.from(r.digest.buffer, r.digest.byteOffset, r.digest.length), signature: r.signature, crc: r.crc }
   }
 
   /** Checks an ML-DSA-65 signature on a worker thread; false for any malformed input. */
@@ -148,38 +161,18 @@ export class PqPool {
 }
 
 /** A reference to the shared pool, from {@link acquirePqPool}. */
-export interface PqLease {
-  pool: PqPool
-  /** Gives the reference back; the last one terminates the threads. Idempotent. */
-  release(): Promise<void>
-}
+export type PqLease = Lease<PqPool>
 
 /** A copy of `b` when it is a view into a bigger buffer: posting a view copies its whole buffer (a block, a read window). */
 function own(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b)
 }
 
-let shared: PqPool | undefined
-let users = 0
-
 /**
  * Takes a reference to the process-wide pool (2 threads); call the returned release when done.
  * The last release terminates the threads, so open chains share them and a closed process exits.
  */
-export function acquirePqPool(): PqLease {
-  shared ??= new PqPool({ size: 2 })
-  const pool = shared
-  users++
-  let released = false
-  return {
-    pool,
-    async release() {
-      if (released) return
-      released = true
-      if (--users === 0 && shared === pool) {
-        shared = undefined
-        await pool.close()
-      }
-    },
-  }
-}
+export const acquirePqPool: () => PqLease = sharedResource(
+  () => new PqPool({ size: 2 }),
+  pool => pool.close(),
+)

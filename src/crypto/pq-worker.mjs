@@ -1,6 +1,8 @@
 // ML-DSA-65 worker thread for src/crypto/pq-pool.ts. Plain JavaScript on purpose: it loads the
 // same way under node, tsx and vitest, and needs only the noble code, not our TypeScript.
+import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
+import { crc32 } from 'node:zlib'
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 
 const SIGNATURE_BYTES = 3309
@@ -26,6 +28,17 @@ parentPort.on('message', job => {
     if (job.op === 'sign') {
       const signature = ml_dsa65.sign(job.message, job.secretKey)
       parentPort.postMessage({ id: job.id, signature }, [signature.buffer])
+    } else if (job.op === 'signBody') {
+      // a block body in shared memory: hash its unsigned part, sign, append the signature
+      // (u16 length, bytes) and checksum the whole body, all off the JS thread
+      const body = Buffer.from(job.sab, job.offset, job.capacity)
+      const digest = createHash('sha256').update(job.prefix).update(body.subarray(0, job.length)).digest()
+      const signature = ml_dsa65.sign(digest, job.secretKey)
+      if (job.length + 2 + signature.length > job.capacity) throw new Error('the block buffer has no room for the signature')
+      body.writeUInt16LE(signature.length, job.length)
+      body.set(signature, job.length + 2)
+      const crc = crc32(body.subarray(0, job.length + 2 + signature.length))
+      parentPort.postMessage({ id: job.id, digest, signature, crc })
     } else if (job.op === 'verify') {
       let ok = false
       if (job.signature.length === SIGNATURE_BYTES && job.publicKey.length === PUBLIC_KEY_BYTES) {
