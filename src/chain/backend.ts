@@ -29,6 +29,8 @@ export interface ChainBackend {
 
 /** An open log of a {@link ChainBackend}. */
 export interface ChainLog extends LogReader {
+  /** The log file's descriptor, when it is one: the chunk worker then reads sealed chunks itself. */
+  readonly fd?: number
   /** The log's size in bytes now, including blocks other processes appended since the last look. */
   size(): Promise<number>
   /** Appends the frame of block `seq` (`head` + `body`) at offset `at`; resolves once it is durable. */
@@ -71,6 +73,7 @@ export function fileBackend(path: string): ChainBackend {
 export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh: FileHandle } {
   return {
     fh,
+    fd: fh.fd,
     read: (buffer, offset, length, position) => fh.read(buffer, offset, length, position),
     async size() {
       return (await fh.stat()).size

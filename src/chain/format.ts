@@ -396,11 +396,11 @@ export function decodeBlock(body: Buffer): { block: Block; signedLength: number 
 }
 
 /** The 12-byte frame header of `body`: magic, length, CRC-32 (written before the body without copying it). */
-export function frameHeader(body: Uint8Array): Buffer {
+export function frameHeader(body: Uint8Array, crc: number = crc32(body)): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
   out.writeUInt32LE(FRAME_MAGIC, 0)
   out.writeUInt32LE(body.length, 4)
-  out.writeUInt32LE(crc32(body), 8)
+  out.writeUInt32LE(crc, 8)
   return out
 }
 

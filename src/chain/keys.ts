@@ -5,11 +5,12 @@ import { u32Bytes, u64Bytes } from './format.ts'
 const META = Buffer.from('facet-meta/1')
 const CHUNK = Buffer.from('facet-chunk/1')
 const GRANT = Buffer.from('facet-grant/1')
-const BLOCK = Buffer.from('facet-block/1')
+/** The domain tag a block digest starts with. */
+export const BLOCK_DIGEST_TAG = Buffer.from('facet-block/1')
 
 /** The digest a block's signature covers: SHA-256 of a domain tag and the unsigned encoding. */
 export function blockDigest(unsigned: Uint8Array): Buffer {
-  return sha256(BLOCK, unsigned)
+  return sha256(BLOCK_DIGEST_TAG, unsigned)
 }
 
 /** A block's hash, which the next block names as `prevHash`: SHA-256 of its digest and signature. */

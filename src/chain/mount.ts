@@ -89,6 +89,9 @@ class ChainFile extends ChainNode implements NodeOpen, NodeRead, NodeWrite, Node
     const n = this.inode
     return {
       read: (offset, length) => chain.read(n, offset, length, tree),
+      readInto: (offset, dest) => chain.readInto(n, offset, dest, tree),
+      // every write is sealed or copied into a dirty chunk before it settles
+      copiesWrites: true,
       write: (offset, data) => {
         wrote = true
         return chain.write(n, offset, data)

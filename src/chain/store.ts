@@ -1,9 +1,9 @@
 import type { FileHandle } from 'node:fs/promises'
-import { LRUCache } from 'lru-cache'
 import { facetHome, shortKeyId, type Identity } from '../crypto/identity.ts'
-import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
-import { sign } from '../crypto/pq.ts'
+import { DecryptError, open, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
+import { MLDSA65, sign } from '../crypto/pq.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
+import { acquireChunkPool, ChunkWorkerError, type ChunkCipherPool, type ChunkLease, type OpenResult } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import type { Attr, AttrChanges, OpContext, StatFs } from '../vfs/node.ts'
@@ -22,10 +22,11 @@ import {
   type ChunkPutEvent,
   type UnsignedBlock,
 } from './format.ts'
-import { blockDigest, blockHash, chunkAad, unwrapForReader, wrapForReader } from './keys.ts'
+import { BLOCK_DIGEST_TAG, blockDigest, blockHash, chunkAad, unwrapForReader, wrapForReader } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type TornTail, type VerifiedBlock } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
+import { SealSlots, SlabCache } from './slab.ts'
 import { checkTrust, readTrust, RollbackError, writeTrust } from './trust.ts'
 
 /** Options for opening or creating a chain. */
@@ -46,7 +47,7 @@ export interface ChainOptions {
   commitDelayMs?: number
   /** A block is committed once this many content bytes are sealed. @default 8 MiB */
   blockBytes?: number
-  /** Bytes of decrypted chunks kept in the LRU cache. @default 64 MiB */
+  /** Bytes of decrypted chunks kept in the cache: one slab of shared memory, least recently used chunks evicted first, pages touched only as chunks are read. @default 64 MiB */
   cacheBytes?: number
 }
 
@@ -74,8 +75,22 @@ export class NoAccessError extends Error {
 }
 
 const EMPTY = new Uint8Array(0)
-/** The most bytes of consecutive sealed chunks one sequential read fetches from the log. */
-const READ_AHEAD_BYTES = 1024 * 1024
+/** How far ahead of a sequential reader chunks are fetched and opened, in bytes. */
+const READ_AHEAD_BYTES = Number(process.env.FACET_READ_AHEAD ?? 4 * 1024 * 1024)
+/** The most bytes one run reads from the log (one read, one message to the chunk worker). */
+const RUN_BYTES = 1024 * 1024
+/** The most chunks loaded by one run. */
+const MAX_RUN_CHUNKS = 8
+/** Written chunks this big or bigger are sealed by the chunk worker. */
+const OFFLOAD_SEAL_BYTES = 64 * 1024
+/** How many written chunks can wait in seal slots for their block (a block and a half of 128 KiB chunks). */
+const SEAL_SLOTS = 96
+/** How many buffers of written blocks are kept for the next blocks. */
+const MAX_SPARE_BODIES = 3
+/** Blocks this big or bigger are encoded into shared memory (a multiple of it). */
+const SHARED_BODY_BYTES = 1024 * 1024
+/** Opened chunks kept outside the cache slab while every slot is being filled. */
+const MAX_OVERFLOW_CHUNKS = 8
 /** How many sealed dirty-chunk buffers are kept for reuse. */
 const MAX_SPARE_CHUNKS = 16
 /** Written chunks up to this size stay in the cache (copied); bigger ones are decrypted again when read. */
@@ -105,8 +120,19 @@ export class Chain {
 
   private fh: ChainLog
   private end: number
-  private readonly cache: LRUCache<string, Buffer>
-  private readonly loading = new Map<string, Promise<Buffer>>()
+  /** Decrypted chunks, by {@link chunkCacheKey}, in slots the chunk worker fills. */
+  private readonly slab: SlabCache
+  /** Opened chunks that found no free slot (every slot being filled), a few at most. */
+  private readonly overflow = new Map<string, Buffer>()
+  /** Chunks on their way into the cache. */
+  private readonly loading = new Map<string, Promise<void>>()
+  private cipher: ChunkLease | undefined
+  private slabId: number | undefined
+  /** Where big written chunks are sealed by the chunk worker (made on the first one). */
+  private seals: SealSlots | undefined
+  private sealsId: number | undefined
+  /** The seal slot each sealed, not yet encoded chunk event lies in. */
+  private readonly sealSlotOf = new Map<ChunkPutEvent, number>()
   /** Per file, the chunk a sequential reader asks for next (read-ahead starts when it does). */
   private readonly readNext = new WeakMap<Inode, number>()
   /** Per file read in order, the first chunk not yet fetched ahead. */
@@ -172,7 +198,7 @@ export class Chain {
     this.readOnly = options.readOnly === true || !canWrite
     if (this.readOnly) void pq?.release()
     else this.pq = pq ?? acquirePqPool()
-    this.cache = new LRUCache<string, Buffer>({ maxSize: options.cacheBytes ?? 64 * 1024 * 1024, sizeCalculation: b => Math.max(1, b.length) })
+    this.slab = new SlabCache(Math.max(4 * MAX_RUN_CHUNKS, Math.floor((options.cacheBytes ?? 64 * 1024 * 1024) / this.chunkSize)), this.chunkSize)
   }
 
   /** Where the chain lives, for messages: the log file's path, or the backend's name. */
@@ -318,56 +344,84 @@ export class Chain {
   async read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
     const size = tree.meta(n).size
     if (offset >= size || length === 0) return EMPTY
-    const end = Math.min(size, offset + length)
+    const out = Buffer.allocUnsafe(Math.min(size, offset + length) - offset)
+    const got = await this.readInto(n, offset, out, tree)
+    return got === out.length ? out : out.subarray(0, got)
+  }
+
+  /**
+   * Reads file `n` at `offset` into `dest` (as much as fits; less only at the end of the file)
+   * and returns the bytes read. Nothing is allocated per call: the bytes go from the chunk
+   * cache straight into `dest` (for FUSE, the kernel's own buffer).
+   */
+  async readInto(n: Inode, offset: number, dest: Uint8Array, tree: ChainTree = this.tree): Promise<number> {
+    const size = tree.meta(n).size
+    if (offset >= size || dest.length === 0) return 0
+    const end = Math.min(size, offset + dest.length)
     const cs = this.chunkSize
     const first = Math.floor(offset / cs)
     const last = Math.floor((end - 1) / cs)
-    if (first === last && !n.dirty?.has(first)) {
-      const plain = await this.chunkPlain(n, first, tree)
-      const from = offset - first * cs
-      const to = end - first * cs
-      if (to <= plain.length) return plain.subarray(from, to)
-      const out = Buffer.alloc(to - from)
-      if (from < plain.length) plain.copy(out, 0, from, Math.min(to, plain.length))
-      return out
-    }
-    // dirty chunks are copied before any await: a commit may seal them and reuse their buffers
-    const out = Buffer.alloc(end - offset)
-    const waits: Promise<void>[] = []
+    let sequential = false
+    for (let i = first; i <= last; i++) sequential = this.readAhead(n, i, tree)
+    // a read over several chunks starts loading them all before copying the first
+    for (let i = first + 1; i <= Math.min(last, first + MAX_RUN_CHUNKS); i++) this.ensure(n, i, tree, sequential)?.catch(() => {})
     for (let i = first; i <= last; i++) {
       const base = i * cs
       const from = Math.max(offset, base) - base
       const to = Math.min(end, base + cs) - base
-      const put = (plain: Buffer) => {
-        if (from < plain.length) plain.copy(out, base + from - offset, from, Math.min(to, plain.length))
+      // the copy is synchronous with the check that the chunk is there: no eviction comes between
+      for (let tries = 0; !this.copyChunk(n, i, from, to, dest, base + from - offset); tries++) {
+        if (tries > 64) throw vfsError('EIO', `chunk ${i} of inode ${n.ino} could not be kept in the cache`)
+        await this.ensure(n, i, tree, sequential)
       }
-      const plain = n.dirty?.get(i) ?? this.chunkPlain(n, i, tree)
-      if (plain instanceof Promise) waits.push(plain.then(put))
-      else put(plain)
     }
-    await Promise.all(waits)
-    return out
+    return end - offset
   }
 
-  /** The stored (sealed, not dirty) content of chunk `index`, decrypted. */
-  private chunkPlain(n: Inode, index: number, tree: ChainTree): Buffer | Promise<Buffer> {
-    const ref = n.chunks.get(index)
-    if (!ref) return ZERO
-    const key = `${n.ino}:${index}:${ref.version}`
-    const sequential = this.readAhead(n, index, tree)
-    const hit = this.cache.get(key)
-    if (hit) return hit
-    let p = this.loading.get(key)
-    if (p) return p
-    if (ref.sealed) return this.decryptChunk(n, index, ref, ref.sealed, key, tree)
-    if (sequential) {
-      this.fetchRun(n, index, tree)
-      p = this.loading.get(key)
-      if (p) return p
+  /**
+   * Copies bytes `[from, to)` of chunk `index` of `n` into `dest` at `at` when they can be had
+   * now: a dirty chunk, a hole (zeros), or a chunk in the cache. False when it must be loaded.
+   */
+  private copyChunk(n: Inode, index: number, from: number, to: number, dest: Uint8Array, at: number): boolean {
+    const d = n.dirty?.get(index)
+    if (d) {
+      dest.set(d.subarray(from, to), at)
+      return true
     }
-    p = this.fetchChunk(n, index, ref, key, tree).finally(() => this.loading.delete(key))
-    this.loading.set(key, p)
-    return p
+    const ref = n.chunks.get(index)
+    if (!ref) {
+      dest.fill(0, at, at + to - from)
+      return true
+    }
+    const key = chunkCacheKey(n, index, ref)
+    if (this.slab.copy(key, from, to, dest, at)) return true
+    const plain = this.overflow.get(key)
+    if (!plain) return false
+    if (from < plain.length) dest.set(plain.subarray(from, Math.min(to, plain.length)), at)
+    if (to > plain.length) dest.fill(0, at + Math.max(0, plain.length - from), at + to - from)
+    return true
+  }
+
+  /**
+   * Starts loading chunk `index` of `n` into the cache unless it is there or on its way;
+   * resolves once it is (or rejects with {@link ForgedDataError}). Undefined when there is
+   * nothing to wait for.
+   */
+  private ensure(n: Inode, index: number, tree: ChainTree, sequential: boolean): Promise<void> | undefined {
+    const ref = n.chunks.get(index)
+    if (!ref || n.dirty?.has(index)) return undefined
+    const key = chunkCacheKey(n, index, ref)
+    if (this.slab.has(key) || this.overflow.has(key)) return undefined
+    const p = this.loading.get(key)
+    if (p) return p
+    if (ref.sealing) return ref.sealing
+    if (ref.sealed) {
+      // written but not yet on disk: opened here, it is small work and rare
+      this.keep(key, this.openHere(n, index, ref, ref.sealed, tree))
+      return undefined
+    }
+    this.fetchRun(n, index, tree, sequential ? MAX_RUN_CHUNKS : 1)
+    return this.loading.get(key)
   }
 
   /**
@@ -380,52 +434,110 @@ export class Chain {
     const sequential = index === expected || index + 1 === expected
     this.readNext.set(n, index + 1)
     if (!sequential) return false
-    const ahead = this.aheadOf.get(n) ?? 0
+    let ahead = Math.max(this.aheadOf.get(n) ?? 0, index + 1)
     const window = Math.max(1, Math.floor(READ_AHEAD_BYTES / this.chunkSize))
-    if (ahead > index && ahead - index <= window / 2 && n.chunks.has(ahead)) this.fetchRun(n, ahead, tree)
+    if (ahead - index > window / 2) return true
+    // top the window up in runs once half of it is read
+    while (ahead <= index + window && n.chunks.has(ahead)) {
+      this.fetchRun(n, ahead, tree, MAX_RUN_CHUNKS)
+      const next = this.aheadOf.get(n)!
+      if (next <= ahead) break
+      ahead = next
+    }
     return true
   }
 
   /**
-   * Starts fetching chunks from `index` on that lie next to each other in the log, in one
-   * read of at most {@link READ_AHEAD_BYTES}, and decrypting them into the cache as it
-   * arrives. Each is registered in `loading`; a failure is left for the reader of that chunk.
+   * Starts loading up to `max` chunks from `index` on that lie next to each other in the log,
+   * in one read of at most {@link RUN_BYTES}: the chunk worker reads and opens them
+   * into cache slots. Each is registered in `loading` until it is in the cache; a failure is
+   * left for the reader of that chunk.
    */
-  private fetchRun(n: Inode, index: number, tree: ChainTree): void {
-    const run: { index: number; ref: ChunkRef; key: string }[] = []
+  private fetchRun(n: Inode, index: number, tree: ChainTree, max: number): void {
+    const run: { index: number; ref: ChunkRef; key: string; slot: number }[] = []
     let from = -1
     let end = -1
-    for (let i = index; ; i++) {
+    for (let i = index; run.length < max; i++) {
       const r = n.chunks.get(i)
-      if (!r || r.sealed || n.dirty?.has(i)) break
-      if (from >= 0 && (r.pos < end || r.pos > end + 64 || r.pos + r.len - from > READ_AHEAD_BYTES)) break
-      const k = `${n.ino}:${i}:${r.version}`
-      if (this.cache.has(k) || this.loading.has(k)) break
+      if (!r || r.sealed || r.sealing || n.dirty?.has(i)) break
+      if (from >= 0 && (r.pos < end || r.pos > end + 64 || r.pos + r.len - from > RUN_BYTES)) break
+      const k = chunkCacheKey(n, i, r)
+      if (this.slab.holds(k) || this.overflow.has(k) || this.loading.has(k)) break
+      const slot = this.slab.reserve(k)
+      if (slot === undefined) break
       if (from < 0) from = r.pos
-      run.push({ index: i, ref: r, key: k })
+      run.push({ index: i, ref: r, key: k, slot })
       end = r.pos + r.len
     }
-    this.aheadOf.set(n, index + Math.max(1, run.length))
-    if (run.length === 0) return
-    const read = this.readLog(from, end - from)
-    for (const c of run) {
-      const p = read
-        .then(buf => {
-          const at = c.ref.pos - from
-          if (at + c.ref.len > buf.length) throw new ForgedDataError(`chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
-          return this.decryptChunk(n, c.index, c.ref, buf.subarray(at, at + c.ref.len), c.key, tree)
-        })
-        .finally(() => this.loading.delete(c.key))
-      p.catch(() => {})
-      this.loading.set(c.key, p)
+    this.aheadOf.set(n, run.length > 0 ? run.at(-1)!.index + 1 : index + 1)
+    if (run.length === 0) {
+      // every cache slot is being filled: this one is read and opened here, kept aside
+      const ref = n.chunks.get(index)
+      const key = ref && chunkCacheKey(n, index, ref)
+      if (!ref || ref.sealed || ref.sealing || !key || this.loading.has(key) || this.slab.holds(key) || this.overflow.has(key)) return
+      this.track(key, this.readLog(ref.pos, ref.len).then(sealed => {
+        if (sealed.length !== ref.len) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} lies past the end of the log`)
+        this.keep(key, this.openHere(n, index, ref, sealed, tree))
+      }))
+      return
     }
+    const items = run.map(c => ({ key: tree.chunkKey(n), aad: chunkAad(this.chainId, n.ino, c.index, c.ref.version), at: c.ref.pos - from, len: c.ref.len, slotAt: this.slab.offsetOf(c.slot) }))
+    const fd = this.fh.fd
+    const pool = this.chunkPool()
+    const results: Promise<OpenResult>[] =
+      fd !== undefined
+        ? pool.open({ slab: this.slabId!, fd, from, bytes: end - from, items })
+        : (() => {
+            const read = this.readLog(from, end - from)
+            return run.map((_, i) => read.then(sealed => pool.open({ slab: this.slabId!, sealed, items: [items[i]!] })[0]!))
+          })()
+    run.forEach((c, i) => {
+      this.track(
+        c.key,
+        results[i]!.then(
+          r => {
+            if ('fault' in r) {
+              this.slab.release(c.slot)
+              throw new ForgedDataError(r.fault === 'auth' ? `chunk ${c.index} of inode ${n.ino} fails authentication` : `chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
+            }
+            this.slab.ready(c.slot, r.length)
+          },
+          async err => {
+            this.slab.release(c.slot)
+            if (!(err instanceof ChunkWorkerError)) throw err
+            // the worker died: this chunk is read and opened here instead
+            this.logger.warn({ err: err.message, path: this.path }, 'chunk worker failed; opening chunks on the main thread')
+            const sealed = await this.readLog(c.ref.pos, c.ref.len)
+            if (sealed.length !== c.ref.len) throw new ForgedDataError(`chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
+            this.keep(c.key, this.openHere(n, c.index, c.ref, sealed, tree))
+          },
+        ),
+      )
+    })
   }
 
-  /** Reads one chunk from the log and decrypts it. */
-  private async fetchChunk(n: Inode, index: number, ref: ChunkRef, key: string, tree: ChainTree): Promise<Buffer> {
-    const sealed = await this.readLog(ref.pos, ref.len)
-    if (sealed.length !== ref.len) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} lies past the end of the log`)
-    return this.decryptChunk(n, index, ref, sealed, key, tree)
+  /** Registers load `p` of chunk `key` in `loading` until it settles. */
+  private track(key: string, p: Promise<void>): void {
+    const done = p.finally(() => this.loading.delete(key))
+    done.catch(() => {})
+    this.loading.set(key, done)
+  }
+
+  /** The process-wide chunk worker, with this chain's cache slab (and seal slots) registered. */
+  private chunkPool(): ChunkCipherPool {
+    if (!this.cipher) {
+      this.cipher = acquireChunkPool()
+      this.slabId = this.cipher.pool.addSlab(this.slab.sab)
+    }
+    if (this.seals && this.sealsId === undefined) this.sealsId = this.cipher.pool.addSlab(this.seals.sab)
+    return this.cipher.pool
+  }
+
+  /** Puts an opened chunk in the cache, or aside when every slot is being filled. */
+  private keep(key: string, plain: Buffer): void {
+    if (this.slab.put(key, plain)) return
+    if (this.overflow.size >= MAX_OVERFLOW_CHUNKS) this.overflow.delete(this.overflow.keys().next().value!)
+    this.overflow.set(key, plain)
   }
 
   /** Reads up to `length` bytes of the log at `pos` (fewer at its end). */
@@ -435,16 +547,19 @@ export class Chain {
     return bytesRead === length ? buf : buf.subarray(0, bytesRead)
   }
 
-  private decryptChunk(n: Inode, index: number, ref: ChunkRef, sealed: Buffer, key: string, tree: ChainTree): Buffer {
-    let plain: Buffer
+  /** Opens a sealed chunk on this thread. */
+  private openHere(n: Inode, index: number, ref: ChunkRef, sealed: Uint8Array, tree: ChainTree): Buffer {
     try {
-      plain = open(tree.chunkKey(n), sealed, chunkAad(this.chainId, n.ino, index, ref.version))
+      return open(tree.chunkKey(n), sealed, chunkAad(this.chainId, n.ino, index, ref.version))
     } catch (err) {
       if (err instanceof DecryptError) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} fails authentication`)
       throw err
     }
-    this.cache.set(key, plain)
-    return plain
+  }
+
+  /** Waits for every chunk being loaded (before the log's descriptor closes or changes). */
+  private async settleLoads(): Promise<void> {
+    while (this.loading.size > 0) await Promise.allSettled([...this.loading.values()])
   }
 
   /** Looks up child `name` of directory `dir`. */
@@ -633,14 +748,15 @@ export class Chain {
   private async dirtyChunk(n: Inode, index: number): Promise<Buffer> {
     let d = n.dirty?.get(index)
     if (d) return d
-    let buf: Buffer
-    if (!n.chunks.has(index)) buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
-    else {
-      const plain = await this.chunkPlain(n, index, this.tree)
+    const buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
+    for (let tries = 0; !this.copyChunk(n, index, 0, this.chunkSize, buf, 0); tries++) {
+      if (tries > 64) throw vfsError('EIO', `chunk ${index} of inode ${n.ino} could not be kept in the cache`)
+      await this.ensure(n, index, this.tree, false)
       d = n.dirty?.get(index)
-      if (d) return d
-      buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
-      plain.copy(buf, 0, 0, Math.min(plain.length, this.chunkSize))
+      if (d) {
+        if (this.spare.length < MAX_SPARE_CHUNKS) this.spare.push(buf)
+        return d
+      }
     }
     n.dirty ??= new Map()
     n.dirty.set(index, buf)
@@ -711,16 +827,60 @@ export class Chain {
     if (len <= 0) return
     const plain = buf.subarray(0, len)
     const version = ++n.chunkVersion
-    const sealed = seal(this.tree.chunkKey(n), plain, chunkAad(this.chainId, n.ino, index, version))
-    const ref: ChunkRef = { version, pos: -1, len: sealed.length, sealed }
+    const ref: ChunkRef = { version, pos: -1, len: len + SEAL_OVERHEAD }
+    const e: ChunkPutEvent = { type: 'chunkPut', ino: n.ino, index, version, sealed: EMPTY }
     n.chunks.set(index, ref)
-    const e: ChunkPutEvent = { type: 'chunkPut', ino: n.ino, index, version, sealed }
     this.pending.push(e)
     this.pendingRefs.push({ e, ref })
-    this.pendingBytes += sealed.length
+    this.pendingBytes += ref.len
     // the buffer is reused for the next dirty chunk; a small chunk is kept readable in the cache by a copy
-    if (len <= CACHE_WRITTEN_BYTES) this.cache.set(`${n.ino}:${index}:${version}`, Buffer.from(plain))
+    if (len <= CACHE_WRITTEN_BYTES) this.slab.put(chunkCacheKey(n, index, ref), plain)
+    const slot = len >= OFFLOAD_SEAL_BYTES ? this.sealSlot() : undefined
+    if (slot === undefined) {
+      ref.sealed = seal(this.tree.chunkKey(n), plain, chunkAad(this.chainId, n.ino, index, version))
+      e.sealed = ref.sealed
+    } else this.sealOffThread(n, index, ref, e, plain, slot)
     this.schedule()
+  }
+
+  /** A free seal slot (the slots are made on the first big write), or undefined when all are taken. */
+  private sealSlot(): number | undefined {
+    if (this.chunkSize < OFFLOAD_SEAL_BYTES) return undefined
+    this.seals ??= new SealSlots(SEAL_SLOTS, this.chunkSize, SEAL_OVERHEAD)
+    const s = this.seals.take()
+    if (s !== undefined) this.chunkPool()
+    return s
+  }
+
+  /**
+   * Copies `plain` into seal slot `slot` and has the chunk worker seal it there: the JS thread
+   * neither encrypts nor allocates per chunk. The commit that takes the chunk waits for it.
+   */
+  private sealOffThread(n: Inode, index: number, ref: ChunkRef, e: ChunkPutEvent, plain: Uint8Array, slot: number): void {
+    const seals = this.seals!
+    const plainAt = seals.plainAt(slot)
+    seals.bytes.set(plain, plainAt)
+    const key = this.tree.chunkKey(n)
+    const aad = chunkAad(this.chainId, n.ino, index, ref.version)
+    const outAt = seals.sealedAt(slot)
+    const done = (sealed: Buffer) => {
+      ref.sealed = sealed
+      e.sealed = sealed
+      ref.sealing = undefined
+      this.sealSlotOf.set(e, slot)
+    }
+    ref.sealing = this.chunkPool()
+      .seal(this.sealsId!, { key, aad, plainAt, len: plain.length, outAt })
+      .then(
+        length => done(seals.bytes.subarray(outAt, outAt + length)),
+        err => {
+          // the worker died: sealed here from the plaintext still in the slot
+          this.logger.warn({ err: (err as Error).message, path: this.path }, 'chunk worker failed; sealing on the main thread')
+          seals.give(slot)
+          done(seal(key, seals.bytes.subarray(plainAt, plainAt + plain.length), aad))
+          this.sealSlotOf.delete(e)
+        },
+      )
   }
 
   /** Seals the dirty chunks of `n` so they no longer take a full chunk of memory each. */
@@ -804,6 +964,8 @@ export class Chain {
     this.pending = []
     this.pendingRefs = []
     this.pendingBytes = 0
+    // chunks still being sealed by the worker are waited for (a rejection never reaches here: it falls back)
+    for (const { ref } of refs) if (ref.sealing) await ref.sealing
     const block: UnsignedBlock = {
       formatVersion: FORMAT_VERSION,
       chainId: this.chainId,
@@ -813,7 +975,7 @@ export class Chain {
       author: this.identity.keyId,
       events,
     }
-    let body: { body: Buffer; hash: Buffer }
+    let body: SignedBody
     try {
       body = await this.signOffThread(block, sizeHint, this.spareBody(sizeHint))
     } catch (err) {
@@ -827,6 +989,14 @@ export class Chain {
     }
     this.tipSeq = block.seq
     this.tipHash = body.hash
+    // the sealed chunks are in the block now: their seal slots are free again
+    for (const { e, ref } of refs) {
+      const slot = this.sealSlotOf.get(e)
+      if (slot === undefined) continue
+      this.sealSlotOf.delete(e)
+      if (ref.sealed && e.bodyOffset !== undefined) ref.sealed = body.body.subarray(e.bodyOffset, e.bodyOffset + ref.len)
+      this.seals!.give(slot)
+    }
     // blocks reach the log in order; the next block is signed while this one is written
     // (not sooner: at most one signed block waits for the disk)
     const before = this.appended
@@ -856,18 +1026,23 @@ export class Chain {
   private spareBody(sizeHint: number): Buffer | undefined {
     const need = sizeHint + 8192
     const i = this.spareBodies.findIndex(b => b.length >= need)
-    return i < 0 ? undefined : this.spareBodies.splice(i, 1)[0]
+    if (i >= 0) return this.spareBodies.splice(i, 1)[0]
+    // a big block goes into shared memory, where the signing thread hashes and checksums it in place
+    if (need < SHARED_BODY_BYTES) return undefined
+    // room for a block somewhat over `blockBytes`, so one buffer serves the blocks of a stream
+    const bytes = Math.max(need, this.blockBytes + this.blockBytes / 2)
+    return Buffer.from(new SharedArrayBuffer(Math.ceil(bytes / SHARED_BODY_BYTES) * SHARED_BODY_BYTES))
   }
 
-  /** Keeps the buffer of a block that is on disk for the next blocks (two at most, none bigger than needed for a full block). */
+  /** Keeps the buffer of a block that is on disk for the next blocks ({@link MAX_SPARE_BODIES} at most, none over two full blocks). */
   private recycleBody(body: Buffer): void {
     // only a buffer of its own (small ones may share Node's allocation pool)
     if (body.byteOffset !== 0 || body.buffer.byteLength < 1024 * 1024) return
-    if (body.buffer.byteLength <= 2 * this.blockBytes && this.spareBodies.length < 2) this.spareBodies.push(Buffer.from(body.buffer))
+    if (body.buffer.byteLength <= 2 * this.blockBytes && this.spareBodies.length < MAX_SPARE_BODIES) this.spareBodies.push(Buffer.from(body.buffer))
   }
 
   /** Encodes, signs (on a worker thread) and hashes a block with this chain's identity. */
-  signOffThread(block: UnsignedBlock, sizeHint = 4096, into?: Buffer): Promise<{ body: Buffer; hash: Buffer }> {
+  signOffThread(block: UnsignedBlock, sizeHint = 4096, into?: Buffer): Promise<SignedBody> {
     if (this.readOnly || !this.pq) return Promise.reject(vfsError('EROFS', 'the chain is open read-only'))
     return signBlockWith(this.pq.pool, block, this.identity, sizeHint, into)
   }
@@ -877,8 +1052,8 @@ export class Chain {
     return this.readOnly ? undefined : this.pq?.pool
   }
 
-  private async appendBlock(block: UnsignedBlock, { body, hash }: { body: Buffer; hash: Buffer }, refs: { e: ChunkPutEvent; ref: ChunkRef }[]): Promise<void> {
-    const head = frameHeader(body)
+  private async appendBlock(block: UnsignedBlock, { body, hash, crc }: SignedBody, refs: { e: ChunkPutEvent; ref: ChunkRef }[]): Promise<void> {
+    const head = frameHeader(body, crc)
     const at = this.end
     const bodyPos = at + FRAME_HEADER_BYTES
     for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
@@ -922,6 +1097,11 @@ export class Chain {
       for (const l of this.listeners) l(new Set())
       await this.pq?.release()
       this.pq = undefined
+      await this.settleLoads()
+      if (this.slabId !== undefined) this.cipher?.pool.dropSlab(this.slabId)
+      if (this.sealsId !== undefined) this.cipher?.pool.dropSlab(this.sealsId)
+      await this.cipher?.release()
+      this.cipher = undefined
       await this.fh.close()
       await this.unlock?.()
     }
@@ -1023,6 +1203,7 @@ export class Chain {
     this.blockOffsets.push(...offsets)
     this.trustDirty = true
     await this.writeTrustNow()
+    await this.settleLoads()
     await old.close()
   }
 
@@ -1048,7 +1229,17 @@ export class Chain {
   }
 }
 
-const ZERO = Buffer.alloc(0)
+/** The cache key of a chunk's content: inode, index and version name it in every tree. */
+function chunkCacheKey(n: Inode, index: number, ref: ChunkRef): string {
+  return `${n.ino}:${index}:${ref.version}`
+}
+
+/** A signed block body, its hash, and (when the worker computed it) the CRC-32 of its frame. */
+export interface SignedBody {
+  body: Buffer
+  hash: Buffer
+  crc?: number
+}
 
 /** Encodes, signs and hashes a block with `identity`'s ML-DSA-65 key. */
 export function signBlock(block: UnsignedBlock, identity: Identity, sizeHint = 4096): { body: Buffer; hash: Buffer } {
@@ -1060,8 +1251,13 @@ export function signBlock(block: UnsignedBlock, identity: Identity, sizeHint = 4
 }
 
 /** Encodes a block (into `into` when it is big enough), signs its digest with `identity`'s ML-DSA-65 key on a `pool` thread, and hashes it. */
-export async function signBlockWith(pool: PqPool, block: UnsignedBlock, identity: Identity, sizeHint = 4096, into?: Buffer): Promise<{ body: Buffer; hash: Buffer }> {
+export async function signBlockWith(pool: PqPool, block: UnsignedBlock, identity: Identity, sizeHint = 4096, into?: Buffer): Promise<SignedBody> {
   const unsigned = encodeUnsigned(block, sizeHint, into)
+  if (unsigned.buf.buffer instanceof SharedArrayBuffer && unsigned.buf.length >= unsigned.length + 2 + MLDSA65.signature) {
+    // a big block: hashed, signed and checksummed in place by the worker
+    const { digest, signature, crc } = await pool.signSharedBody(unsigned.buf, unsigned.length, BLOCK_DIGEST_TAG, identity.signingSecretKey)
+    return { body: unsigned.buf.subarray(0, unsigned.length + 2 + signature.length), hash: blockHash(digest, signature), crc }
+  }
   const digest = blockDigest(unsigned.buf.subarray(0, unsigned.length))
   const signature = await pool.sign(digest, identity.signingSecretKey)
   return { body: appendSignature(unsigned, signature), hash: blockHash(digest, signature) }

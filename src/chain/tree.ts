@@ -46,6 +46,8 @@ export interface ChunkRef {
   len: number
   /** The sealed bytes while the block holding them is being written. */
   sealed?: Buffer | undefined
+  /** Set while the chunk worker seals the chunk; `sealed` is set when it settles. */
+  sealing?: Promise<void> | undefined
 }
 
 /** One inode of the materialised tree. Metadata is decrypted on first use. */

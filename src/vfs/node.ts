@@ -116,8 +116,12 @@ export interface OpenFlags {
 export interface FileHandle {
   /** Reads up to `length` bytes at `offset`; fewer only at the end of the file. */
   read?(offset: number, length: number, ctx: OpContext): MaybePromise<Uint8Array>
+  /** Reads at `offset` into `dest` (as much as fits; less only at the end of the file) and returns the bytes read. Without it the router calls `read` and copies. */
+  readInto?(offset: number, dest: Uint8Array, ctx: OpContext): MaybePromise<number>
   /** Writes `data` at `offset`; returns the bytes written. */
   write?(offset: number, data: Uint8Array, ctx: OpContext): MaybePromise<number>
+  /** True when `write` is done with `data` once it settles (it copies what it keeps): a caller that lends its buffer (FUSE) then passes it without a copy. @default false */
+  readonly copiesWrites?: boolean
   /** Sets the size through this handle (ftruncate). */
   truncate?(size: number, ctx: OpContext): MaybePromise<void>
   /** Current attributes as this handle sees them (fstat), e.g. with unflushed writes. */

@@ -457,13 +457,45 @@ export class Vfs {
     })
   }
 
+  /**
+   * Reads through handle `fh` at `offset` into `dest` (as much as fits; less only at the end
+   * of the file) and returns the bytes read. A handle with `readInto` fills `dest` directly
+   * (FUSE lends the kernel's buffer: no copy kept, nothing allocated); others are read and copied.
+   */
+  readInto(fh: number, offset: number, dest: Uint8Array, caller?: CallerContext): Promise<number> {
+    return this.runFh('read', fh, caller, async (f, ctx) => {
+      if (!f.flags.read) throw vfsError('EBADF', 'not open for reading')
+      checkRange(offset, dest.length)
+      if (dest.length === 0) return 0
+      if (f.handle.readInto) return f.handle.readInto(offset, dest, ctx)
+      const data = f.handle.read ? await f.handle.read(offset, dest.length, ctx) : can.read(f.node) ? await f.node.read(offset, dest.length, ctx) : EMPTY
+      const n = Math.min(data.length, dest.length)
+      dest.set(n === data.length ? data : data.subarray(0, n))
+      return n
+    })
+  }
+
   /** Writes `data` at `offset` through handle `fh` (at the end when opened with `O_APPEND`); returns the bytes written. */
   write(fh: number, offset: number, data: Uint8Array, caller?: CallerContext): Promise<number> {
+    return this.writeAt(fh, offset, data, false, caller)
+  }
+
+  /**
+   * Like {@link write}, for a caller that lends `data` only until the returned promise
+   * settles (FUSE lends the kernel's buffer): a handle that copies what it keeps
+   * (`copiesWrites`) gets it as is, any other a copy of its own.
+   */
+  writeLent(fh: number, offset: number, data: Uint8Array, caller?: CallerContext): Promise<number> {
+    return this.writeAt(fh, offset, data, true, caller)
+  }
+
+  private writeAt(fh: number, offset: number, data: Uint8Array, lent: boolean, caller: CallerContext | undefined): Promise<number> {
     return this.runFh('write', fh, caller, async (f, ctx) => {
       if (!f.flags.write) throw vfsError('EBADF', 'not open for writing')
       checkRange(offset, data.length)
       if (f.flags.append) offset = (await this.attrOfHandle(f, ctx)).size
       f.dirty = true
+      if (lent && !f.handle.copiesWrites) data = Buffer.from(data)
       if (f.handle.write) return f.handle.write(offset, data, ctx)
       if (can.write(f.node)) return f.node.write(offset, data, ctx)
       throw vfsError('EROFS')

@@ -1,0 +1,165 @@
+/**
+ * The cache of decrypted chunks: fixed slots in one SharedArrayBuffer, so the chunk worker
+ * writes plaintext straight into them and memory does not grow with what is read.
+ *
+ * Slots are handed out on the JS thread only. A slot being filled (`loading`) is never
+ * evicted; a ready one is evicted least recently used first. A reader copies out of a slot
+ * synchronously right after checking it still holds its chunk ({@link SlabCache.copy}), so
+ * no eviction can come between the check and the copy.
+ */
+export class SlabCache {
+  readonly sab: SharedArrayBuffer
+  readonly bytes: Buffer
+  /** Bytes per slot: a chunk's plaintext at most. */
+  readonly slotBytes: number
+  /** chunk key → slot, in least-recently-used-first order */
+  private readonly index = new Map<string, number>()
+  private readonly keyOf: (string | undefined)[]
+  private readonly length: Int32Array
+  private readonly loading: Uint8Array
+  private readonly free: number[] = []
+
+  constructor(slots: number, slotBytes: number) {
+    this.slotBytes = slotBytes
+    this.sab = new SharedArrayBuffer(slots * slotBytes)
+    this.bytes = Buffer.from(this.sab)
+    this.keyOf = new Array<string | undefined>(slots)
+    this.length = new Int32Array(slots)
+    this.loading = new Uint8Array(slots)
+    for (let i = slots - 1; i >= 0; i--) this.free.push(i)
+  }
+
+  /** Whether chunk `key` is in a ready slot. */
+  has(key: string): boolean {
+    const s = this.index.get(key)
+    return s !== undefined && this.loading[s] === 0
+  }
+
+  /** Whether chunk `key` has a slot at all (ready or being filled). */
+  holds(key: string): boolean {
+    return this.index.has(key)
+  }
+
+  /** A slot for chunk `key`, marked as being filled; undefined when every slot is being filled, or `key` is. */
+  reserve(key: string): number | undefined {
+    const old = this.index.get(key)
+    if (old !== undefined) {
+      if (this.loading[old] !== 0) return undefined
+      this.release(old)
+    }
+    let s = this.free.pop()
+    if (s === undefined) {
+      for (const [k, slot] of this.index) {
+        if (this.loading[slot] !== 0) continue
+        this.index.delete(k)
+        this.keyOf[slot] = undefined
+        s = slot
+        break
+      }
+    }
+    if (s === undefined) return undefined
+    this.keyOf[s] = key
+    this.loading[s] = 1
+    this.index.set(key, s)
+    return s
+  }
+
+  /** Byte offset of slot `s` in the slab. */
+  offsetOf(s: number): number {
+    return s * this.slotBytes
+  }
+
+  /** Marks slot `s` filled with `length` bytes of plaintext. */
+  ready(s: number, length: number): void {
+    this.loading[s] = 0
+    this.length[s] = length
+  }
+
+  /** Frees slot `s` (its load failed, or its chunk is gone). */
+  release(s: number): void {
+    const k = this.keyOf[s]
+    if (k !== undefined) this.index.delete(k)
+    this.keyOf[s] = undefined
+    this.loading[s] = 0
+    this.free.push(s)
+  }
+
+  /** Stores `plain` as chunk `key` (a chunk opened or written on this thread); false when no slot is free. */
+  put(key: string, plain: Uint8Array): boolean {
+    const s = this.reserve(key)
+    if (s === undefined) return false
+    this.bytes.set(plain.subarray(0, this.slotBytes), this.offsetOf(s))
+    this.ready(s, Math.min(plain.length, this.slotBytes))
+    return true
+  }
+
+  /**
+   * Copies bytes `[from, to)` of chunk `key` into `dest` at `at` (zeros past the chunk's
+   * length) and marks it recently used; false, copying nothing, when the chunk is not in a
+   * ready slot.
+   */
+  copy(key: string, from: number, to: number, dest: Uint8Array, at: number): boolean {
+    const s = this.index.get(key)
+    if (s === undefined || this.loading[s] !== 0) return false
+    this.index.delete(key)
+    this.index.set(key, s)
+    const len = this.length[s]!
+    if (from < len) dest.set(this.bytes.subarray(this.offsetOf(s) + from, this.offsetOf(s) + Math.min(to, len)), at)
+    if (to > len) dest.fill(0, at + Math.max(0, len - from), at + to - from)
+    return true
+  }
+
+  /** The plaintext length of ready chunk `key`, or undefined. */
+  lengthOf(key: string): number | undefined {
+    const s = this.index.get(key)
+    return s === undefined || this.loading[s] !== 0 ? undefined : this.length[s]
+  }
+
+  /** Forgets every chunk. */
+  clear(): void {
+    for (const s of this.index.values()) if (this.loading[s] === 0) this.release(s)
+  }
+}
+
+/**
+ * Slots where written chunks wait to be sealed by the chunk worker and then for their block:
+ * each holds a chunk's plaintext and, beside it, its sealed form. A slot is taken when a
+ * chunk is sealed and given back once its block is encoded.
+ */
+export class SealSlots {
+  readonly sab: SharedArrayBuffer
+  readonly bytes: Buffer
+  private readonly stride: number
+  private readonly free: number[] = []
+
+  constructor(
+    slots: number,
+    readonly chunkSize: number,
+    overhead: number,
+  ) {
+    this.stride = Math.ceil((2 * chunkSize + overhead) / 64) * 64
+    this.sab = new SharedArrayBuffer(slots * this.stride)
+    this.bytes = Buffer.from(this.sab)
+    for (let i = slots - 1; i >= 0; i--) this.free.push(i)
+  }
+
+  /** A free slot, or undefined when all wait for their blocks. */
+  take(): number | undefined {
+    return this.free.pop()
+  }
+
+  /** Gives slot `s` back. */
+  give(s: number): void {
+    this.free.push(s)
+  }
+
+  /** Offset of slot `s`'s plaintext in the slab. */
+  plainAt(s: number): number {
+    return s * this.stride
+  }
+
+  /** Offset of slot `s`'s sealed bytes in the slab. */
+  sealedAt(s: number): number {
+    return s * this.stride + this.chunkSize
+  }
+}
