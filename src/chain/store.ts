@@ -76,7 +76,7 @@ export class NoAccessError extends Error {
 
 const EMPTY = new Uint8Array(0)
 /** How far ahead of a sequential reader chunks are fetched and opened, in bytes. */
-const READ_AHEAD_BYTES = Number(process.env.FACET_READ_AHEAD ?? 4 * 1024 * 1024)
+const READ_AHEAD_BYTES = 4 * 1024 * 1024
 /** The most bytes one run reads from the log (one read, one message to the chunk worker). */
 const RUN_BYTES = 1024 * 1024
 /** The most chunks loaded by one run. */

@@ -169,6 +169,7 @@ export type ChunkLease = Lease<ChunkCipherPool>
 
 /** Takes a reference to the process-wide chunk worker; the last release terminates it. */
 export const acquireChunkPool: () => ChunkLease = sharedResource(
-  () => new ChunkCipherPool({ size: Number(process.env.FACET_CHUNK_THREADS ?? 1) }),
+  // one thread: a second measured no faster on two cores, where FUSE, the kernel and the reader share the rest
+  () => new ChunkCipherPool({ size: 1 }),
   pool => pool.close(),
 )
