@@ -85,6 +85,8 @@ const MAX_RUN_CHUNKS = 8
 const OFFLOAD_SEAL_BYTES = 64 * 1024
 /** How many written chunks can wait in seal slots for their block (a block and a half of 128 KiB chunks). */
 const SEAL_SLOTS = 96
+/** A write waits for the commit once this many blocks' worth of sealed content is waiting. */
+const MAX_PENDING_BLOCKS = 2
 /** How many buffers of written blocks are kept for the next blocks. */
 const MAX_SPARE_BODIES = 3
 /** Blocks this big or bigger are encoded into shared memory (a multiple of it). */
@@ -719,7 +721,8 @@ export class Chain {
     if (this.dirtyBytes > 4 * this.blockBytes) this.sealAll()
     if (this.pendingBytes >= this.blockBytes) {
       const commit = this.requestCommit()
-      if (this.pendingBytes >= 4 * this.blockBytes) await commit
+      // back-pressure: a writer far ahead of the disk waits, which also bounds a block's size
+      if (this.pendingBytes >= MAX_PENDING_BLOCKS * this.blockBytes) await commit
     }
     return data.length
   }
@@ -1029,16 +1032,16 @@ export class Chain {
     if (i >= 0) return this.spareBodies.splice(i, 1)[0]
     // a big block goes into shared memory, where the signing thread hashes and checksums it in place
     if (need < SHARED_BODY_BYTES) return undefined
-    // room for a block somewhat over `blockBytes`, so one buffer serves the blocks of a stream
-    const bytes = Math.max(need, this.blockBytes + this.blockBytes / 2)
+    // room for the biggest block back-pressure lets through, so a few buffers serve every block of a stream
+    const bytes = Math.max(need, MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES)
     return Buffer.from(new SharedArrayBuffer(Math.ceil(bytes / SHARED_BODY_BYTES) * SHARED_BODY_BYTES))
   }
 
-  /** Keeps the buffer of a block that is on disk for the next blocks ({@link MAX_SPARE_BODIES} at most, none over two full blocks). */
+  /** Keeps the buffer of a block that is on disk for the next blocks ({@link MAX_SPARE_BODIES} at most, none bigger than back-pressure lets a block grow). */
   private recycleBody(body: Buffer): void {
     // only a buffer of its own (small ones may share Node's allocation pool)
     if (body.byteOffset !== 0 || body.buffer.byteLength < 1024 * 1024) return
-    if (body.buffer.byteLength <= 2 * this.blockBytes && this.spareBodies.length < MAX_SPARE_BODIES) this.spareBodies.push(Buffer.from(body.buffer))
+    if (body.buffer.byteLength <= MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES && this.spareBodies.length < MAX_SPARE_BODIES) this.spareBodies.push(Buffer.from(body.buffer))
   }
 
   /** Encodes, signs (on a worker thread) and hashes a block with this chain's identity. */
