@@ -1,4 +1,4 @@
-import { open as fsOpen, statfs as fsStatfs, type FileHandle } from 'node:fs/promises'
+import { open as fsOpen, stat, statfs as fsStatfs, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { watch } from 'chokidar'
 import type { StatFs } from '../vfs/node.ts'
@@ -37,6 +37,8 @@ export interface ChainLog extends LogReader {
   append(head: Buffer, body: Buffer, at: number, seq: number): Promise<void>
   /** Cuts the log at `at` (a torn tail) durably. */
   truncate(at: number): Promise<void>
+  /** True when the store now holds another log than the one open (a compaction renamed a new log over it). */
+  replaced?(): Promise<boolean>
   /** Calls `onChange` when another process may have appended blocks; returns the stop. */
   watch(onChange: () => void): () => Promise<void>
   /** Filesystem figures for the store. */
@@ -93,9 +95,20 @@ export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh:
       await fh.truncate(at)
       await fh.sync()
     },
+    async replaced() {
+      try {
+        const [open, now] = await Promise.all([fh.stat(), stat(path)])
+        return open.ino !== now.ino || open.dev !== now.dev
+      } catch {
+        // gone for a moment (between unlink and rename): look again on the next event
+        return false
+      }
+    },
     watch(onChange) {
       const watcher = watch(path, { persistent: false, awaitWriteFinish: false })
       watcher.on('change', onChange)
+      // a log renamed over the watched one (compaction) may show up as a new file
+      watcher.on('add', onChange)
       return () => watcher.close()
     },
     async statfs() {

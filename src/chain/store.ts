@@ -1226,6 +1226,16 @@ export class Chain {
     return this.fh
   }
 
+  /** True when the store now holds another log than the one this chain has open: another process compacted it. */
+  async logReplaced(): Promise<boolean> {
+    return !this.closed && ((await this.fh.replaced?.()) ?? false)
+  }
+
+  /** Opens the chain's store afresh, read-only, with the same identity and options (to follow a log that was replaced). */
+  reopenReadOnly(): Promise<Chain> {
+    return Chain.open(this.backend, { ...this.options, readOnly: true })
+  }
+
   /** Calls `onChange` when another process may have appended blocks (chokidar on a log file, NOTIFY in PostgreSQL); returns the stop. */
   watch(onChange: () => void): () => Promise<void> {
     return this.fh.watch(onChange)

@@ -96,6 +96,32 @@ describe('chain lifecycle', () => {
     await vfs.close()
   })
 
+  it('keeps a follower following after the writer compacts the log under it', async () => {
+    const { vfs, chain } = await chainVfs(t.path, t.home)
+    await vfs.writeFile('/c/a.txt', 'one')
+    await vfs.writeFile('/c/gone.txt', 'soon deleted')
+    await chain.sync()
+    const reader = await Chain.open(t.path, { identity: testIdentity(), home: t.home, readOnly: true })
+    const rvfs = createVfs({ mounts: { '/r': chainMount(reader, { follow: true }) }, logger: silentLogger })
+    expect((await rvfs.readFile('/r/gone.txt')).toString()).toBe('soon deleted')
+    await vfs.unlink('/c/gone.txt')
+    await chain.sync()
+    await compactChain(chain)
+    // written into the new log only
+    await vfs.writeFile('/c/b.txt', 'after compaction')
+    await chain.sync()
+    let seen = ''
+    for (let i = 0; i < 100 && seen !== 'after compaction'; i++) {
+      await new Promise(r => setTimeout(r, 50))
+      seen = await rvfs.readFile('/r/b.txt').then(b => b.toString(), () => '')
+    }
+    expect(seen).toBe('after compaction')
+    expect((await rvfs.readFile('/r/a.txt')).toString()).toBe('one')
+    await expect(rvfs.stat('/r/gone.txt')).rejects.toMatchObject({ code: 'ENOENT' })
+    await rvfs.close()
+    await vfs.close()
+  })
+
   it('refuses a second writer while the chain is open', async () => {
     const { vfs } = await chainVfs(t.path, t.home)
     await expect(Chain.open(t.path, { identity: testIdentity(), home: t.home })).rejects.toBeInstanceOf(ChainLockedError)
