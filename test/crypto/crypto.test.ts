@@ -1,3 +1,4 @@
+import { hkdfSync, randomBytes } from 'node:crypto'
 import { PassThrough } from 'node:stream'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -46,6 +47,19 @@ describe('post-quantum primitives', () => {
     const { cipherText, sharedSecret } = encapsulate(a.publicKey)
     expect(Buffer.from(decapsulate(cipherText, a.secretKey)).equals(Buffer.from(sharedSecret))).toBe(true)
     expect(Buffer.from(decapsulate(cipherText, b.secretKey)).equals(Buffer.from(sharedSecret))).toBe(false)
+  })
+
+  it('derives HKDF-SHA-256 as RFC 5869 says, and as node:crypto does for every length', () => {
+    const ikm = Buffer.alloc(22, 0x0b)
+    const salt = Buffer.from('000102030405060708090a0b0c', 'hex')
+    const info = Buffer.from('f0f1f2f3f4f5f6f7f8f9', 'hex')
+    expect(hkdf(ikm, salt, info, 42).toString('hex')).toBe('3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865')
+    expect(hkdf(ikm, Buffer.alloc(0), Buffer.alloc(0), 42).toString('hex')).toBe('8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8')
+    for (const length of [1, 16, 32, 33, 64, 100, 8160]) {
+      const k = randomBytes(32)
+      expect(hkdf(k, 'salt', 'info', length).equals(Buffer.from(hkdfSync('sha256', k, 'salt', 'info', length)))).toBe(true)
+    }
+    expect(() => hkdf(ikm, salt, info, 8161)).toThrow(RangeError)
   })
 
   it('refuses AES-256-GCM data with a wrong key, AAD or byte', () => {
