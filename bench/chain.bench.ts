@@ -6,8 +6,10 @@ import { Chain } from '../src/chain/store.ts'
 import { chainMount } from '../src/chain/mount.ts'
 import { mountFuse } from '../src/fuse/index.ts'
 import { createVfs } from '../src/vfs/vfs.ts'
+import { memoryMount } from '../src/vfs/memory.ts'
 import { silentLogger } from '../src/vfs/log.ts'
 import { exec, median, nodeChild, timeCommand, type BenchContext } from './lib.ts'
+import { captureMountOptions, mountBareFuse } from './baselines/bare-fuse.ts'
 
 interface Sizes {
   seqMiB: number
@@ -115,7 +117,9 @@ export default async function chainBench(b: BenchContext): Promise<void> {
   let chain = await Chain.create(chainPath, { identity: id, home })
   let vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
   const oursDir = b.tmpdir('facet-chain-mnt-')
-  let ours = await mountFuse(vfs, oursDir)
+  const captured = await captureMountOptions(() => mountFuse(vfs, oursDir))
+  let ours = captured.result
+  const adapterOpts = captured.mounts.find(m => m.mountpoint === oursDir)?.opts ?? {}
   b.defer(async () => {
     await ours.unmount()
     await vfs.close()
@@ -155,6 +159,33 @@ export default async function chainBench(b: BenchContext): Promise<void> {
   const results = new Map<string, Awaited<ReturnType<typeof measure>>>()
   for (const side of sides) results.set(side.name, await measure(b, side, s))
   const ch = results.get('chain')!
+
+  // the ceiling of any reader in this process: fuse-native serving the same bytes from memory, no crypto
+  const floorDir = b.tmpdir('facet-bare-read-')
+  const floor = await mountBareFuse(floorDir, { 'seq.bin': Buffer.alloc(s.seqMiB * 2 ** 20) }, { ...adapterOpts })
+  const floorReads: number[] = []
+  try {
+    for (let r = 0; r < s.reps; r++) floorReads.push(await timeCommand('dd', [`if=${join(floorDir, 'seq.bin')}`, 'of=/dev/null', 'bs=1M', 'status=none']))
+  } finally {
+    await floor.unmount()
+  }
+  const floorRead = (s.seqMiB * 1.048576) / (median(floorReads) / 1000)
+  b.log(`bare fuse-native read: ${floorReads.map(w => w.toFixed(0)).join('/')} ms`)
+  b.row({ figure: `sequential read ${s.seqMiB} MiB (dd, cold)`, value: ch.read, unit: 'MB/s', baseline: 'bare fuse-native, from memory, no crypto', baselineValue: floorRead, higherIsBetter: true, note: 'the ceiling of a fuse-native filesystem' })
+  // the same adapter over the memory mount: what FUSE and the router cost a small file, without a chain
+  const memDir = b.tmpdir('facet-mem-')
+  const memVfs = createVfs({ mounts: { '/': memoryMount() }, logger: silentLogger })
+  const mem = await mountFuse(memVfs, memDir)
+  let memMs: number
+  try {
+    ;({ ms: memMs } = await nodeChild<{ ms: number }>(SMALL, [join(memDir, 'small'), String(s.smallFiles)], { timeoutMs: 600_000 }))
+  } finally {
+    await mem.unmount()
+    await memVfs.close()
+  }
+  b.row({ figure: `create ${s.smallFiles} small files`, value: ch.small, unit: 'files/s', baseline: 'memory mount, same FUSE adapter', baselineValue: s.smallFiles / (memMs / 1000), higherIsBetter: true, note: 'what the chain adds to FUSE and the router' })
+  const gocrypt = results.get('gocryptfs')
+  if (gocrypt) b.row({ figure: `sequential read ${s.seqMiB} MiB: the bare fuse-native ceiling itself`, value: floorRead, unit: 'MB/s', baseline: 'gocryptfs', baselineValue: gocrypt.read, higherIsBetter: true })
   for (const base of ['gocryptfs', 'native disk']) {
     const r = results.get(base)
     if (!r) continue
