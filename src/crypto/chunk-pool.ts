@@ -1,5 +1,5 @@
-import { Worker } from 'node:worker_threads'
 import { sharedResource, type Lease } from './lease.ts'
+import { WorkerThreads } from './threads.ts'
 
 const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url)
 
@@ -35,16 +35,6 @@ export interface SealedRun {
 /** What opening one chunk gave: its plaintext length in the slot, or why it could not be opened. */
 export type OpenResult = { length: number } | { fault: 'auth' | 'short' }
 
-interface Job {
-  resolve(r: OpenResult): void
-  reject(err: Error): void
-}
-
-interface Thread {
-  worker: Worker
-  jobs: Map<number, Job>
-}
-
 /**
  * Opens AES-256-GCM chunks on a worker thread, straight into slots of shared slabs.
  *
@@ -56,67 +46,72 @@ interface Thread {
  */
 export class ChunkCipherPool {
   readonly size: number
-  private readonly threads: Thread[] = []
+  private readonly threads: WorkerThreads
   private readonly slabs = new Map<number, SharedArrayBuffer>()
-  private nextId = 1
   private nextSlab = 1
-  private closed = false
   private crashNext = false
 
   constructor(options: { size?: number } = {}) {
     this.size = Math.max(1, options.size ?? 1)
+    this.threads = new WorkerThreads({
+      url: WORKER_URL,
+      name: 'chunk cipher',
+      size: this.size,
+      failure: m => new ChunkWorkerError(m),
+      onSpawn: worker => {
+        for (const [slab, sab] of this.slabs) worker.postMessage({ op: 'slab', slab, sab })
+      },
+    })
   }
 
   /** Registers a shared slab that plaintext is written into; returns its id for {@link SealedRun.slab}. */
   addSlab(sab: SharedArrayBuffer): number {
     const id = this.nextSlab++
     this.slabs.set(id, sab)
-    for (const t of this.threads) t.worker.postMessage({ op: 'slab', slab: id, sab })
+    this.threads.broadcast({ op: 'slab', slab: id, sab })
     return id
   }
 
   /** Forgets a slab (its chain closed). */
   dropSlab(id: number): void {
     this.slabs.delete(id)
-    for (const t of this.threads) t.worker.postMessage({ op: 'drop', slab: id })
+    this.threads.broadcast({ op: 'drop', slab: id })
   }
 
   /** Opens every chunk of `run` into its slot, on the least busy thread; one promise per item, in order. */
   open(run: SealedRun): Promise<OpenResult>[] {
-    if (this.closed) return run.items.map(() => Promise.reject(new ChunkWorkerError('the chunk worker is closed')))
-    const t = this.pick()
-    const items = run.items.map(it => ({ ...it, id: this.nextId++ }))
-    const out = items.map(it => new Promise<OpenResult>((resolve, reject) => t.jobs.set(it.id, { resolve, reject })))
-    if (t.jobs.size === items.length) t.worker.ref()
-    t.worker.postMessage({ op: 'open', slab: run.slab, fd: run.fd, from: run.from, bytes: run.bytes, sealed: run.sealed, items, crash: this.takeCrash() })
-    return out
+    const crash = this.takeCrash()
+    const answers = this.threads.post(run.items.length, ids => ({
+      op: 'open',
+      slab: run.slab,
+      fd: run.fd,
+      from: run.from,
+      bytes: run.bytes,
+      sealed: run.sealed,
+      items: run.items.map((it, i) => ({ ...it, id: ids[i] })),
+      crash,
+    }))
+    return answers.map(a => a.then(m => (m.fault ? { fault: m.fault as 'auth' | 'short' } : { length: m.length as number })))
   }
 
   /**
    * Seals the plaintext at `plainAt` (`len` bytes) of slab `slab` with AES-256-GCM under a
    * fresh nonce, writing `nonce ‖ ciphertext ‖ tag` at `outAt`; resolves to its length.
    */
-  seal(slab: number, item: { key: Uint8Array; aad: Uint8Array; plainAt: number; len: number; outAt: number }): Promise<number> {
-    if (this.closed) return Promise.reject(new ChunkWorkerError('the chunk worker is closed'))
-    const t = this.pick()
-    const id = this.nextId++
-    const done = new Promise<OpenResult>((resolve, reject) => t.jobs.set(id, { resolve, reject }))
-    if (t.jobs.size === 1) t.worker.ref()
-    t.worker.postMessage({ op: 'seal', slab, items: [{ ...item, id }], crash: this.takeCrash() })
-    return done.then(r => ('length' in r ? r.length : Promise.reject(new ChunkWorkerError(`sealing failed: ${r.fault}`))))
+  async seal(slab: number, item: { key: Uint8Array; aad: Uint8Array; plainAt: number; len: number; outAt: number }): Promise<number> {
+    const crash = this.takeCrash()
+    const m = await this.threads.post(1, ([id]) => ({ op: 'seal', slab, items: [{ ...item, id }], crash }))[0]!
+    return m.length as number
   }
 
   /** How many chunks are waiting for a thread. */
   get busy(): number {
-    let n = 0
-    for (const t of this.threads) n += t.jobs.size
-    return n
+    return this.threads.busy
   }
 
   /** Terminates the threads; waiting jobs fail with {@link ChunkWorkerError}. */
-  async close(): Promise<void> {
-    this.closed = true
-    await Promise.all(this.threads.map(t => t.worker.terminate()))
+  close(): Promise<void> {
+    return this.threads.close()
   }
 
   /** Makes the thread that takes the next job exit with code 70 instead of answering it (fault injection for tests). */
@@ -128,39 +123,6 @@ export class ChunkCipherPool {
     const c = this.crashNext
     this.crashNext = false
     return c
-  }
-
-  private pick(): Thread {
-    let best: Thread | undefined
-    for (const t of this.threads) if (!best || t.jobs.size < best.jobs.size) best = t
-    if (best && (best.jobs.size === 0 || this.threads.length >= this.size)) return best
-    return this.spawn()
-  }
-
-  private spawn(): Thread {
-    const worker = new Worker(WORKER_URL)
-    worker.unref()
-    const t: Thread = { worker, jobs: new Map() }
-    this.threads.push(t)
-    for (const [slab, sab] of this.slabs) worker.postMessage({ op: 'slab', slab, sab })
-    const fail = (err: Error) => {
-      const i = this.threads.indexOf(t)
-      if (i >= 0) this.threads.splice(i, 1)
-      for (const j of t.jobs.values()) j.reject(err)
-      t.jobs.clear()
-    }
-    worker.on('message', (m: { id: number; error?: string; fault?: 'auth' | 'short'; length?: number }) => {
-      const j = t.jobs.get(m.id)
-      if (!j) return
-      t.jobs.delete(m.id)
-      if (t.jobs.size === 0) worker.unref()
-      if (m.error !== undefined) j.reject(new ChunkWorkerError(m.error))
-      else if (m.fault) j.resolve({ fault: m.fault })
-      else j.resolve({ length: m.length! })
-    })
-    worker.on('error', err => fail(new ChunkWorkerError(`chunk worker failed: ${err.message}`)))
-    worker.on('exit', code => fail(new ChunkWorkerError(`chunk worker exited with code ${code}`)))
-    return t
   }
 }
 

@@ -1,21 +1,11 @@
-import { Worker } from 'node:worker_threads'
 import { sharedResource, type Lease } from './lease.ts'
+import { WorkerThreads } from './threads.ts'
 
 const WORKER_URL = new URL('./pq-worker.mjs', import.meta.url)
 
 /** Thrown for a job whose worker thread died (crashed or was terminated) before answering. */
 export class PqWorkerError extends Error {
   override readonly name = 'PqWorkerError'
-}
-
-interface Job {
-  resolve(value: unknown): void
-  reject(err: Error): void
-}
-
-interface Thread {
-  worker: Worker
-  jobs: Map<number, Job>
 }
 
 /** Options for {@link PqPool}. */
@@ -33,13 +23,12 @@ export interface PqPoolOptions {
  */
 export class PqPool {
   readonly size: number
-  private readonly threads: Thread[] = []
-  private nextId = 1
-  private closed = false
+  private readonly threads: WorkerThreads
   private crashNext = false
 
   constructor(options: PqPoolOptions = {}) {
     this.size = Math.max(1, options.size ?? 2)
+    this.threads = new WorkerThreads({ url: WORKER_URL, name: 'ML-DSA', size: this.size, failure: m => new PqWorkerError(m) })
   }
 
   /** Signs `message` with an ML-DSA-65 secret key on a worker thread. */
@@ -71,8 +60,7 @@ export class PqPool {
    * @param count how many threads should be running. @default size
    */
   warm(count = this.size): void {
-    if (this.closed) return
-    while (this.threads.length < Math.min(count, this.size)) this.spawn()
+    this.threads.warm(count)
   }
 
   /**
@@ -80,16 +68,8 @@ export class PqPool {
    * wait (to test that callers stay responsive while a signature is in flight).
    */
   holdForTest(): () => Promise<void> {
-    this.warm()
     const cell = new SharedArrayBuffer(4)
-    const held = this.threads.map(t => {
-      const id = this.nextId++
-      return new Promise<unknown>((resolve, reject) => {
-        t.jobs.set(id, { resolve, reject })
-        t.worker.ref()
-        t.worker.postMessage({ op: 'hold', id, cell })
-      })
-    })
+    const held = this.threads.postEach(id => ({ op: 'hold', id, cell }))
     return async () => {
       const view = new Int32Array(cell)
       Atomics.store(view, 0, 1)
@@ -105,58 +85,18 @@ export class PqPool {
 
   /** How many jobs are waiting for an answer. */
   get busy(): number {
-    let n = 0
-    for (const t of this.threads) n += t.jobs.size
-    return n
+    return this.threads.busy
   }
 
   /** Terminates every thread; waiting jobs fail with {@link PqWorkerError}. */
-  async close(): Promise<void> {
-    this.closed = true
-    await Promise.all(this.threads.map(t => t.worker.terminate()))
+  close(): Promise<void> {
+    return this.threads.close()
   }
 
   private run(msg: Record<string, unknown>): Promise<unknown> {
-    if (this.closed) return Promise.reject(new PqWorkerError('the ML-DSA worker pool is closed'))
-    const t = this.pick()
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      t.jobs.set(id, { resolve, reject })
-      if (t.jobs.size === 1) t.worker.ref()
-      t.worker.postMessage({ ...msg, id, crash: this.crashNext })
-      this.crashNext = false
-    })
-  }
-
-  private pick(): Thread {
-    let best: Thread | undefined
-    for (const t of this.threads) if (!best || t.jobs.size < best.jobs.size) best = t
-    if (best && (best.jobs.size === 0 || this.threads.length >= this.size)) return best
-    return this.spawn()
-  }
-
-  private spawn(): Thread {
-    const worker = new Worker(WORKER_URL)
-    worker.unref()
-    const t: Thread = { worker, jobs: new Map() }
-    this.threads.push(t)
-    const fail = (err: Error) => {
-      const i = this.threads.indexOf(t)
-      if (i >= 0) this.threads.splice(i, 1)
-      for (const j of t.jobs.values()) j.reject(err)
-      t.jobs.clear()
-    }
-    worker.on('message', (m: { id: number; error?: string }) => {
-      const j = t.jobs.get(m.id)
-      if (!j) return
-      t.jobs.delete(m.id)
-      if (t.jobs.size === 0) worker.unref()
-      if (m.error !== undefined) j.reject(new Error(m.error))
-      else j.resolve(m)
-    })
-    worker.on('error', err => fail(new PqWorkerError(`ML-DSA worker failed: ${err.message}`)))
-    worker.on('exit', code => fail(new PqWorkerError(`ML-DSA worker exited with code ${code}`)))
-    return t
+    const crash = this.crashNext
+    this.crashNext = false
+    return this.threads.post(1, ([id]) => ({ ...msg, id, crash }))[0]!
   }
 }
 
