@@ -1,18 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import usersView from './index.ts'
 import { Chain } from '../../src/chain/store.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
-import { tempHome, testIdentity } from '../../test/chain/helpers.ts'
+import { tempHomeEach, testIdentity } from '../../test/chain/helpers.ts'
 
 describe('users view', () => {
-  let t: Awaited<ReturnType<typeof tempHome>>
-  beforeEach(async () => {
-    t = await tempHome()
-  })
-  afterEach(async () => {
-    await t.cleanup()
-  })
+  const t = tempHomeEach()
 
   it('lists the chain owner with its key id and public keys, and refuses writes with EROFS', async () => {
     const chain = await Chain.create(t.path, { identity: testIdentity(), home: t.home })

@@ -1,15 +1,9 @@
 import { constants as fsc } from 'node:fs'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { chainVfs, tempHome } from './helpers.ts'
+import { describe, expect, it } from 'vitest'
+import { chainVfs, tempHomeEach } from './helpers.ts'
 
 describe('chain mount basics', () => {
-  let t: Awaited<ReturnType<typeof tempHome>>
-  beforeEach(async () => {
-    t = await tempHome()
-  })
-  afterEach(async () => {
-    await t.cleanup()
-  })
+  const t = tempHomeEach()
 
   it('keeps files, folders and symlinks across close and reopen', async () => {
     let { vfs } = await chainVfs(t.path, t.home)

@@ -1,11 +1,11 @@
 import { constants as fsc } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { DEFAULT_CHUNK_SIZE } from '../../src/chain/format.ts'
 import { SealSlots, SlabCache } from '../../src/chain/slab.ts'
 import { acquireChunkPool } from '../../src/crypto/chunk-pool.ts'
 import type { Vfs } from '../../src/vfs/vfs.ts'
-import { chainVfs, tempHome } from './helpers.ts'
+import { chainVfs, tempHomeEach } from './helpers.ts'
 
 const CS = DEFAULT_CHUNK_SIZE
 
@@ -19,13 +19,7 @@ async function readRange(vfs: Vfs, path: string, offset: number, length: number)
 }
 
 describe('the chunk worker', () => {
-  let t: Awaited<ReturnType<typeof tempHome>>
-  beforeEach(async () => {
-    t = await tempHome()
-  })
-  afterEach(async () => {
-    await t.cleanup()
-  })
+  const t = tempHomeEach()
 
   it('serves a read whose chunks the worker died opening, opening them on the main thread', async () => {
     let { vfs } = await chainVfs(t.path, t.home)

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterEach, beforeEach } from 'vitest'
 import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
 import { Chain, type ChainOptions } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
@@ -26,4 +27,23 @@ export async function chainVfs(path: string, home: string, options: Partial<Chai
   const chain = await Chain.openOrCreate(path, { identity: testIdentity(), home, ...options })
   const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
   return { vfs, chain }
+}
+
+/** A fresh temporary FacetFS home (and chain path in it) for each test of the calling suite, removed after it. */
+export function tempHomeEach(): { readonly home: string; readonly path: string } {
+  let t: Awaited<ReturnType<typeof tempHome>> | undefined
+  beforeEach(async () => {
+    t = await tempHome()
+  })
+  afterEach(async () => {
+    await t?.cleanup()
+  })
+  return {
+    get home() {
+      return t!.home
+    },
+    get path() {
+      return t!.path
+    },
+  }
 }

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { compactChain } from '../../src/chain/compact.ts'
@@ -8,16 +8,10 @@ import { RollbackError } from '../../src/chain/trust.ts'
 import { ChainLockedError } from '../../src/chain/log.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
-import { chainVfs, tempHome, testIdentity } from './helpers.ts'
+import { chainVfs, tempHomeEach, testIdentity } from './helpers.ts'
 
 describe('chain lifecycle', () => {
-  let t: Awaited<ReturnType<typeof tempHome>>
-  beforeEach(async () => {
-    t = await tempHome()
-  })
-  afterEach(async () => {
-    await t.cleanup()
-  })
+  const t = tempHomeEach()
 
   it('compacts to a smaller log that keeps the live tree, verifies, and is trusted', async () => {
     let { vfs, chain } = await chainVfs(t.path, t.home)

@@ -1,9 +1,9 @@
 import { constants as fsc } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { DEFAULT_CHUNK_SIZE } from '../../src/chain/format.ts'
 import type { Vfs } from '../../src/vfs/vfs.ts'
-import { chainVfs, tempHome } from './helpers.ts'
+import { chainVfs, tempHomeEach } from './helpers.ts'
 
 const CS = DEFAULT_CHUNK_SIZE
 
@@ -20,13 +20,7 @@ async function readAll(vfs: Vfs, path: string, step: number, backwards = false):
 }
 
 describe('sequential streams', () => {
-  let t: Awaited<ReturnType<typeof tempHome>>
-  beforeEach(async () => {
-    t = await tempHome()
-  })
-  afterEach(async () => {
-    await t.cleanup()
-  })
+  const t = tempHomeEach()
 
   it('reads back a file streamed in whole chunks, rewritten in place and across blocks, in order and backwards, before and after reopen', async () => {
     let { vfs } = await chainVfs(t.path, t.home, { blockBytes: 3 * CS })

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { constants as fsc } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
@@ -11,7 +11,7 @@ import { bodyCrc, FILE_HEADER_BYTES, FRAME_HEADER_BYTES } from '../../src/chain/
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { fuseSkip, mountForTest } from '../helpers/fuse.ts'
-import { chainVfs, tempHome, testIdentity } from './helpers.ts'
+import { chainVfs, tempHomeEach, testIdentity } from './helpers.ts'
 
 const run = promisify(execFile)
 const skipFuse = fuseSkip
@@ -36,13 +36,7 @@ function forge(log: Buffer, i: number, back: number): Buffer {
 }
 
 describe('chain signing and verification on worker threads', () => {
-  let t: Awaited<ReturnType<typeof tempHome>>
-  beforeEach(async () => {
-    t = await tempHome()
-  })
-  afterEach(async () => {
-    await t.cleanup()
-  })
+  const t = tempHomeEach()
 
   it('signs blocks on a worker thread, and opening checks a long log on worker threads', async () => {
     const { vfs, chain } = await chainVfs(t.path, t.home)
