@@ -1,4 +1,4 @@
-import { sharedResource, type Lease } from './lease.ts'
+import { POOL_LINGER_MS, sharedResource, type Lease } from './lease.ts'
 import { WorkerThreads } from './threads.ts'
 
 const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url)
@@ -134,4 +134,5 @@ export const acquireChunkPool: () => ChunkLease = sharedResource(
   // one thread: a second measured no faster on two cores, where FUSE, the kernel and the reader share the rest
   () => new ChunkCipherPool({ size: 1 }),
   pool => pool.close(),
+  POOL_LINGER_MS,
 )

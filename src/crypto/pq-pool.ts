@@ -1,4 +1,4 @@
-import { sharedResource, type Lease } from './lease.ts'
+import { POOL_LINGER_MS, sharedResource, type Lease } from './lease.ts'
 import { WorkerThreads } from './threads.ts'
 
 const WORKER_URL = new URL('./pq-worker.mjs', import.meta.url)
@@ -115,4 +115,5 @@ function own(b: Uint8Array): Uint8Array {
 export const acquirePqPool: () => PqLease = sharedResource(
   () => new PqPool({ size: 2 }),
   pool => pool.close(),
+  POOL_LINGER_MS,
 )
