@@ -1,7 +1,7 @@
 import type { NodeKind } from '../vfs/node.ts'
 import type { Stat } from '../vfs/vfs.ts'
 
-const TYPE_CHAR: Record<NodeKind, string> = { file: '-', dir: 'd', symlink: 'l' }
+const TYPE_CHAR: Record<NodeKind, string> = { file: '-', dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b', socket: 's' }
 
 /** Renders permission bits as `ls` does, e.g. `-rw-r--r--` for a file with mode `0o644`. */
 export function modeString(kind: NodeKind, mode: number): string {

@@ -5,11 +5,11 @@ import type { FuseCallback } from './binding.ts'
 /** The callback arguments for a successful answer: the code (`0` or a byte count), then the op's values. */
 export type Reply = [code: number, ...values: unknown[]]
 
-/** fuse-native answers a call itself with `ETIMEDOUT` after 15 s; the guard must fire before that. */
-export const FUSE_NATIVE_TIMEOUT_MS = 15_000
+/** fuse-napi answers a call itself with `ETIMEDOUT` after 15 s; the guard must fire before that. */
+export const BINDING_TIMEOUT_MS = 15_000
 
 /**
- * Maps anything a handler threw to the negative errno fuse-native expects: a
+ * Maps anything a handler threw to the negative errno fuse-napi expects: a
  * {@link VfsError} keeps its errno; anything else is logged with its stack and becomes
  * `-EIO`, so an adapter bug never reaches the caller as more than "Input/output error".
  */
@@ -19,14 +19,14 @@ export function fuseErrno(err: unknown, op: string, path: string, logger: Logger
   return -ERRNO.EIO
 }
 
-/** Clamps a requested guard timeout to 1 ms … 14 s, so the guard always fires before fuse-native's own 15 s answer. */
+/** Clamps a requested guard timeout to 1 ms … 14 s, so the guard always fires before fuse-napi's own 15 s answer. */
 export function guardTimeout(ms: number): number {
-  return Math.min(Math.max(1, ms), FUSE_NATIVE_TIMEOUT_MS - 1000)
+  return Math.min(Math.max(1, ms), BINDING_TIMEOUT_MS - 1000)
 }
 
 /** Options for {@link createAnswerer}. */
 export interface AnswererOptions {
-  /** Milliseconds after which an unanswered call gets `ETIMEDOUT`; kept below fuse-native's 15 s. */
+  /** Milliseconds after which an unanswered call gets `ETIMEDOUT`; kept below fuse-napi's 15 s. */
   timeoutMs: number
   /** Where failed, timed-out and late calls are logged. */
   logger: Logger
@@ -74,7 +74,7 @@ export function createAnswerer(options: AnswererOptions): Answer {
       if (typeof args === 'number') cb(args)
       else cb(...args)
     } catch (err) {
-      logger.error({ err, op, path }, 'fuse-native callback threw')
+      logger.error({ err, op, path }, 'fuse-napi callback threw')
     }
   }
 

@@ -1,26 +1,40 @@
 import { createRequire } from 'node:module'
 
-/** What a fuse-native handler answers with: `0`, a byte count, or a negative errno, then the op's values. */
+/** What a fuse-napi handler answers with: `0`, a byte count, or a negative errno, then the op's values. */
 export type FuseCallback = (code: number, ...values: unknown[]) => void
 
-/** The part of a fuse-native `Fuse` instance the adapter uses. */
+/** The caller of the FUSE request being handled, as fuse-napi's `context()` reports it. */
+export interface FuseRequestContext {
+  readonly uid: number
+  readonly gid: number
+  readonly pid: number
+  readonly umask: number
+}
+
+/** The part of a fuse-napi `Fuse` instance the adapter uses. */
 export interface FuseInstance {
   readonly mnt: string
   mount(cb: (err: Error | null) => void): void
-  unmount(cb: (err: (Error & { unmountFailure?: boolean }) | null) => void): void
+  unmount(cb: (err: Error | null) => void): void
   _fuseOptions(): string
-  /** fuse-native's own `fgetattr` dispatcher; the adapter replaces it on its instance (see `ops.ts`). */
-  _op_fgetattr(signal: (code: number, stat?: Uint32Array) => void, path: string, fd: number): void
+  /** The caller of the request being handled; `null` outside a handler. */
+  context(): FuseRequestContext | null
+  /** Drops the kernel's cached entry for `path` (never from inside a handler: `EDEADLK`). */
+  invalidateEntry(path: string, cb: (err: Error | null) => void): void
 }
 
-/** fuse-native's `Fuse` class, as far as the adapter uses it. */
+/** fuse-napi's `Fuse` class, as far as the adapter uses it. */
 export interface FuseClass {
   new (mountpoint: string, ops: object, opts?: Record<string, unknown>): FuseInstance
   prototype: FuseInstance
+  /** fuse-napi's `UTIME_NOW` nanoseconds value. */
+  readonly UTIME_NOW: number
+  /** fuse-napi's `UTIME_OMIT` nanoseconds value. */
+  readonly UTIME_OMIT: number
 }
 
 /**
- * Thrown when FUSE cannot be used on this machine: fuse-native or `libfuse.so.2` fails to
+ * Thrown when FUSE cannot be used on this machine: fuse-napi or `libfuse3.so.3` fails to
  * load, or `/dev/fuse` is missing. The message starts with `FUSE unavailable:` and says
  * how to fix it; everything that does not mount (GraphQL, the CLI's in-process commands)
  * keeps working.
@@ -35,16 +49,17 @@ export class FuseUnavailableError extends Error {
 const require = createRequire(import.meta.url)
 
 /**
- * Loads fuse-native on first use. Its prebuilt binding links `libfuse.so.2` and throws
- * at load time without it, so nothing imports it eagerly; a failure becomes a
- * {@link FuseUnavailableError} naming the package to install and the loader's reason.
- * @param load - how to load the module. @default `require('fuse-native')`
+ * Loads fuse-napi on first use. Its prebuilt binding links the system's `libfuse3.so.3`
+ * and throws at load time without it (and on a Node without a prebuild), so nothing
+ * imports it eagerly; a failure becomes a {@link FuseUnavailableError} naming the package
+ * to install and the loader's reason.
+ * @param load - how to load the module. @default `require('fuse-napi')`
  */
-export function loadFuseNative(load: () => unknown = () => require('fuse-native')): FuseClass {
+export function loadFuse(load: () => unknown = () => require('fuse-napi')): FuseClass {
   try {
     return load() as FuseClass
   } catch (err) {
     const cause = err instanceof Error ? err.message.split('\n')[0] : String(err)
-    throw new FuseUnavailableError(`install libfuse2 (apt-get install libfuse2) — ${cause}`, { cause: err })
+    throw new FuseUnavailableError(`install fuse3 (apt-get install fuse3) and run on Node 22 or 24 — ${cause}`, { cause: err })
   }
 }

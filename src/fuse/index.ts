@@ -1,15 +1,15 @@
 import { access, constants, mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger } from '../vfs/log.ts'
-import type { Vfs } from '../vfs/vfs.ts'
+import type { ChangeEvent, Vfs } from '../vfs/vfs.ts'
 import { createAnswerer } from './answer.ts'
-import { FuseUnavailableError, loadFuseNative } from './binding.ts'
-import { createFuseOps, patchFgetattr } from './ops.ts'
-import { fuseNativeOptions, type MountTuning } from './options.ts'
+import { FuseUnavailableError, loadFuse, type FuseInstance } from './binding.ts'
+import { createFuseOps } from './ops.ts'
+import { fuseMountOptions, type MountTuning } from './options.ts'
 import { clearStaleMount, lazyUnmount, listFuseMounts } from './stale.ts'
 
 export { FuseUnavailableError } from './binding.ts'
-export { fuseNativeOptions, mountOptionList, type MountTuning } from './options.ts'
+export { fuseMountOptions, type MountTuning } from './options.ts'
 export { abortFuseConnection, clearStaleMount, fuseConnectionDir, isStaleMount, lazyUnmount, listFuseMounts, waitingRequests, type FuseMountEntry } from './stale.ts'
 export { unmountOnSignals, type SignalOptions } from './signals.ts'
 
@@ -19,7 +19,7 @@ export interface FuseOptions extends MountTuning {
   logger?: Logger
   /**
    * Milliseconds a call may take before it is answered `ETIMEDOUT` (and its late result
-   * dropped). Kept below fuse-native's own 15 s limit.
+   * dropped). Kept below fuse-napi's own 15 s limit.
    * @default 12000
    */
   timeoutMs?: number
@@ -33,7 +33,7 @@ export interface FuseMount {
   readonly mountpoint: string
   /**
    * Unmounts. Safe to call more than once (later calls return the first call's promise).
-   * Falls back to a lazy `fusermount -uz` when fuse-native's own unmount fails.
+   * Falls back to a lazy `fusermount -uz` when the binding's own unmount fails.
    */
   unmount(): Promise<void>
 }
@@ -43,17 +43,20 @@ export interface FuseMount {
  * other program see the tree. Resolves once the kernel has initialised the mount.
  *
  * A dead mount left there by a killed process ("Transport endpoint is not connected")
- * is lazily unmounted first. Throws {@link FuseUnavailableError} when fuse-native,
- * `libfuse.so.2` or `/dev/fuse` is missing or libfuse refuses to mount on this machine,
- * and a plain `Error` naming the folder when the folder is unusable (in use, not a folder).
+ * is lazily unmounted first. Throws {@link FuseUnavailableError} when fuse-napi,
+ * `libfuse3.so.3` or `/dev/fuse` is missing, when `allowOther` is asked for without
+ * `user_allow_other` in `/etc/fuse.conf`, or when libfuse refuses to mount on this
+ * machine; and a plain `Error` naming the folder when the folder is unusable.
+ *
+ * Changes the kernel did not make itself (another front door, a database, a follower)
+ * reach it as entry invalidations from the change bus, so cached lookups never outlive them.
  *
  * Never use synchronous `fs` calls on the mount from the process serving it: the call
  * blocks the one JS thread that would answer it. Use child processes or `fs/promises`,
- * and never start a child with its working folder (or its executable) on the mount:
- * the child's `chdir` runs while this thread waits for the child to start.
+ * and never start a child with its working folder (or its executable) on the mount.
  */
 export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptions = {}): Promise<FuseMount> {
-  const Fuse = loadFuseNative()
+  const Fuse = loadFuse()
   await requireDevFuse()
   const logger = options.logger ?? vfs.logger
   const dir = resolve(mountpoint)
@@ -62,31 +65,34 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   if (options.mkdir ?? true) await mkdir(dir, { recursive: true })
 
   const answer = createAnswerer({ timeoutMs: options.timeoutMs ?? 12_000, logger })
-  const ops = createFuseOps(vfs, { answer })
-  const fuse = new Fuse(dir, ops, fuseNativeOptions(options))
-  patchFgetattr(fuse, ops.fgetattr as (path: string, fd: number, cb: (code: number) => void) => void)
+  let fuse: FuseInstance | undefined
+  const ops = createFuseOps(vfs, { answer, context: () => fuse!.context() })
+  fuse = new Fuse(dir, ops, fuseMountOptions(options))
+  const mounted = fuse
 
   await new Promise<void>((done, fail) => {
-    fuse.mount(err => {
+    mounted.mount(err => {
       if (!err) return done()
-      // libfuse itself refused (no permission for /dev/fuse, no fusermount, no mount
-      // rights in a container); it printed why on stderr. fuse-native has already
-      // checked the folder, so this is the machine, not the call.
-      if (err.message === 'fuse failed') {
-        fail(new FuseUnavailableError(`libfuse could not mount ${dir} (its reason is on stderr; check /dev/fuse permissions and that fusermount is installed) — fuse failed`, { cause: err }))
+      const code = (err as { code?: string }).code
+      if (code === 'EFUSEALLOWOTHER') {
+        fail(new FuseUnavailableError(`allow_other needs 'user_allow_other' in /etc/fuse.conf (add that line, as root) — ${err.message}`, { cause: err }))
+      } else if (code?.startsWith('EFUSE') || /fuse failed|fusermount/i.test(err.message)) {
+        fail(new FuseUnavailableError(`libfuse could not mount ${dir} (check /dev/fuse and that fuse3 is installed) — ${err.message}`, { cause: err }))
       } else {
         fail(new Error(`cannot mount FUSE at ${dir}: ${err.message}`, { cause: err }))
       }
     })
   })
   logger.info({ mountpoint: dir }, 'FUSE mounted')
+  const stopInvalidating = invalidateOnChange(vfs, mounted, logger)
 
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {
+    stopInvalidating()
     try {
-      await new Promise<void>((done, fail) => fuse.unmount(err => (err ? fail(err) : done())))
+      await new Promise<void>((done, fail) => mounted.unmount(err => (err ? fail(err) : done())))
     } catch (err) {
-      logger.warn({ err, mountpoint: dir }, 'fuse-native could not unmount; unmounting lazily')
+      logger.warn({ err, mountpoint: dir }, 'fuse-napi could not unmount; unmounting lazily')
       if ((await listFuseMounts()).some(m => m.mountpoint === dir)) await lazyUnmount(dir)
     }
     logger.info({ mountpoint: dir }, 'FUSE unmounted')
@@ -94,6 +100,48 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   return {
     mountpoint: dir,
     unmount: () => (unmounting ??= unmount()),
+  }
+}
+
+/**
+ * Sends the kernel an entry invalidation for every path a change event names that the
+ * kernel did not change itself: events raised while a FUSE request is being handled are
+ * the kernel's own doing and skipped. Invalidations are batched per turn of the event
+ * loop (after the request that caused them, if any, has been answered) and deduplicated.
+ */
+function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, logger: Logger): () => void {
+  let queued = new Set<string>()
+  let scheduled = false
+  let stopped = false
+  const flush = (): void => {
+    scheduled = false
+    const paths = queued
+    queued = new Set()
+    for (const path of paths) {
+      if (stopped) return
+      fuse.invalidateEntry(path, err => {
+        const code = (err as { code?: string } | null)?.code
+        // ENOENT: the kernel had nothing cached for it, which is the goal
+        if (err && code !== 'ENOENT' && !/ENOENT|No such file/.test(err.message)) logger.debug({ err, path }, 'FUSE entry invalidation failed')
+      })
+    }
+  }
+  const add = (path: string | undefined): void => {
+    if (path === undefined || path === '/') return
+    queued.add(path)
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(flush)
+    }
+  }
+  const stop = vfs.watch('/', (event: ChangeEvent) => {
+    if (stopped || fuse.context()) return
+    add(event.path)
+    add(event.oldPath)
+  })
+  return () => {
+    stopped = true
+    stop()
   }
 }
 
@@ -106,12 +154,12 @@ async function requireDevFuse(): Promise<void> {
 }
 
 /**
- * Says whether this machine can mount with FUSE: fuse-native and `libfuse.so.2` load,
+ * Says whether this machine can mount with FUSE: fuse-napi and `libfuse3.so.3` load,
  * `/dev/fuse` is usable. Resolves `{ ok: false, reason }` with the fix instead of throwing.
  */
 export async function fuseAvailability(): Promise<{ ok: true } | { ok: false; reason: string }> {
   try {
-    loadFuseNative()
+    loadFuse()
     await requireDevFuse()
     return { ok: true }
   } catch (err) {

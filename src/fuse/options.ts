@@ -2,90 +2,78 @@
 export interface MountTuning {
   /**
    * Seconds the kernel trusts a file's attributes (size, mode, times) before asking
-   * again. A record changed outside FacetFS shows its new size in `stat` after at most
-   * this long; its content is fresh on the next open regardless (the page cache is
-   * dropped on open, and a read past the cached size re-checks it). 0.1 s keeps the
-   * attributes a `lookup` returned for the `stat` that follows it, so `ls -l` costs one
-   * round trip per entry instead of two.
-   * @default 0.1
+   * again. Changes made outside the kernel's view (a SQL row, a follower's block) are
+   * pushed to it as invalidations from the change bus, so this only bounds how stale a
+   * change is that nothing reported.
+   * @default 1
    */
   attrTimeout?: number
   /**
-   * Seconds the kernel trusts a name → file lookup. Lookups past it are re-checked; a
-   * file's attributes are still re-read per `attrTimeout`, so this only delays noticing
-   * a name that vanished or changed kind outside FacetFS.
+   * Seconds the kernel trusts a name → file lookup. Lookups past it are re-checked;
+   * names that change behind the kernel's back are invalidated from the change bus.
    * @default 1
    */
   entryTimeout?: number
-  /** The largest write request, in bytes; writes are split into requests of this size. @default 131072 */
-  maxWrite?: number
   /** The largest read request, in bytes. @default 131072 */
   maxRead?: number
   /** The name `df` and `/proc/mounts` show in the source column; letters, digits, `._-` only. @default 'facetfs' */
   fsname?: string
-  /** Lets other users than the one mounting in (needs `user_allow_other` in `/etc/fuse.conf` for non-root). @default false */
+  /**
+   * Lets other users than the one mounting in. The kernel then checks every access
+   * against the modes and owners the tree reports (`default_permissions` is always on).
+   * Needs `user_allow_other` in `/etc/fuse.conf`, even for root.
+   * @default false
+   */
   allowOther?: boolean
-  /** Has `fusermount` unmount the folder when this process dies, even by SIGKILL. @default true */
+  /** Has `fusermount3` unmount the folder when this process dies, even by SIGKILL. @default true */
   autoUnmount?: boolean
+  /** Native request workers: how many FUSE requests are in flight in this process at once (1–64). @default 8 */
+  workers?: number
   /** Makes libfuse print every request to stderr. @default false */
   debug?: boolean
 }
 
 const NAME = /^[A-Za-z0-9._-]+$/
 
-function seconds(name: string, value: number): string {
+function seconds(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of seconds >= 0, got ${value}`)
-  return String(value)
+  return value
 }
 
-function bytes(name: string, value: number): string {
+function bytes(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 4096 || value > 1 << 20) throw new RangeError(`${name} must be a byte count from 4096 to 1048576, got ${value}`)
-  return String(value)
+  return value
+}
+
+function workers(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > 64) throw new RangeError(`workers must be a whole number from 1 to 64, got ${value}`)
+  return value
 }
 
 /**
- * Builds the libfuse `-o` options of a mount as one comma-separated list.
+ * Turns {@link MountTuning} into the options object fuse-napi's `Fuse` constructor takes.
  *
- * It always includes `big_writes` (libfuse 2 splits writes into 4 KiB requests without
- * it), `max_write`/`max_read`, `atomic_o_trunc` (an `O_TRUNC` open reaches the file's
- * handle instead of a separate truncate, so a view can buffer the new content), and
- * explicit `attr_timeout`/`entry_timeout`/`negative_timeout` (fuse-native drops a `0`
- * timeout and libfuse then uses 1 s). It never includes `kernel_cache` nor `auto_cache`:
- * a rendered view file can change without its size or time changing, so the page cache
- * is dropped on every open. `use_ino` is left off so `st_ino` stays unique across mounts.
+ * `default_permissions` is always on: the kernel checks modes and owners (with the
+ * caller's supplementary groups, which a FUSE server never sees) before a request
+ * reaches FacetFS, as on a local filesystem. It never sets `kernel_cache` nor
+ * `auto_cache`: a rendered view file can change without its size or time changing, so
+ * the page cache is dropped on open unless the mount keeps it for a handle. fuse-napi's
+ * own per-call timer is kept as a backstop behind the adapter's guard.
  */
-export function mountOptionList(tuning: MountTuning = {}): string[] {
+export function fuseMountOptions(tuning: MountTuning = {}): Record<string, unknown> {
   const fsname = tuning.fsname ?? 'facetfs'
   if (!NAME.test(fsname)) throw new RangeError(`fsname may hold only letters, digits and ._- , got '${fsname}'`)
-  const list = [
-    `fsname=${fsname}`,
-    'subtype=facet',
-    'big_writes',
-    `max_write=${bytes('maxWrite', tuning.maxWrite ?? 131072)}`,
-    `max_read=${bytes('maxRead', tuning.maxRead ?? 131072)}`,
-    'atomic_o_trunc',
-    `attr_timeout=${seconds('attrTimeout', tuning.attrTimeout ?? 0.1)}`,
-    `entry_timeout=${seconds('entryTimeout', tuning.entryTimeout ?? 1)}`,
-    'negative_timeout=0',
-  ]
-  if (tuning.allowOther) list.push('allow_other')
-  if (tuning.autoUnmount ?? true) list.push('auto_unmount')
-  if (tuning.debug) list.push('debug')
-  return list
-}
-
-/**
- * Turns {@link MountTuning} into the options object fuse-native's `Fuse` constructor takes.
- *
- * fuse-native has no field for most libfuse options, but it joins its own list without
- * escaping (`'-o' + ['fsname=' + opts.fsname, …].join(',')`). So the whole list from
- * {@link mountOptionList} travels in the `fsname` field, minus its `fsname=` prefix,
- * and fuse-native's resulting string is exactly `-o` + that list. This is the one place
- * that relies on it; a test checks the string fuse-native builds. fuse-native's own
- * 15 s per-call timer is turned off (`timeout: false`): the adapter's guard answers
- * first, and one timer per call is enough.
- */
-export function fuseNativeOptions(tuning: MountTuning = {}): Record<string, unknown> {
-  const list = mountOptionList(tuning)
-  return { fsname: list.join(',').slice('fsname='.length), timeout: false }
+  const opts: Record<string, unknown> = {
+    fsname,
+    subtype: 'facet',
+    maxRead: bytes('maxRead', tuning.maxRead ?? 131072),
+    attrTimeout: seconds('attrTimeout', tuning.attrTimeout ?? 1),
+    entryTimeout: seconds('entryTimeout', tuning.entryTimeout ?? 1),
+    defaultPermissions: true,
+    maxConcurrency: workers(tuning.workers ?? 8),
+  }
+  if (tuning.allowOther) opts.allowOther = true
+  if (tuning.autoUnmount ?? true) opts.autoUnmount = true
+  if (tuning.debug) opts.debug = true
+  return opts
 }

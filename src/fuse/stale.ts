@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
-import { access, readFile, stat, writeFile } from 'node:fs/promises'
+import { access, readdir, readFile, writeFile } from 'node:fs/promises'
 
-/** Errors `stat` gives on a FUSE folder whose serving process is gone. */
+/** Errors a listing gives on a FUSE folder whose serving process is gone. */
 const DEAD_MOUNT_CODES = new Set(['ENOTCONN', 'ECONNABORTED'])
 
 function run(file: string, args: string[], timeoutMs = 10_000): Promise<void> {
@@ -30,13 +30,14 @@ export async function lazyUnmount(mountpoint: string): Promise<void> {
 }
 
 /**
- * True when `mountpoint` is a FUSE mount whose serving process is gone: `stat` fails
- * with `ENOTCONN` ("Transport endpoint is not connected"). Uses the thread pool, so it
- * never blocks the JS thread even on a mount this process serves.
+ * True when `mountpoint` is a FUSE mount whose serving process is gone: listing it fails
+ * with `ENOTCONN` ("Transport endpoint is not connected"). A listing, unlike `stat`, is
+ * never answered from the kernel's attribute cache. Uses the thread pool, so it never
+ * blocks the JS thread even on a mount this process serves.
  */
 export async function isStaleMount(mountpoint: string): Promise<boolean> {
   try {
-    await stat(mountpoint)
+    await readdir(mountpoint)
     return false
   } catch (err) {
     return DEAD_MOUNT_CODES.has((err as NodeJS.ErrnoException).code ?? '')

@@ -49,6 +49,10 @@ enum NodeKind {
   FILE
   DIRECTORY
   SYMLINK
+  FIFO
+  CHAR_DEVICE
+  BLOCK_DEVICE
+  SOCKET
 }
 
 "A file, directory or symlink of the tree, with the attributes 'stat' reports (of the node itself, not a symlink's target)."
@@ -102,6 +106,11 @@ ${NODE_FIELDS}
   target: String!
   "The node the link leads to, following every link; null when it dangles."
   resolved: Node
+}
+
+"A named pipe, device node or socket: it holds no content of its own."
+type Special implements Node {
+${NODE_FIELDS}
 }
 
 "A mounted tree."
@@ -276,7 +285,7 @@ function selectsNodeFields(info: GraphQLResolveInfo, names: ReadonlySet<string>)
   return info.fieldNodes.some(f => has(f.selectionSet, 'connection'))
 }
 
-const KIND_TYPE: Record<NodeKind, string> = { file: 'File', dir: 'Directory', symlink: 'Symlink' }
+const KIND_TYPE: Record<NodeKind, string> = { file: 'File', dir: 'Directory', symlink: 'Symlink', fifo: 'Special', chardev: 'Special', blockdev: 'Special', socket: 'Special' }
 
 function oneContent(path: string, args: { text?: string | null; base64?: string | null; json?: unknown }): Uint8Array | string {
   const given = [args.text != null, args.base64 != null, args.json !== undefined].filter(Boolean).length
@@ -407,7 +416,7 @@ function changeStream(ctx: Ctx, path: string, recursive: boolean): AsyncIterable
 /** Resolvers of {@link treeTypeDefs}. */
 export const treeResolvers = {
   JSON: JSONScalar,
-  NodeKind: { FILE: 'file', DIRECTORY: 'dir', SYMLINK: 'symlink' },
+  NodeKind: { FILE: 'file', DIRECTORY: 'dir', SYMLINK: 'symlink', FIFO: 'fifo', CHAR_DEVICE: 'chardev', BLOCK_DEVICE: 'blockdev', SOCKET: 'socket' },
   ChangeType: { CREATE: 'create', UPDATE: 'update', DELETE: 'delete', RENAME: 'rename' },
   Node: {
     __resolveType: (ref: NodeRef) => KIND_TYPE[ref.kind],
@@ -446,6 +455,7 @@ export const treeResolvers = {
     target: (ref: NodeRef, _: unknown, ctx: Ctx) => ctx.vfs.readlink(ref.path, ctx.caller),
     resolved: (ref: NodeRef, _: unknown, ctx: Ctx) => followLinks(ctx, ref.path),
   },
+  Special: nodeFields,
   Mount: {
     root: (m: { path: string }) => new NodeRef(m.path, 'dir'),
   },

@@ -5,15 +5,22 @@ import type {
   AttrChanges,
   DirPage,
   NodeCreate,
+  NodeExchange,
   NodeGetattr,
+  NodeGetxattr,
+  NodeLink,
+  NodeListxattr,
   NodeLookup,
   NodeMkdir,
+  NodeMknod,
   NodeRead,
   NodeReaddir,
   NodeReadlink,
+  NodeRemovexattr,
   NodeRename,
   NodeRmdir,
   NodeSetattr,
+  NodeSetxattr,
   NodeStatfs,
   NodeSymlink,
   NodeTruncate,
@@ -21,9 +28,11 @@ import type {
   NodeWrite,
   OpContext,
   PageRequest,
+  SpecialKind,
   StatFs,
   VNode,
 } from './node.ts'
+import { nowNs, nsToMs } from './stat.ts'
 
 /** Options for {@link memoryMount}. */
 export interface MemoryMountOptions {
@@ -33,35 +42,45 @@ export interface MemoryMountOptions {
   maxBytes?: number
 }
 
+/** The largest file any FacetFS mount keeps (64 TiB); a larger size is `EFBIG`. */
+export const MAX_FILE_SIZE = 2 ** 46
+
 interface Space {
   used: number
   readonly max: number
   inodes: number
+  nextIno: number
 }
 
-let inoCounter = 1
-
-abstract class MemNode implements NodeGetattr, NodeSetattr {
-  abstract readonly kind: 'file' | 'dir' | 'symlink'
-  readonly ino = ++inoCounter
+abstract class MemNode implements NodeGetattr, NodeSetattr, NodeGetxattr, NodeSetxattr, NodeListxattr, NodeRemovexattr {
+  abstract readonly kind: 'file' | 'dir' | 'symlink' | SpecialKind
+  readonly ino: number
   mode: number
   uid: number
   gid: number
-  atimeMs: number
-  mtimeMs: number
-  ctimeMs: number
+  atimeNs: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
+  /** Names this node has in the tree (hard links). */
+  links = 1
+  private xattrs: Map<string, Uint8Array> | undefined
 
-  constructor(mode: number, ctx: OpContext) {
-    const now = Date.now()
+  constructor(mode: number, ctx: Pick<OpContext, 'uid' | 'gid'>, protected readonly space: Space) {
+    const now = nowNs()
+    this.ino = space.nextIno++
     this.mode = mode
     this.uid = ctx.uid
     this.gid = ctx.gid
-    this.atimeMs = now
-    this.mtimeMs = now
-    this.ctimeMs = now
+    this.atimeNs = now
+    this.mtimeNs = now
+    this.ctimeNs = now
   }
 
   abstract get size(): number
+
+  get nlink(): number {
+    return this.links
+  }
 
   getattr(): Attr {
     return {
@@ -69,25 +88,57 @@ abstract class MemNode implements NodeGetattr, NodeSetattr {
       size: this.size,
       uid: this.uid,
       gid: this.gid,
-      atimeMs: this.atimeMs,
-      mtimeMs: this.mtimeMs,
-      ctimeMs: this.ctimeMs,
+      atimeMs: nsToMs(this.atimeNs),
+      mtimeMs: nsToMs(this.mtimeNs),
+      ctimeMs: nsToMs(this.ctimeNs),
+      atimeNs: this.atimeNs,
+      mtimeNs: this.mtimeNs,
+      ctimeNs: this.ctimeNs,
       ino: this.ino,
-      nlink: this.kind === 'dir' ? 2 : 1,
+      nlink: this.nlink,
+      rdev: this.rdev,
     }
+  }
+
+  get rdev(): number {
+    return 0
   }
 
   setattr(c: AttrChanges): void {
     if (c.mode !== undefined) this.mode = c.mode & 0o7777
     if (c.uid !== undefined) this.uid = c.uid
     if (c.gid !== undefined) this.gid = c.gid
-    if (c.atimeMs !== undefined) this.atimeMs = c.atimeMs
-    if (c.mtimeMs !== undefined) this.mtimeMs = c.mtimeMs
-    this.ctimeMs = Date.now()
+    if (c.atimeNs !== undefined) this.atimeNs = c.atimeNs
+    if (c.mtimeNs !== undefined) this.mtimeNs = c.mtimeNs
+    this.ctimeNs = nowNs()
+  }
+
+  getxattr(name: string): Uint8Array | undefined {
+    return this.xattrs?.get(name)
+  }
+
+  setxattr(name: string, value: Uint8Array): void {
+    ;(this.xattrs ??= new Map()).set(name, value)
+    this.ctimeNs = nowNs()
+  }
+
+  listxattr(): string[] {
+    return this.xattrs ? [...this.xattrs.keys()] : []
+  }
+
+  removexattr(name: string): void {
+    this.xattrs?.delete(name)
+    this.ctimeNs = nowNs()
   }
 
   protected touch(): void {
-    this.mtimeMs = this.ctimeMs = Date.now()
+    this.mtimeNs = this.ctimeNs = nowNs()
+  }
+
+  /** Called when one of the node's names goes; frees its content with the last one. */
+  unlinked(): void {
+    this.links--
+    this.ctimeNs = nowNs()
   }
 }
 
@@ -95,10 +146,6 @@ class MemFile extends MemNode implements NodeRead, NodeWrite, NodeTruncate {
   readonly kind = 'file' as const
   private buf: Buffer = Buffer.alloc(0)
   private length = 0
-
-  constructor(mode: number, ctx: OpContext, private readonly space: Space) {
-    super(mode, ctx)
-  }
 
   get size(): number {
     return this.length
@@ -122,14 +169,14 @@ class MemFile extends MemNode implements NodeRead, NodeWrite, NodeTruncate {
     this.touch()
   }
 
-  /** Frees the content when the file leaves the tree. */
-  drop(): void {
-    this.space.used -= this.buf.length
-    this.buf = Buffer.alloc(0)
-    this.length = 0
+  override unlinked(): void {
+    super.unlinked()
+    // open handles keep reading the buffer; the space it takes counts as free from now
+    if (this.links === 0) this.space.used -= this.buf.length
   }
 
   private resize(size: number): void {
+    if (size > MAX_FILE_SIZE) throw vfsError('EFBIG', `a file holds at most ${MAX_FILE_SIZE} bytes`)
     if (size > this.buf.length) {
       const capacity = Math.max(size, Math.min(this.buf.length * 2, size + (64 << 20)), 4096)
       const grow = capacity - this.buf.length
@@ -148,7 +195,7 @@ class MemFile extends MemNode implements NodeRead, NodeWrite, NodeTruncate {
     const next = Buffer.allocUnsafe(capacity)
     this.buf.copy(next, 0, 0, this.length)
     next.fill(0, this.length)
-    this.space.used += capacity - this.buf.length
+    if (this.links > 0) this.space.used += capacity - this.buf.length
     this.buf = next
     this.length = size
   }
@@ -156,8 +203,8 @@ class MemFile extends MemNode implements NodeRead, NodeWrite, NodeTruncate {
 
 class MemSymlink extends MemNode implements NodeReadlink {
   readonly kind = 'symlink' as const
-  constructor(private readonly target: string, ctx: OpContext) {
-    super(0o777, ctx)
+  constructor(private readonly target: string, ctx: Pick<OpContext, 'uid' | 'gid'>, space: Space) {
+    super(0o777, ctx, space)
   }
 
   get size(): number {
@@ -169,19 +216,36 @@ class MemSymlink extends MemNode implements NodeReadlink {
   }
 }
 
-class MemDir
-  extends MemNode
-  implements NodeLookup, NodeReaddir, NodeCreate, NodeMkdir, NodeSymlink, NodeUnlink, NodeRmdir, NodeRename
-{
-  readonly kind = 'dir' as const
-  readonly children = new Map<string, MemFile | MemDir | MemSymlink>()
-
-  constructor(mode: number, ctx: OpContext, protected readonly space: Space) {
-    super(mode, ctx)
+class MemSpecial extends MemNode {
+  constructor(readonly kind: SpecialKind, mode: number, private readonly device: number, ctx: Pick<OpContext, 'uid' | 'gid'>, space: Space) {
+    super(mode, ctx, space)
   }
 
   get size(): number {
+    return 0
+  }
+
+  override get rdev(): number {
+    return this.device
+  }
+}
+
+type Child = MemFile | MemDir | MemSymlink | MemSpecial
+
+class MemDir
+  extends MemNode
+  implements NodeLookup, NodeReaddir, NodeCreate, NodeMkdir, NodeSymlink, NodeMknod, NodeLink, NodeUnlink, NodeRmdir, NodeRename, NodeExchange
+{
+  readonly kind = 'dir' as const
+  readonly children = new Map<string, Child>()
+  private subdirs = 0
+
+  get size(): number {
     return 4096
+  }
+
+  override get nlink(): number {
+    return this.links === 0 ? 0 : 2 + this.subdirs
   }
 
   lookup(name: string): VNode | undefined {
@@ -195,7 +259,7 @@ class MemDir
     for (const [name, node] of this.children) {
       if (i++ < start) continue
       if (entries.length === page.limit) return { entries, cursor: String(start + entries.length) }
-      entries.push({ name, kind: node.kind })
+      entries.push({ name, kind: node.kind, node })
     }
     return { entries }
   }
@@ -209,21 +273,34 @@ class MemDir
   }
 
   symlink(name: string, target: string, ctx: OpContext): VNode {
-    return this.add(name, new MemSymlink(target, ctx))
+    return this.add(name, new MemSymlink(target, ctx, this.space))
+  }
+
+  mknod(name: string, kind: SpecialKind, mode: number, rdev: number, ctx: OpContext): VNode {
+    return this.add(name, new MemSpecial(kind, mode, rdev, ctx, this.space))
+  }
+
+  link(name: string, target: VNode): void {
+    if (!(target instanceof MemNode) || target instanceof MemDir) throw vfsError('EPERM')
+    if (target.links >= 65000) throw vfsError('EMLINK')
+    if (this.children.has(name)) throw vfsError('EEXIST')
+    this.children.set(name, target as Child)
+    target.links++
+    target.ctimeNs = nowNs()
+    this.touch()
   }
 
   unlink(name: string): void {
     const child = this.children.get(name)
     if (!child) throw vfsError('ENOENT')
-    if (child instanceof MemFile) child.drop()
-    this.remove(name)
+    this.remove(name, child)
   }
 
   rmdir(name: string): void {
     const child = this.children.get(name)
     if (!(child instanceof MemDir)) throw vfsError('ENOTDIR')
     if (child.children.size > 0) throw vfsError('ENOTEMPTY')
-    this.remove(name)
+    this.remove(name, child)
   }
 
   rename(name: string, newParent: VNode, newName: string): void {
@@ -234,13 +311,24 @@ class MemDir
     if (target === child) return
     if (target instanceof MemDir && target.children.size > 0) throw vfsError('ENOTEMPTY')
     if (child instanceof MemDir && newParent.isInside(child)) throw vfsError('EINVAL', 'cannot move a directory into itself')
-    if (target) newParent.remove(newName)
-    if (target instanceof MemFile) target.drop()
-    this.children.delete(name)
-    this.touch()
-    newParent.children.set(newName, child)
-    newParent.touch()
-    child.ctimeMs = Date.now()
+    if (target) newParent.remove(newName, target)
+    this.detach(name, child)
+    newParent.attach(newName, child)
+    child.ctimeNs = nowNs()
+  }
+
+  exchange(name: string, newParent: VNode, newName: string): void {
+    const a = this.children.get(name)
+    if (!(newParent instanceof MemDir)) throw vfsError('EXDEV')
+    const b = newParent.children.get(newName)
+    if (!a || !b) throw vfsError('ENOENT')
+    if (a === b) return
+    if ((a instanceof MemDir && newParent.isInside(a)) || (b instanceof MemDir && this.isInside(b))) throw vfsError('EINVAL', 'cannot move a directory into itself')
+    this.detach(name, a)
+    newParent.detach(newName, b)
+    this.attach(name, b)
+    newParent.attach(newName, a)
+    a.ctimeNs = b.ctimeNs = nowNs()
   }
 
   private isInside(dir: MemDir): boolean {
@@ -251,17 +339,29 @@ class MemDir
     return false
   }
 
-  private add<T extends MemFile | MemDir | MemSymlink>(name: string, node: T): T {
-    if (this.children.has(name)) throw vfsError('EEXIST')
+  private attach(name: string, node: Child): void {
     this.children.set(name, node)
-    this.space.inodes++
+    if (node instanceof MemDir) this.subdirs++
     this.touch()
+  }
+
+  private detach(name: string, node: Child): void {
+    this.children.delete(name)
+    if (node instanceof MemDir) this.subdirs--
+    this.touch()
+  }
+
+  private add<T extends Child>(name: string, node: T): T {
+    if (this.children.has(name)) throw vfsError('EEXIST')
+    this.attach(name, node)
+    this.space.inodes++
     return node
   }
 
-  private remove(name: string): void {
-    if (this.children.delete(name)) this.space.inodes--
-    this.touch()
+  private remove(name: string, node: Child): void {
+    this.detach(name, node)
+    node.unlinked()
+    if (node.links === 0) this.space.inodes--
   }
 }
 
@@ -275,12 +375,14 @@ class MemRoot extends MemDir implements NodeStatfs {
 }
 
 /**
- * A complete read-write POSIX-style tree held in memory: files, folders, symlinks,
- * rename, truncate, chmod/chown/utimens, sparse files read as zeros. It is the
- * reference every other mount is tested against.
+ * A complete read-write POSIX tree held in memory: files, folders, symlinks, hard
+ * links, fifos, device nodes and sockets, `user.*` extended attributes, rename (with
+ * exchange), truncate, chmod/chown/utimens with nanosecond times, sparse files read as
+ * zeros, and files that stay readable through open handles after their last name goes.
+ * It is the reference every other mount is tested against.
  */
 export function memoryMount(options: MemoryMountOptions = {}): Mount {
-  const space: Space = { used: 0, max: options.maxBytes ?? 4 * 1024 ** 3, inodes: 1 }
-  const ctx = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } as OpContext
+  const space: Space = { used: 0, max: options.maxBytes ?? 4 * 1024 ** 3, inodes: 1, nextIno: 1 }
+  const ctx = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
   return { name: options.name ?? 'memory', root: new MemRoot(0o755, ctx, space) }
 }

@@ -3,8 +3,11 @@ import type { Logger } from './log.ts'
 /** A value or a promise of it: capabilities may answer synchronously to keep hot paths cheap. */
 export type MaybePromise<T> = T | Promise<T>
 
+/** A node that holds no data of its own: a named pipe, a device node or a socket. */
+export type SpecialKind = 'fifo' | 'chardev' | 'blockdev' | 'socket'
+
 /** What a node is. Fixed for the node's lifetime. */
-export type NodeKind = 'file' | 'dir' | 'symlink'
+export type NodeKind = 'file' | 'dir' | 'symlink' | SpecialKind
 
 /** Who is calling and how to stop: passed to every capability. */
 export interface OpContext {
@@ -14,13 +17,17 @@ export interface OpContext {
   readonly gid: number
   /** A FacetFS identity name, when the front door authenticated one. */
   readonly identity?: string | undefined
+  /** The caller's supplementary groups, when known. */
+  readonly groups?: readonly number[] | undefined
+  /** The caller's permissions were checked before the call reached the router (the kernel does, for FUSE). */
+  readonly permissionsChecked?: boolean | undefined
   /** Aborts long work when the caller goes away. */
   readonly signal?: AbortSignal | undefined
   /** Where the mount logs. */
   readonly logger: Logger
 }
 
-/** The attributes a node reports. Times are milliseconds since the epoch. */
+/** The attributes a node reports. Times are milliseconds since the epoch; a mount that keeps nanoseconds reports them in the `*Ns` fields too. */
 export interface Attr {
   /** Permission bits only, e.g. `0o644`; the router adds the file-type bits. */
   mode: number
@@ -35,15 +42,29 @@ export interface Attr {
   nlink?: number
   /** A stable inode number; the router assigns one when absent. */
   ino?: number
+  /** The device number of a character or block device node. */
+  rdev?: number
+  /** Access time in nanoseconds since the epoch, when the mount keeps that precision. */
+  atimeNs?: bigint
+  /** Modification time in nanoseconds since the epoch, when the mount keeps that precision. */
+  mtimeNs?: bigint
+  /** Status change time in nanoseconds since the epoch, when the mount keeps that precision. */
+  ctimeNs?: bigint
 }
 
-/** Attribute changes for {@link NodeSetattr}; absent fields are left alone. */
+/**
+ * Attribute changes for {@link NodeSetattr}; absent fields are left alone. A time comes
+ * in milliseconds and, for mounts that keep nanoseconds, exactly in the `*Ns` field
+ * beside it (the router always sets both). The mount updates the status change time.
+ */
 export interface AttrChanges {
   mode?: number
   uid?: number
   gid?: number
   atimeMs?: number
   mtimeMs?: number
+  atimeNs?: bigint
+  mtimeNs?: bigint
 }
 
 /** One directory entry. */
@@ -190,6 +211,44 @@ export interface NodeRename {
   rename(name: string, newParent: VNode, newName: string, ctx: OpContext): MaybePromise<void>
 }
 
+/** Makes a fifo, device node or socket named `name` in this directory. The name is checked and known to be free. Without it `EPERM`. */
+export interface NodeMknod {
+  mknod(name: string, kind: SpecialKind, mode: number, rdev: number, ctx: OpContext): MaybePromise<VNode>
+}
+
+/** Adds `name` in this directory as another name (a hard link) of `target`, a non-directory of the same mount. The name is checked and known to be free. Without it `EPERM`. */
+export interface NodeLink {
+  link(name: string, target: VNode, ctx: OpContext): MaybePromise<void>
+}
+
+/**
+ * Swaps child `name` with `newName` in `newParent` (rename with `RENAME_EXCHANGE`);
+ * both exist. Without it `EINVAL`, as Linux answers for a filesystem without the flag.
+ */
+export interface NodeExchange {
+  exchange(name: string, newParent: VNode, newName: string, ctx: OpContext): MaybePromise<void>
+}
+
+/** Reads extended attribute `name` (e.g. `user.origin`); `undefined` when there is none. Without it every attribute is absent (`ENODATA`). */
+export interface NodeGetxattr {
+  getxattr(name: string, ctx: OpContext): MaybePromise<Uint8Array | undefined>
+}
+
+/** Sets extended attribute `name`; the router has applied `XATTR_CREATE`/`XATTR_REPLACE`. Without it `EOPNOTSUPP`. */
+export interface NodeSetxattr {
+  setxattr(name: string, value: Uint8Array, ctx: OpContext): MaybePromise<void>
+}
+
+/** Lists extended attribute names. Without it the list is empty. */
+export interface NodeListxattr {
+  listxattr(ctx: OpContext): MaybePromise<string[]>
+}
+
+/** Removes extended attribute `name`, which exists. Without it `EOPNOTSUPP`. */
+export interface NodeRemovexattr {
+  removexattr(name: string, ctx: OpContext): MaybePromise<void>
+}
+
 /** Returns a symlink's target. Without it a symlink reads as `''`. */
 export interface NodeReadlink {
   readlink(ctx: OpContext): MaybePromise<string>
@@ -200,7 +259,7 @@ export interface NodeSymlink {
   symlink(name: string, target: string, ctx: OpContext): MaybePromise<VNode>
 }
 
-/** Makes the node's data durable. Without it fsync succeeds at once (nothing to flush). */
+/** Makes the node's data durable (for a directory: its entries). Without it fsync succeeds at once (nothing to flush). */
 export interface NodeFsync {
   fsync(datasync: boolean, ctx: OpContext): MaybePromise<void>
 }
@@ -233,6 +292,13 @@ export const can = {
   rename: (n: VNode): n is VNode & NodeRename => has(n, 'rename'),
   readlink: (n: VNode): n is VNode & NodeReadlink => has(n, 'readlink'),
   symlink: (n: VNode): n is VNode & NodeSymlink => has(n, 'symlink'),
+  mknod: (n: VNode): n is VNode & NodeMknod => has(n, 'mknod'),
+  link: (n: VNode): n is VNode & NodeLink => has(n, 'link'),
+  exchange: (n: VNode): n is VNode & NodeExchange => has(n, 'exchange'),
+  getxattr: (n: VNode): n is VNode & NodeGetxattr => has(n, 'getxattr'),
+  setxattr: (n: VNode): n is VNode & NodeSetxattr => has(n, 'setxattr'),
+  listxattr: (n: VNode): n is VNode & NodeListxattr => has(n, 'listxattr'),
+  removexattr: (n: VNode): n is VNode & NodeRemovexattr => has(n, 'removexattr'),
   fsync: (n: VNode): n is VNode & NodeFsync => has(n, 'fsync'),
   statfs: (n: VNode): n is VNode & NodeStatfs => has(n, 'statfs'),
 }

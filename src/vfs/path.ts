@@ -2,14 +2,19 @@ import { vfsError } from './errors.ts'
 
 /** The longest file name, in UTF-8 bytes, that any FacetFS mount accepts. */
 export const NAME_MAX = 255
-/** The longest path, in UTF-8 bytes, that FacetFS accepts. */
-export const PATH_MAX = 4096
+/**
+ * The longest path, in UTF-8 bytes, that FacetFS accepts. The kernel limits each system
+ * call's path to 4096 bytes relative to the caller's working folder, so a tree reached
+ * through FUSE holds deeper paths than that; this bound only keeps a path in memory.
+ */
+export const PATH_MAX = 1 << 20
 
 /**
  * Normalises a VFS path to its absolute form: `'a//b/./c/'` → `'/a/b/c'`.
  *
- * Throws `EINVAL` for a NUL byte, a non-string or `..` above the root, and
- * `ENAMETOOLONG` for a name over 255 bytes or a path over 4096.
+ * Throws `EINVAL` for a NUL byte, a non-string or `..` above the root, `EILSEQ` for a
+ * name that is not valid UTF-8 (FUSE hands such bytes over as U+FFFD, which would merge
+ * distinct names), and `ENAMETOOLONG` for a name over 255 bytes.
  */
 export function normalize(path: string): string {
   return isNormal(path) ? path : '/' + split(path).join('/')
@@ -27,7 +32,7 @@ function isNormal(path: string): boolean {
   let start = 1
   for (let i = 1; i <= n; i++) {
     const c = i < n ? path.charCodeAt(i) : 47
-    if (c === 0) return false
+    if (c === 0 || c === 0xfffd || (c >= 0xd800 && c <= 0xdfff)) return false
     if (c !== 47) continue
     const len = i - start
     if (len === 0 || len * 3 > NAME_MAX) return false
@@ -66,6 +71,7 @@ export function checkName(name: string): string {
   }
   if (name.includes('/')) throw vfsError('EINVAL', `file name contains '/': '${name}'`)
   if (name.includes('\0')) throw vfsError('EINVAL', 'file name contains a NUL byte')
+  if (!name.isWellFormed() || name.includes('\uFFFD')) throw vfsError('EILSEQ', 'file names must be valid UTF-8')
   if (name.length > NAME_MAX / 4 && Buffer.byteLength(name) > NAME_MAX) {
     throw vfsError('ENAMETOOLONG', `file name over ${NAME_MAX} bytes`)
   }

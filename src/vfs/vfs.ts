@@ -1,51 +1,30 @@
 import { constants as fsc } from 'node:fs'
+import { allowedMode, checkAccess, checkChown, checkOwner, checkSticky, isRoot, modeAfterChown, newNodeOwner, R_OK, routerChecks, W_OK, X_OK } from './access.ts'
+import { ChangeBus, type ChangeEvent, type ChangeListener } from './changes.ts'
 import { toVfsError, vfsError, VfsError } from './errors.ts'
+import { checkRange, checkSize, decodeFlags, HandleTable, MAX_IO, type OpenFile } from './handles.ts'
 import { createLogger, type Logger } from './log.ts'
 import { MountTable, type ChangeType, type Mount, type MountChange, type MountEntry } from './mounts.ts'
 import {
   can,
   type Attr,
+  type AttrChanges,
   type DirEntry,
   type FileHandle,
   type NodeKind,
   type OpContext,
   type OpenFlags,
+  type SpecialKind,
   type StatFs,
   type VNode,
 } from './node.ts'
 import { basename, checkName, isWithin, normalize, split } from './path.ts'
+import { InodeNumbers, msToNs, nowNs, nsToMs, toStat, type Stat } from './stat.ts'
 
-/** What `stat` returns: a node's attributes with full mode bits, in Node's field names. */
-export interface Stat {
-  kind: NodeKind
-  /** File-type bits plus permissions, e.g. `0o100644`. */
-  mode: number
-  size: number
-  uid: number
-  gid: number
-  atimeMs: number
-  mtimeMs: number
-  ctimeMs: number
-  nlink: number
-  ino: number
-  blksize: number
-  blocks: number
-}
-
-/** A change anywhere in the tree, as every front door sees it. */
-export interface ChangeEvent {
-  type: ChangeType
-  /** Absolute VFS path. */
-  path: string
-  /** The path before a rename. */
-  oldPath?: string
-  kind?: NodeKind
-  /** The mount point the change happened in. */
-  mount: string
-}
-
-/** Receives change events from {@link Vfs.watch}. */
-export type ChangeListener = (event: ChangeEvent) => void
+export type { ChangeEvent, ChangeListener } from './changes.ts'
+export { decodeFlags, MAX_IO } from './handles.ts'
+export type { SpecialKind } from './node.ts'
+export type { Stat } from './stat.ts'
 
 /** Options for {@link Vfs.readdir}. */
 export interface ReaddirOptions {
@@ -72,26 +51,35 @@ export interface MountInfo {
 /** The `OpContext` fields a caller may set; the rest come from the VFS. */
 export type CallerContext = Partial<OpContext>
 
-/** The largest single read or write the router accepts, in bytes. */
-export const MAX_IO = 16 * 1024 * 1024
+/** A time for {@link Vfs.setattr}: nanoseconds since the epoch, the current time, or "leave it" (`UTIME_NOW`, `UTIME_OMIT`). */
+export type NodeTimeSpec = bigint | 'now' | 'omit'
 
-const S_IFMT = { file: fsc.S_IFREG, dir: fsc.S_IFDIR, symlink: fsc.S_IFLNK } as const
+/** What {@link Vfs.setattr} changes; absent fields are left alone. */
+export interface SetattrRequest {
+  mode?: number
+  uid?: number
+  gid?: number
+  atime?: NodeTimeSpec
+  mtime?: NodeTimeSpec
+}
+
+/** Whether a path op acts on a final symlink's target (the default) or on the link itself. */
+export interface FollowOption {
+  /** @default true */
+  follow?: boolean
+}
+
+/** How {@link Vfs.rename} treats an existing target: replace it, refuse (`EEXIST`), or swap the two. */
+export type RenameMode = 'replace' | 'noreplace' | 'exchange'
+
+/** `setxattr` flags: fail when the attribute exists / does not exist. */
+const XATTR_CREATE = 1
+const XATTR_REPLACE = 2
+/** The kernel's limit on one extended attribute's value. */
+const XATTR_SIZE_MAX = 65536
+
 const MAX_SYMLINKS = 40
 const DEFAULT_PAGE = 1000
-
-/** Decodes POSIX open flags. */
-export function decodeFlags(raw: number): OpenFlags {
-  const access = raw & 3
-  return {
-    raw,
-    read: access === fsc.O_RDONLY || access === fsc.O_RDWR,
-    write: access === fsc.O_WRONLY || access === fsc.O_RDWR,
-    append: (raw & fsc.O_APPEND) !== 0,
-    truncate: (raw & fsc.O_TRUNC) !== 0,
-    create: (raw & fsc.O_CREAT) !== 0,
-    exclusive: (raw & fsc.O_EXCL) !== 0,
-  }
-}
 
 interface Resolved {
   node: VNode
@@ -104,33 +92,23 @@ interface Resolved {
   mountChildren: string[]
 }
 
-interface OpenFile {
-  path: string
-  node: VNode
-  handle: FileHandle
-  flags: OpenFlags
-  entry: MountEntry | undefined
-  dirty: boolean
-}
-
 const syntheticDir: VNode = { kind: 'dir' }
 
 /**
  * The router: one path-level API over a table of mounts, used by every front door.
  *
  * Every method normalises its path, finds the mount by longest prefix, walks the
- * mount's nodes, and reports failures as {@link VfsError}s carrying the syscall and
- * the full path. Every mutation emits a {@link ChangeEvent}.
+ * mount's nodes, checks the caller's rights (unless the kernel did, for FUSE), and
+ * reports failures as {@link VfsError}s carrying the syscall and the full path. Every
+ * mutation emits a {@link ChangeEvent}.
  */
 export class Vfs {
   /** Where the router logs. */
   readonly logger: Logger
   private readonly table = new MountTable()
-  private readonly files = new Map<number, OpenFile>()
-  private nextFh = 1
-  private readonly listeners = new Set<{ prefix: string; listener: ChangeListener }>()
-  private readonly inodes = new WeakMap<VNode, number>()
-  private nextIno = 2
+  private readonly files = new HandleTable()
+  private readonly bus: ChangeBus
+  private readonly inodes = new InodeNumbers()
   private readonly baseCtx: OpContext
   private readonly startedMs = Date.now()
   private readonly opCounts = new Map<string, Record<string, number>>()
@@ -138,6 +116,7 @@ export class Vfs {
 
   constructor(options: VfsOptions = {}) {
     this.logger = options.logger ?? createLogger()
+    this.bus = new ChangeBus(this.logger)
     this.baseCtx = {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
@@ -170,7 +149,7 @@ export class Vfs {
     const old = this.table.replace(names, entry)
     if (!old) throw new VfsError('ENOENT', 'nothing is mounted there', 'replace', entry.path)
     this.attach(entry)
-    this.emit({ type: 'update', path: entry.path, kind: 'dir', mount: entry.path })
+    this.bus.emit({ type: 'update', path: entry.path, kind: 'dir', mount: entry.path })
     await this.closeMount(old)
   }
 
@@ -204,21 +183,7 @@ export class Vfs {
 
   /** Calls `listener` for every change at or below `prefix`; returns the function that stops it. */
   watch(prefix: string, listener: ChangeListener): () => void {
-    const sub = { prefix: normalize(prefix), listener }
-    this.listeners.add(sub)
-    return () => this.listeners.delete(sub)
-  }
-
-  private emit(event: ChangeEvent): void {
-    for (const sub of this.listeners) {
-      if (isWithin(event.path, sub.prefix) || (event.oldPath !== undefined && isWithin(event.oldPath, sub.prefix))) {
-        try {
-          sub.listener(event)
-        } catch (err) {
-          this.logger.error({ err }, 'change listener threw')
-        }
-      }
-    }
+    return this.bus.watch(prefix, listener)
   }
 
   // ---- metadata
@@ -243,6 +208,7 @@ export class Vfs {
     return this.run('lstat', path, caller, async (p, ctx) => {
       const dir = await this.resolve(p, ctx, true)
       if (dir.node.kind !== 'dir') throw vfsError('ENOTDIR')
+      await this.require(dir.node, X_OK, ctx)
       const out: Array<Stat | undefined> = []
       for (const name of names) {
         try {
@@ -266,10 +232,11 @@ export class Vfs {
     })
   }
 
-  /** Succeeds when `path` exists (`access(2)` with `F_OK`). */
-  access(path: string, caller?: CallerContext): Promise<void> {
+  /** Succeeds when `path` exists and the caller has the rights `mode` asks for (`access(2)`: `F_OK`, or `R_OK | W_OK | X_OK`). */
+  access(path: string, mode: number = fsc.F_OK, caller?: CallerContext): Promise<void> {
     return this.run('access', path, caller, async (p, ctx) => {
-      await this.resolve(p, ctx, true)
+      const r = await this.resolve(p, ctx, true)
+      if (mode !== fsc.F_OK) checkAccess(await this.attrOf(r.node, ctx), mode & 7, ctx, r.node.kind === 'dir')
     })
   }
 
@@ -291,6 +258,7 @@ export class Vfs {
     return this.run('scandir', path, caller, async (p, ctx) => {
       const r = await this.resolve(p, ctx, true)
       if (r.node.kind !== 'dir') throw vfsError('ENOTDIR')
+      await this.require(r.node, R_OK, ctx)
       const limit = Math.max(1, Math.min(options.limit ?? DEFAULT_PAGE, 100_000))
       const page = can.readdir(r.node) ? await r.node.readdir({ limit, cursor: options.cursor }, ctx) : { entries: [] }
       if (r.mountChildren.length === 0) return page
@@ -324,25 +292,75 @@ export class Vfs {
 
   /** Sets the permission bits of `path`. */
   chmod(path: string, mode: number, caller?: CallerContext): Promise<void> {
-    return this.setattr('chmod', path, { mode: mode & 0o7777 }, caller)
+    return this.setattrAt('chmod', path, { mode }, true, caller)
   }
 
   /** Sets the owner of `path`; `-1` leaves a field as it is. */
   chown(path: string, uid: number, gid: number, caller?: CallerContext): Promise<void> {
-    const changes: { uid?: number; gid?: number } = {}
-    if (uid !== -1) changes.uid = uid
-    if (gid !== -1) changes.gid = gid
-    return this.setattr('chown', path, changes, caller)
+    return this.setattrAt('chown', path, owner(uid, gid), true, caller)
+  }
+
+  /** Sets the owner of `path` itself, not of a symlink's target; `-1` leaves a field as it is. */
+  lchown(path: string, uid: number, gid: number, caller?: CallerContext): Promise<void> {
+    return this.setattrAt('lchown', path, owner(uid, gid), false, caller)
   }
 
   /** Sets the access and modification times of `path`, in milliseconds. */
   utimens(path: string, atimeMs: number, mtimeMs: number, caller?: CallerContext): Promise<void> {
-    return this.setattr('utime', path, { atimeMs, mtimeMs }, caller)
+    return this.setattrAt('utime', path, { atime: msToNs(atimeMs), mtime: msToNs(mtimeMs) }, true, caller)
   }
 
-  private setattr(syscall: string, path: string, changes: Record<string, number>, caller?: CallerContext): Promise<void> {
+  /** Sets the times of `path` itself, not of a symlink's target, in milliseconds. */
+  lutimes(path: string, atimeMs: number, mtimeMs: number, caller?: CallerContext): Promise<void> {
+    return this.setattrAt('lutime', path, { atime: msToNs(atimeMs), mtime: msToNs(mtimeMs) }, false, caller)
+  }
+
+  /**
+   * Changes mode, owner and times of `path` in one call, as `setattr` in the kernel
+   * does: times in nanoseconds, `'now'` or `'omit'`. POSIX rules apply: only the owner
+   * (or the superuser) changes the mode or sets explicit times (`EPERM`), setting the
+   * current time needs ownership or write access (`EACCES`), only the superuser gives a
+   * file away, and an owner change clears setuid/setgid on files.
+   */
+  setattr(path: string, changes: SetattrRequest, options: FollowOption = {}, caller?: CallerContext): Promise<void> {
+    return this.setattrAt('setattr', path, changes, options.follow ?? true, caller)
+  }
+
+  private setattrAt(syscall: string, path: string, req: SetattrRequest, follow: boolean, caller?: CallerContext): Promise<void> {
     return this.run(syscall, path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, true)
+      const r = await this.resolve(p, ctx, follow)
+      const changes: AttrChanges = {}
+      const checks = routerChecks(ctx)
+      const isDir = r.node.kind === 'dir'
+      const before = checks || req.uid !== undefined || req.gid !== undefined ? await this.attrOf(r.node, ctx) : undefined
+      if (req.mode !== undefined) {
+        if (checks) checkOwner(before!, ctx)
+        changes.mode = checks ? allowedMode(before!, req.mode & 0o7777, ctx, isDir) : req.mode & 0o7777
+      }
+      if (req.uid !== undefined || req.gid !== undefined) {
+        if (checks) checkChown(before!, req.uid, req.gid, ctx)
+        if (req.uid !== undefined) changes.uid = req.uid
+        if (req.gid !== undefined) changes.gid = req.gid
+        if (checks && changes.mode === undefined && r.node.kind !== 'symlink') {
+          const mode = modeAfterChown(before!.mode, isDir)
+          if (mode !== before!.mode) changes.mode = mode
+        }
+      }
+      const atime = req.atime ?? 'omit'
+      const mtime = req.mtime ?? 'omit'
+      if (atime !== 'omit' || mtime !== 'omit') {
+        if (checks) {
+          const explicit = (atime !== 'omit' && atime !== 'now') || (mtime !== 'omit' && mtime !== 'now')
+          if (explicit) checkOwner(before!, ctx)
+          else if (!isRoot(ctx) && ctx.uid !== before!.uid) checkAccess(before!, W_OK, ctx, isDir)
+        }
+        const now = atime === 'now' || mtime === 'now' ? nowNs() : 0n
+        if (atime !== 'omit') setTime(changes, 'atime', atime === 'now' ? now : atime)
+        if (mtime !== 'omit') setTime(changes, 'mtime', mtime === 'now' ? now : mtime)
+      }
+      if (Object.keys(changes).length === 0) {
+        if (req.mode === undefined && req.uid === undefined && req.gid === undefined) return
+      }
       if (!can.setattr(r.node)) throw vfsError('EROFS')
       await r.node.setattr(changes, ctx)
       this.emitChange('update', r, r.node.kind)
@@ -356,7 +374,8 @@ export class Vfs {
     return this.run('mkdir', path, caller, async (p, ctx) => {
       const { parent, name } = await this.freeChild(p, ctx)
       if (!can.mkdir(parent.node)) throw vfsError('EROFS')
-      await parent.node.mkdir(name, mode & 0o7777, ctx)
+      const owned = await this.ownerCtx(parent.node, mode & 0o7777, true, ctx)
+      await parent.node.mkdir(name, owned.mode, owned.ctx)
       this.emitChange('create', { ...parent, path: p }, 'dir')
     })
   }
@@ -365,19 +384,49 @@ export class Vfs {
   symlink(target: string, path: string, caller?: CallerContext): Promise<void> {
     return this.run('symlink', path, caller, async (p, ctx) => {
       if (typeof target !== 'string' || target === '' || target.includes('\0')) throw vfsError('EINVAL', 'invalid symlink target')
-      if (Buffer.byteLength(target) > 4096) throw vfsError('ENAMETOOLONG')
+      if (Buffer.byteLength(target) > 4095) throw vfsError('ENAMETOOLONG')
       const { parent, name } = await this.freeChild(p, ctx)
       if (!can.symlink(parent.node)) throw vfsError('EROFS')
-      await parent.node.symlink(name, target, ctx)
+      const owned = await this.ownerCtx(parent.node, 0o777, false, ctx)
+      await parent.node.symlink(name, target, owned.ctx)
       this.emitChange('create', { ...parent, path: p }, 'symlink')
     })
   }
 
-  /** Removes a file or symlink. */
+  /** Makes a fifo, a character or block device node, or a socket at `path` (`mknod(2)`); `EPERM` where the mount has none. */
+  mknod(path: string, kind: SpecialKind, mode = 0o644, rdev = 0, caller?: CallerContext): Promise<void> {
+    return this.run('mknod', path, caller, async (p, ctx) => {
+      if (routerChecks(ctx) && (kind === 'chardev' || kind === 'blockdev') && !isRoot(ctx)) throw vfsError('EPERM', 'only the superuser makes device nodes')
+      const { parent, name } = await this.freeChild(p, ctx)
+      if (!can.mknod(parent.node)) throw vfsError('EPERM', 'this mount holds no special files')
+      const owned = await this.ownerCtx(parent.node, mode & 0o7777, false, ctx)
+      await parent.node.mknod(name, kind, owned.mode, kind === 'chardev' || kind === 'blockdev' ? rdev : 0, owned.ctx)
+      this.emitChange('create', { ...parent, path: p }, kind)
+    })
+  }
+
+  /** Makes `newPath` another name of the file at `existing` (a hard link); `EPERM` for a folder or where the mount has none, `EXDEV` across mounts. */
+  link(existing: string, newPath: string, caller?: CallerContext): Promise<void> {
+    return this.run('link', existing, caller, async (src, ctx) => {
+      const dst = normalize(newPath)
+      const a = await this.resolve(src, ctx, false)
+      if (a.node.kind === 'dir') throw vfsError('EPERM', 'folders cannot be hard-linked')
+      if (a.node === syntheticDir) throw vfsError('EPERM')
+      const { parent, name } = await this.freeChild(dst, ctx)
+      if (parent.entry !== a.entry) throw vfsError('EXDEV', 'source and target are in different mounts')
+      if (!can.link(parent.node)) throw vfsError('EPERM', 'this mount has no hard links')
+      await parent.node.link(name, a.node, ctx)
+      this.emitChange('create', { ...parent, path: dst }, a.node.kind)
+      this.emitChange('update', a, a.node.kind)
+    }, newPath)
+  }
+
+  /** Removes a file, symlink or special file. */
   unlink(path: string, caller?: CallerContext): Promise<void> {
     return this.run('unlink', path, caller, async (p, ctx) => {
       const { parent, name, child } = await this.existingChild(p, ctx)
       if (child.kind === 'dir') throw vfsError('EISDIR')
+      await this.mayRemove(parent.node, child, ctx)
       if (!can.unlink(parent.node)) throw vfsError('EROFS')
       await parent.node.unlink(name, ctx)
       this.emitChange('delete', { ...parent, path: p }, child.kind)
@@ -390,32 +439,118 @@ export class Vfs {
       if (p === '/') throw vfsError('EBUSY', 'the root cannot be removed')
       const { parent, name, child } = await this.existingChild(p, ctx)
       if (child.kind !== 'dir') throw vfsError('ENOTDIR')
+      await this.mayRemove(parent.node, child, ctx)
       if (!can.rmdir(parent.node)) throw vfsError('EROFS')
       await parent.node.rmdir(name, ctx)
       this.emitChange('delete', { ...parent, path: p }, 'dir')
     })
   }
 
-  /** Moves `from` to `to` within one mount, replacing `to`; `EXDEV` across mounts. */
-  rename(from: string, to: string, caller?: CallerContext): Promise<void> {
+  /**
+   * Moves `from` to `to` within one mount (`EXDEV` across mounts). `mode` says what to
+   * do with an existing `to`: replace it (the default), refuse with `EEXIST`
+   * (`RENAME_NOREPLACE`), or swap the two (`RENAME_EXCHANGE`; `ENOENT` when `to` is missing).
+   */
+  rename(from: string, to: string, caller?: CallerContext, mode: RenameMode = 'replace'): Promise<void> {
     return this.run('rename', from, caller, async (src, ctx) => {
       const dst = normalize(to)
-      if (src === dst) return
-      if (isWithin(dst, src)) throw vfsError('EINVAL', 'cannot move a directory into itself')
+      if (src === dst) {
+        await this.resolve(src, ctx, false)
+        return
+      }
       const a = await this.existingChild(src, ctx)
       const b = await this.parentOf(dst, ctx)
       if (a.parent.entry !== b.parent.entry) throw vfsError('EXDEV', 'source and target are in different mounts')
-      const target = await this.childOf(b.parent.node, b.name, ctx)
       if (b.isMountPoint) throw vfsError('EBUSY', 'the target is a mount point')
-      if (target) {
+      const target = await this.childOf(b.parent.node, b.name, ctx)
+      if (mode === 'exchange') {
+        if (!target) throw vfsError('ENOENT')
+        if ((a.child.kind === 'dir' && isWithin(dst, src)) || (target.kind === 'dir' && isWithin(src, dst))) throw vfsError('EINVAL', 'cannot move a directory into itself')
+      } else if (a.child.kind === 'dir' && isWithin(dst, src)) throw vfsError('EINVAL', 'cannot move a directory into itself')
+      if (target && mode === 'noreplace') throw vfsError('EEXIST')
+      if (target === a.child) return
+      if (target && mode === 'replace') {
         if (a.child.kind === 'dir' && target.kind !== 'dir') throw vfsError('ENOTDIR')
         if (a.child.kind !== 'dir' && target.kind === 'dir') throw vfsError('EISDIR')
       }
+      await this.mayRemove(a.parent.node, a.child, ctx)
+      if (b.parent.node !== a.parent.node) await this.require(b.parent.node, W_OK | X_OK, ctx)
+      if (target) await this.mayRemove(b.parent.node, target, ctx, b.parent.node !== a.parent.node)
+      if (a.child.kind === 'dir' && b.parent.node !== a.parent.node) await this.require(a.child, W_OK, ctx)
+      const m = a.parent.entry?.path ?? '/'
+      if (mode === 'exchange') {
+        if (!can.exchange(a.parent.node)) throw vfsError('EINVAL', 'this mount cannot exchange names')
+        await a.parent.node.exchange(a.name, b.parent.node, b.name, ctx)
+        this.bus.emit({ type: 'rename', path: dst, oldPath: src, kind: a.child.kind, mount: m })
+        this.bus.emit({ type: 'rename', path: src, oldPath: dst, kind: target!.kind, mount: m })
+        return
+      }
       if (!can.rename(a.parent.node)) throw vfsError('EROFS')
       await a.parent.node.rename(a.name, b.parent.node, b.name, ctx)
-      const mount = a.parent.entry?.path ?? '/'
-      this.emit({ type: 'rename', path: dst, oldPath: src, kind: a.child.kind, mount })
+      this.bus.emit({ type: 'rename', path: dst, oldPath: src, kind: a.child.kind, mount: m })
     }, to)
+  }
+
+  // ---- extended attributes
+
+  /** The value of extended attribute `name` of `path`; `ENODATA` when it has none. */
+  getxattr(path: string, name: string, options: FollowOption = {}, caller?: CallerContext): Promise<Uint8Array> {
+    return this.run('getxattr', path, caller, async (p, ctx) => {
+      const r = await this.resolve(p, ctx, options.follow ?? true)
+      checkXattrName(name)
+      if (name.startsWith('user.') && r.node.kind !== 'file' && r.node.kind !== 'dir') throw vfsError('ENODATA')
+      if (name.startsWith('user.')) await this.require(r.node, R_OK, ctx)
+      const value = can.getxattr(r.node) ? await r.node.getxattr(name, ctx) : undefined
+      if (value === undefined) throw vfsError('ENODATA')
+      return value
+    })
+  }
+
+  /** Sets extended attribute `name` of `path` (`flags`: 1 `XATTR_CREATE` fails with `EEXIST` when it exists, 2 `XATTR_REPLACE` with `ENODATA` when it does not). */
+  setxattr(path: string, name: string, value: Uint8Array, flags = 0, options: FollowOption = {}, caller?: CallerContext): Promise<void> {
+    return this.run('setxattr', path, caller, async (p, ctx) => {
+      const r = await this.resolve(p, ctx, options.follow ?? true)
+      checkXattrName(name)
+      if (value.length > XATTR_SIZE_MAX) throw vfsError('E2BIG')
+      await this.mayWriteXattr(r.node, name, ctx)
+      if (!can.setxattr(r.node)) throw vfsError('EOPNOTSUPP', 'this mount keeps no extended attributes')
+      if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+        const exists = can.getxattr(r.node) && (await r.node.getxattr(name, ctx)) !== undefined
+        if (flags & XATTR_CREATE && exists) throw vfsError('EEXIST')
+        if (flags & XATTR_REPLACE && !exists) throw vfsError('ENODATA')
+      }
+      await r.node.setxattr(name, Uint8Array.from(value), ctx)
+      this.emitChange('update', r, r.node.kind)
+    })
+  }
+
+  /** The names of `path`'s extended attributes. */
+  listxattr(path: string, options: FollowOption = {}, caller?: CallerContext): Promise<string[]> {
+    return this.run('listxattr', path, caller, async (p, ctx) => {
+      const r = await this.resolve(p, ctx, options.follow ?? true)
+      return can.listxattr(r.node) ? r.node.listxattr(ctx) : []
+    })
+  }
+
+  /** Removes extended attribute `name` of `path`; `ENODATA` when it has none. */
+  removexattr(path: string, name: string, options: FollowOption = {}, caller?: CallerContext): Promise<void> {
+    return this.run('removexattr', path, caller, async (p, ctx) => {
+      const r = await this.resolve(p, ctx, options.follow ?? true)
+      checkXattrName(name)
+      await this.mayWriteXattr(r.node, name, ctx)
+      if (!can.getxattr(r.node) || (await r.node.getxattr(name, ctx)) === undefined) throw vfsError('ENODATA')
+      if (!can.removexattr(r.node)) throw vfsError('EOPNOTSUPP')
+      await r.node.removexattr(name, ctx)
+      this.emitChange('update', r, r.node.kind)
+    })
+  }
+
+  private async mayWriteXattr(node: VNode, name: string, ctx: OpContext): Promise<void> {
+    if (!routerChecks(ctx)) return
+    if (name.startsWith('user.')) {
+      if (node.kind !== 'file' && node.kind !== 'dir') throw vfsError('EPERM', 'user attributes are for files and folders')
+      await this.require(node, W_OK, ctx)
+    } else if (!isRoot(ctx)) throw vfsError('EPERM', 'only the superuser sets trusted and security attributes')
   }
 
   // ---- content
@@ -426,6 +561,8 @@ export class Vfs {
       checkSize(size)
       const r = await this.resolve(p, ctx, true)
       if (r.node.kind === 'dir') throw vfsError('EISDIR')
+      if (r.node.kind !== 'file') throw vfsError('EINVAL')
+      await this.require(r.node, W_OK, ctx)
       if (!can.truncate(r.node)) throw vfsError('EROFS')
       await r.node.truncate(size, ctx)
       this.emitChange('update', r, 'file')
@@ -482,8 +619,8 @@ export class Vfs {
 
   /**
    * Like {@link write}, for a caller that lends `data` only until the returned promise
-   * settles (FUSE lends the kernel's buffer): a handle that copies what it keeps
-   * (`copiesWrites`) gets it as is, any other a copy of its own.
+   * settles: a handle that copies what it keeps (`copiesWrites`) gets it as is, any
+   * other a copy of its own.
    */
   writeLent(fh: number, offset: number, data: Uint8Array, caller?: CallerContext): Promise<number> {
     return this.writeAt(fh, offset, data, true, caller)
@@ -494,6 +631,7 @@ export class Vfs {
       if (!f.flags.write) throw vfsError('EBADF', 'not open for writing')
       checkRange(offset, data.length)
       if (f.flags.append) offset = (await this.attrOfHandle(f, ctx)).size
+      if (!Number.isSafeInteger(offset + data.length)) throw vfsError('EFBIG')
       f.dirty = true
       if (lent && !f.handle.copiesWrites) data = Buffer.from(data)
       if (f.handle.write) return f.handle.write(offset, data, ctx)
@@ -525,7 +663,7 @@ export class Vfs {
       await f.handle.flush?.(ctx)
       if (f.dirty) {
         f.dirty = false
-        this.emit({ type: 'update', path: f.path, kind: 'file', mount: f.entry?.path ?? '/' })
+        this.bus.emit({ type: 'update', path: f.path, kind: 'file', mount: f.entry?.path ?? '/' })
       }
     })
   }
@@ -538,6 +676,14 @@ export class Vfs {
     })
   }
 
+  /** Makes the entries of the folder at `path` durable (fsync of a directory): names made, moved or removed in it survive a crash once this returns. */
+  fsyncdir(path: string, caller?: CallerContext): Promise<void> {
+    return this.run('fsync', path, caller, async (p, ctx) => {
+      const r = await this.resolve(p, ctx, true)
+      if (can.fsync(r.node)) await r.node.fsync(false, ctx)
+    })
+  }
+
   /** Closes handle `fh` for good, after a final flush of unflushed writes. */
   release(fh: number, caller?: CallerContext): Promise<void> {
     return this.runFh('close', fh, caller, async (f, ctx) => {
@@ -546,7 +692,7 @@ export class Vfs {
         if (f.dirty) {
           f.dirty = false
           await f.handle.flush?.(ctx)
-          this.emit({ type: 'update', path: f.path, kind: 'file', mount: f.entry?.path ?? '/' })
+          this.bus.emit({ type: 'update', path: f.path, kind: 'file', mount: f.entry?.path ?? '/' })
         }
       } finally {
         await f.handle.release?.(ctx)
@@ -655,7 +801,7 @@ export class Vfs {
         const event: ChangeEvent = { type: change.type, path: join(change.path), mount: entry.path }
         if (change.oldPath !== undefined) event.oldPath = join(change.oldPath)
         if (change.kind !== undefined) event.kind = change.kind
-        this.emit(event)
+        this.bus.emit(event)
       },
     })
   }
@@ -669,11 +815,32 @@ export class Vfs {
   }
 
   private emitChange(type: ChangeType, r: { path: string; entry: MountEntry | undefined }, kind: NodeKind): void {
-    if (this.listeners.size === 0) return
-    this.emit({ type, path: r.path, kind, mount: r.entry?.path ?? '/' })
+    if (!this.bus.active) return
+    this.bus.emit({ type, path: r.path, kind, mount: r.entry?.path ?? '/' })
   }
 
-  /** Walks to the node at normalised path `p`, following symlinks on the way (and the last one when `follow`). */
+  /** Checks the caller's `want` rights to `node` unless the kernel has checked them or the caller is the superuser. */
+  private async require(node: VNode, want: number, ctx: OpContext): Promise<void> {
+    if (!routerChecks(ctx) || (isRoot(ctx) && (want & X_OK) === 0)) return
+    checkAccess(await this.attrOf(node, ctx), want, ctx, node.kind === 'dir')
+  }
+
+  /** The caller may remove (or move away) `child` of `dir`: write and search rights on `dir`, and the sticky-folder rule. */
+  private async mayRemove(dir: VNode, child: VNode, ctx: OpContext, writeChecked = false): Promise<void> {
+    if (!routerChecks(ctx) || isRoot(ctx)) return
+    const d = await this.attrOf(dir, ctx)
+    if (!writeChecked) checkAccess(d, W_OK | X_OK, ctx, true)
+    checkSticky(d, await this.attrOf(child, ctx), ctx)
+  }
+
+  /** The context and mode a node made in `parent` gets: the caller's uid, and the group (and folder setgid bit) per {@link newNodeOwner}. */
+  private async ownerCtx(parent: VNode, mode: number, isDir: boolean, ctx: OpContext): Promise<{ ctx: OpContext; mode: number }> {
+    const a = await this.attrOf(parent, ctx)
+    const owned = newNodeOwner(a, mode, isDir, ctx)
+    return { ctx: owned.gid === ctx.gid ? ctx : { ...ctx, gid: owned.gid }, mode: owned.mode }
+  }
+
+  /** Walks to the node at normalised path `p`, following symlinks on the way (and the last one when `follow`), checking search rights on each folder. */
   private async resolve(p: string, ctx: OpContext, follow: boolean, hops = 0): Promise<Resolved> {
     const names = p === '/' ? [] : p.slice(1).split('/')
     const match = this.table.match(names)
@@ -684,9 +851,11 @@ export class Vfs {
       if (match.exact) return { node: syntheticDir, entry: undefined, path: p, isMountPoint, mountChildren }
       throw vfsError('ENOENT')
     }
+    const search = routerChecks(ctx) && !isRoot(ctx)
     let node = entry.mount.root
     for (let i = match.depth; i < names.length; i++) {
       if (node.kind !== 'dir') throw vfsError('ENOTDIR')
+      if (search) checkAccess(await this.attrOf(node, ctx), X_OK, ctx, true)
       const child = await this.childOf(node, names[i]!, ctx)
       if (!child) {
         if (match.exact && i === names.length - 1 && !isMountPoint) {
@@ -726,13 +895,16 @@ export class Vfs {
     const parentPath = p.slice(0, p.length - name.length - 1) || '/'
     const parent = await this.resolve(parentPath, ctx, true)
     if (parent.node.kind !== 'dir') throw vfsError('ENOTDIR')
+    if (routerChecks(ctx) && !isRoot(ctx)) checkAccess(await this.attrOf(parent.node, ctx), X_OK, ctx, true)
     return { parent, name, isMountPoint: parent.mountChildren.includes(name) }
   }
 
+  /** The parent of a name to make: the name must be free, and the caller may write the parent. */
   private async freeChild(p: string, ctx: OpContext): Promise<{ parent: Resolved; name: string }> {
     const { parent, name, isMountPoint } = await this.parentOf(p, ctx)
     if (isMountPoint || (await this.childOf(parent.node, name, ctx))) throw vfsError('EEXIST')
     if (parent.node === syntheticDir) throw vfsError('EROFS', 'no mount holds this folder')
+    await this.require(parent.node, W_OK | X_OK, ctx)
     return { parent, name }
   }
 
@@ -754,8 +926,11 @@ export class Vfs {
       if (existing) {
         r = existing.kind === 'symlink' ? await this.resolve(p, ctx, true) : { ...parent, node: existing, path: p, isMountPoint, mountChildren: [] }
       } else {
+        if (parent.node === syntheticDir) throw vfsError('EROFS', 'no mount holds this folder')
+        await this.require(parent.node, W_OK | X_OK, ctx)
         if (!can.create(parent.node)) throw vfsError('EROFS')
-        const node = await parent.node.create(name, mode & 0o7777, ctx)
+        const owned = await this.ownerCtx(parent.node, mode & 0o7777, false, ctx)
+        const node = await parent.node.create(name, owned.mode, owned.ctx)
         r = { ...parent, node, path: p, isMountPoint: false, mountChildren: [] }
         created = true
       }
@@ -763,7 +938,12 @@ export class Vfs {
       r = await this.resolve(p, ctx, true)
     }
     const node = r.node
-    if (node.kind === 'dir') throw vfsError('EISDIR')
+    if (node.kind === 'dir') {
+      if (flags.write) throw vfsError('EISDIR')
+      throw vfsError('EISDIR')
+    }
+    if (node.kind !== 'file') throw vfsError('ENXIO', 'special files are opened by the kernel')
+    if (!created) await this.require(node, (flags.read ? R_OK : 0) | (flags.write || flags.truncate ? W_OK : 0), ctx)
     if (flags.write && !can.open(node) && !can.write(node)) throw vfsError('EROFS')
     const handle: FileHandle = can.open(node) ? await node.open(flags, ctx) : {}
     if (flags.write && !handle.write && !can.write(node)) {
@@ -782,8 +962,7 @@ export class Vfs {
       }
       f.dirty = true
     }
-    const fh = this.nextFh++
-    this.files.set(fh, f)
+    const fh = this.files.add(f)
     if (created) this.emitChange('create', r, 'file')
     return fh
   }
@@ -799,8 +978,9 @@ export class Vfs {
     let mode = 0o777
     let size = 0
     if (node.kind === 'dir') mode = can.create(node) || can.mkdir(node) ? 0o755 : 0o555
-    else if (node.kind === 'file') mode = can.write(node) ? 0o644 : 0o444
-    else size = Buffer.byteLength(await this.readlinkOf(node, ctx))
+    else if (node.kind === 'file') mode = can.write(node) || can.open(node) ? 0o644 : 0o444
+    else if (node.kind === 'symlink') size = Buffer.byteLength(await this.readlinkOf(node, ctx))
+    else mode = 0o644
     return { mode, size, uid: 0, gid: 0, atimeMs: t, mtimeMs: t, ctimeMs: t }
   }
 
@@ -809,25 +989,7 @@ export class Vfs {
   }
 
   private toStat(node: VNode, a: Attr): Stat {
-    let ino = a.ino ?? this.inodes.get(node)
-    if (ino === undefined) {
-      ino = this.nextIno++
-      this.inodes.set(node, ino)
-    }
-    return {
-      kind: node.kind,
-      mode: S_IFMT[node.kind] | (a.mode & 0o7777),
-      size: a.size,
-      uid: a.uid,
-      gid: a.gid,
-      atimeMs: a.atimeMs,
-      mtimeMs: a.mtimeMs,
-      ctimeMs: a.ctimeMs,
-      nlink: a.nlink ?? (node.kind === 'dir' ? 2 : 1),
-      ino,
-      blksize: 4096,
-      blocks: Math.ceil(a.size / 512),
-    }
+    return toStat(node, a, this.inodes.of(node, a))
   }
 
   private async readlinkOf(node: VNode, ctx: OpContext): Promise<string> {
@@ -838,14 +1000,26 @@ export class Vfs {
 
 const EMPTY = new Uint8Array(0)
 
-function checkRange(offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw vfsError('EINVAL', `bad offset ${offset}`)
-  if (!Number.isSafeInteger(length) || length < 0) throw vfsError('EINVAL', `bad length ${length}`)
-  if (length > MAX_IO) throw vfsError('EINVAL', `a single transfer is limited to ${MAX_IO} bytes`)
+function owner(uid: number, gid: number): SetattrRequest {
+  const changes: SetattrRequest = {}
+  if (uid !== -1) changes.uid = uid
+  if (gid !== -1) changes.gid = gid
+  return changes
 }
 
-function checkSize(size: number): void {
-  if (!Number.isSafeInteger(size) || size < 0) throw vfsError('EINVAL', `bad size ${size}`)
+function setTime(changes: AttrChanges, which: 'atime' | 'mtime', ns: bigint): void {
+  if (which === 'atime') {
+    changes.atimeNs = ns
+    changes.atimeMs = nsToMs(ns)
+  } else {
+    changes.mtimeNs = ns
+    changes.mtimeMs = nsToMs(ns)
+  }
+}
+
+function checkXattrName(name: string): void {
+  if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > 255) throw vfsError('ERANGE', 'bad attribute name')
+  if (!/^(user|trusted|security)\.(.+)$/s.test(name)) throw vfsError('EOPNOTSUPP', 'only user., trusted. and security. attributes are kept')
 }
 
 /** Makes a VFS with the given mounts. Each call returns an independent instance. */

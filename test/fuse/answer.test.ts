@@ -92,7 +92,7 @@ describe('answering a FUSE call exactly once', () => {
     expect(logger.lines.map(l => l.msg)).toEqual(['FUSE call took too long; answered ETIMEDOUT', 'FUSE call failed after it was answered'])
   })
 
-  it('keeps the guard below fuse-native’s own 15 s limit', () => {
+  it('keeps the guard below fuse-napi’s own 15 s limit', () => {
     expect(guardTimeout(60_000)).toBe(14_000)
     expect(guardTimeout(12_000)).toBe(12_000)
     expect(guardTimeout(0)).toBe(1)

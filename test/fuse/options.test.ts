@@ -1,69 +1,64 @@
 import { describe, expect, it } from 'vitest'
-import { FuseUnavailableError, loadFuseNative } from '../../src/fuse/binding.ts'
-import { fuseNativeOptions, mountOptionList } from '../../src/fuse/options.ts'
+import { FuseUnavailableError, loadFuse } from '../../src/fuse/binding.ts'
+import { fuseMountOptions } from '../../src/fuse/options.ts'
 import { toFuseStatfs } from '../../src/fuse/ops.ts'
 import { fuseSkip } from '../helpers/fuse.ts'
 
 describe('mount options and loading', () => {
-  it('lists big_writes, 128 KiB transfers, atomic O_TRUNC and explicit cache timeouts by default', () => {
-    expect(mountOptionList()).toEqual([
-      'fsname=facetfs',
-      'subtype=facet',
-      'big_writes',
-      'max_write=131072',
-      'max_read=131072',
-      'atomic_o_trunc',
-      'attr_timeout=0.1',
-      'entry_timeout=1',
-      'negative_timeout=0',
-      'auto_unmount',
-    ])
+  it('mounts with default_permissions, 128 KiB reads, 1 s caches and eight workers by default', () => {
+    expect(fuseMountOptions()).toEqual({
+      fsname: 'facetfs',
+      subtype: 'facet',
+      maxRead: 131072,
+      attrTimeout: 1,
+      entryTimeout: 1,
+      defaultPermissions: true,
+      maxConcurrency: 8,
+      autoUnmount: true,
+    })
   })
 
   it('adds allow_other and debug, drops auto_unmount, and takes other timeouts when asked', () => {
-    const list = mountOptionList({ attrTimeout: 0.5, entryTimeout: 2, allowOther: true, autoUnmount: false, debug: true, fsname: 'notes', maxWrite: 65536 })
-    expect(list).toEqual([
-      'fsname=notes',
-      'subtype=facet',
-      'big_writes',
-      'max_write=65536',
-      'max_read=131072',
-      'atomic_o_trunc',
-      'attr_timeout=0.5',
-      'entry_timeout=2',
-      'negative_timeout=0',
-      'allow_other',
-      'debug',
-    ])
+    expect(fuseMountOptions({ attrTimeout: 0.5, entryTimeout: 2, allowOther: true, autoUnmount: false, debug: true, fsname: 'notes', maxRead: 65536, workers: 2 })).toEqual({
+      fsname: 'notes',
+      subtype: 'facet',
+      maxRead: 65536,
+      attrTimeout: 0.5,
+      entryTimeout: 2,
+      defaultPermissions: true,
+      maxConcurrency: 2,
+      allowOther: true,
+      debug: true,
+    })
   })
 
-  it('refuses an fsname that would inject options, a negative timeout and an odd transfer size with RangeError', () => {
-    expect(() => mountOptionList({ fsname: 'x,allow_other' })).toThrow(RangeError)
-    expect(() => mountOptionList({ attrTimeout: -1 })).toThrow(RangeError)
-    expect(() => mountOptionList({ entryTimeout: Number.NaN })).toThrow(RangeError)
-    expect(() => mountOptionList({ maxWrite: 100 })).toThrow(RangeError)
+  it('refuses an fsname that would inject options, a negative timeout, an odd transfer size and a worker count out of range with RangeError', () => {
+    expect(() => fuseMountOptions({ fsname: 'x,allow_other' })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ attrTimeout: -1 })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ entryTimeout: Number.NaN })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ maxRead: 100 })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ workers: 0 })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ workers: 65 })).toThrow(RangeError)
   })
 
-  it.skipIf(fuseSkip)('reaches libfuse as exactly one -o list through fuse-native', () => {
-    const Fuse = loadFuseNative()
-    const fuse = new Fuse('/tmp/facet-options-never-mounted', {}, fuseNativeOptions())
-    expect(fuse._fuseOptions()).toBe('-o' + mountOptionList().join(','))
+  it.skipIf(fuseSkip)('reaches libfuse as one -o list with default_permissions through fuse-napi', () => {
+    const Fuse = loadFuse()
+    const fuse = new Fuse('/tmp/facet-options-never-mounted', {}, fuseMountOptions({ allowOther: true }))
+    expect(fuse._fuseOptions()).toBe('-oallow_other,auto_unmount,default_permissions,max_read=131072,fsname=facetfs,subtype=facet,entry_timeout=1,attr_timeout=1')
   })
 
-  it('scales statfs figures that overflow 32 bits into a larger fragment size', () => {
+  it('passes statfs figures through with a fragment size equal to the block size', () => {
     const big = toFuseStatfs({ bsize: 4096, blocks: 2 ** 34, bfree: 2 ** 33, bavail: 2 ** 33, files: 2 ** 40, ffree: 5, namemax: 255 })
-    expect(big).toEqual({ bsize: 4096, frsize: 4096 * 8, blocks: 2 ** 31, bfree: 2 ** 30, bavail: 2 ** 30, files: 0xffffffff, ffree: 5, favail: 5, namemax: 255 })
-    const small = toFuseStatfs({ bsize: 4096, blocks: 100, bfree: 50, bavail: 40, files: 10, ffree: 3, namemax: 255 })
-    expect(small).toEqual({ bsize: 4096, frsize: 4096, blocks: 100, bfree: 50, bavail: 40, files: 10, ffree: 3, favail: 3, namemax: 255 })
+    expect(big).toEqual({ bsize: 4096, frsize: 4096, blocks: 2 ** 34, bfree: 2 ** 33, bavail: 2 ** 33, files: 2 ** 40, ffree: 5, favail: 5, namemax: 255 })
   })
 
-  it('turns a binding that cannot load libfuse.so.2 into FuseUnavailableError saying what to install', () => {
+  it('turns a binding that cannot load libfuse3 into FuseUnavailableError saying what to install', () => {
     const missing = () => {
-      throw new Error('libfuse.so.2: cannot open shared object file: No such file or directory\n    at Module._extensions..node')
+      throw new Error('libfuse3.so.3: cannot open shared object file: No such file or directory\n    at Module._extensions..node')
     }
-    expect(() => loadFuseNative(missing)).toThrow(FuseUnavailableError)
-    expect(() => loadFuseNative(missing)).toThrow(
-      'FUSE unavailable: install libfuse2 (apt-get install libfuse2) — libfuse.so.2: cannot open shared object file: No such file or directory',
+    expect(() => loadFuse(missing)).toThrow(FuseUnavailableError)
+    expect(() => loadFuse(missing)).toThrow(
+      'FUSE unavailable: install fuse3 (apt-get install fuse3) and run on Node 22 or 24 — libfuse3.so.3: cannot open shared object file: No such file or directory',
     )
   })
 })

@@ -30,8 +30,8 @@ async function fuseHelpers(): Promise<FuseHelpers> {
     const { mountFuse } = await import('../../src/fuse/index.ts')
     let fuseSkip: string | undefined
     try {
-      const { loadFuseNative } = await import('../../src/fuse/binding.ts')
-      loadFuseNative()
+      const { loadFuse } = await import('../../src/fuse/binding.ts')
+      loadFuse()
     } catch (err) {
       fuseSkip = `FUSE unavailable: ${err instanceof Error ? err.message : String(err)}`
     }

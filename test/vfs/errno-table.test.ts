@@ -69,6 +69,15 @@ const rows: Row[] = [
   { op: 'stat of a dangling symlink', run: v => v.stat('/m/dangling'), code: 'ENOENT', syscall: 'stat', path: '/m/dangling' },
   { op: 'create with a name over 255 bytes', run: v => v.create(`/m/${long}`), code: 'ENAMETOOLONG', syscall: 'open', path: `/m/${long}` },
   { op: 'write past the space limit', run: v => v.writeFile('/small/big', new Uint8Array(2 << 20)), code: 'ENOSPC', syscall: 'write', path: '/small/big' },
+  { op: 'truncate beyond the largest file', run: v => v.truncate('/m/file', 999_999_999_999_999), code: 'EFBIG', syscall: 'truncate', path: '/m/file' },
+  { op: 'link of a folder', run: v => v.link('/m/sub', '/m/dirlink'), code: 'EPERM', syscall: 'link', path: '/m/sub' },
+  { op: 'link across mounts', run: v => v.link('/m/file', '/small/file'), code: 'EXDEV', syscall: 'link', path: '/m/file' },
+  { op: 'mknod in a read-only view', run: v => v.mknod('/ro/pipe', 'fifo'), code: 'EPERM', syscall: 'mknod', path: '/ro/pipe' },
+  { op: 'rename onto an existing name with RENAME_NOREPLACE', run: v => v.rename('/m/file', '/m/sub', undefined, 'noreplace'), code: 'EEXIST', syscall: 'rename', path: '/m/file' },
+  { op: 'rename exchange with a missing target', run: v => v.rename('/m/file', '/m/none', undefined, 'exchange'), code: 'ENOENT', syscall: 'rename', path: '/m/file' },
+  { op: 'getxattr of an absent attribute', run: v => v.getxattr('/m/file', 'user.none'), code: 'ENODATA', syscall: 'getxattr', path: '/m/file' },
+  { op: 'setxattr with XATTR_REPLACE of an absent attribute', run: v => v.setxattr('/m/file', 'user.none', Buffer.from('x'), 2), code: 'ENODATA', syscall: 'setxattr', path: '/m/file' },
+  { op: 'setxattr of a system attribute', run: v => v.setxattr('/m/file', 'system.posix_acl_access', Buffer.from('x')), code: 'EOPNOTSUPP', syscall: 'setxattr', path: '/m/file' },
   { op: 'read through a closed handle', run: v => v.read(999_999, 0, 10), code: 'EBADF', syscall: 'read', path: undefined as unknown as string },
 ]
 

@@ -1,0 +1,95 @@
+import { constants as fsc } from 'node:fs'
+import type { Attr, NodeKind, VNode } from './node.ts'
+
+/** What `stat` returns: a node's attributes with full mode bits, in Node's field names. */
+export interface Stat {
+  kind: NodeKind
+  /** File-type bits plus permissions, e.g. `0o100644`. */
+  mode: number
+  size: number
+  uid: number
+  gid: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+  /** The same times in nanoseconds, exact where the mount keeps them. */
+  atimeNs: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
+  nlink: number
+  ino: number
+  /** The device number of a device node, else 0. */
+  rdev: number
+  blksize: number
+  blocks: number
+}
+
+/** The file-type bits of each node kind. */
+export const S_IFMT: Record<NodeKind, number> = {
+  file: fsc.S_IFREG,
+  dir: fsc.S_IFDIR,
+  symlink: fsc.S_IFLNK,
+  fifo: fsc.S_IFIFO,
+  chardev: fsc.S_IFCHR,
+  blockdev: fsc.S_IFBLK,
+  socket: fsc.S_IFSOCK,
+}
+
+const MS = 1_000_000n
+
+/** Milliseconds (possibly fractional) as whole nanoseconds. */
+export function msToNs(ms: number): bigint {
+  const whole = Math.floor(ms)
+  return BigInt(whole) * MS + BigInt(Math.round((ms - whole) * 1e6))
+}
+
+/** Nanoseconds as milliseconds, as Node's `*Ms` stat fields carry them. */
+export function nsToMs(ns: bigint): number {
+  const whole = ns / MS
+  return Number(whole) + Number(ns - whole * MS) / 1e6
+}
+
+/** The current time in nanoseconds since the epoch (microsecond resolution). */
+export function nowNs(): bigint {
+  const ms = performance.timeOrigin + performance.now()
+  return BigInt(Math.floor(ms * 1000)) * 1000n
+}
+
+/** Gives every node a stable inode number when its mount reports none. */
+export class InodeNumbers {
+  private readonly byNode = new WeakMap<VNode, number>()
+  private next = 2
+
+  /** The node's inode number, from its attributes or assigned on first sight. */
+  of(node: VNode, a: Attr): number {
+    if (a.ino !== undefined) return a.ino
+    let ino = this.byNode.get(node)
+    if (ino === undefined) {
+      ino = this.next++
+      this.byNode.set(node, ino)
+    }
+    return ino
+  }
+}
+
+/** Builds the {@link Stat} of `node` from the attributes its mount reported. */
+export function toStat(node: VNode, a: Attr, ino: number): Stat {
+  return {
+    kind: node.kind,
+    mode: S_IFMT[node.kind] | (a.mode & 0o7777),
+    size: a.size,
+    uid: a.uid,
+    gid: a.gid,
+    atimeMs: a.atimeMs,
+    mtimeMs: a.mtimeMs,
+    ctimeMs: a.ctimeMs,
+    atimeNs: a.atimeNs ?? msToNs(a.atimeMs),
+    mtimeNs: a.mtimeNs ?? msToNs(a.mtimeMs),
+    ctimeNs: a.ctimeNs ?? msToNs(a.ctimeMs),
+    nlink: a.nlink ?? (node.kind === 'dir' ? 2 : 1),
+    ino,
+    rdev: a.rdev ?? 0,
+    blksize: 4096,
+    blocks: Math.ceil(a.size / 512),
+  }
+}
