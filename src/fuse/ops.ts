@@ -1,7 +1,7 @@
 import { constants as fsc } from 'node:fs'
 import { vfsError } from '../vfs/errors.ts'
 import type { StatFs } from '../vfs/node.ts'
-import type { CallerContext, NodeTimeSpec, SpecialKind, Stat, Vfs } from '../vfs/vfs.ts'
+import type { CallerContext, NodeTimeSpec, SetattrRequest, SpecialKind, Stat, Vfs } from '../vfs/vfs.ts'
 import type { Answer } from './answer.ts'
 import type { FuseCallback, FuseRequestContext } from './binding.ts'
 
@@ -48,6 +48,8 @@ const UTIME_OMIT = (1 << 30) - 2
 /** renameat2 flags. */
 const RENAME_NOREPLACE = 1
 const RENAME_EXCHANGE = 2
+/** What calls on a handle are logged under: with `nullpath_ok` libfuse passes no path for them. */
+const UNLINKED = '(handle)'
 /** The prefix libfuse gives a file it hides instead of unlinking while it is open. */
 const HIDDEN_PREFIX = '.fuse_hidden'
 const NS = 1_000_000_000n
@@ -114,7 +116,8 @@ export interface FuseOpsOptions {
  *
  * The kernel resolves symlinks and checks permissions itself (`default_permissions`),
  * so every path op here acts on the path's last name as it is (`lchown`, `lutimes`,
- * `lgetxattr`) and calls carry `permissionsChecked`. File-handle numbers are the Vfs's own.
+ * `lgetxattr`) and calls carry `permissionsChecked`. File-handle numbers are the Vfs's
+ * own; calls on a handle come with a `null` path (`nullpath_ok`) and act on the handle.
  * Ops left out on purpose: `access` (never sent with `default_permissions`), `lock` and
  * `flock` (the kernel keeps local locks itself when they are absent).
  */
@@ -124,8 +127,6 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
   const release = (fh: number): void => {
     vfs.release(fh).catch(() => {})
   }
-  /** Names libfuse hid instead of unlinking (a file still open when removed), by path: already gone from the tree. */
-  const hidden = new Set<string>()
   const callers = new Map<string, CallerContext>()
   const caller = (): CallerContext | undefined => {
     const c = context()
@@ -140,6 +141,19 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
     return found
   }
   const nofollow = { follow: false } as const
+  /**
+   * Names libfuse hid instead of unlinking (a file still open when removed), already gone
+   * from the tree, each with a handle of the router's own that keeps the file at hand:
+   * the kernel still asks for its attributes by that name (`fstat` sends no handle).
+   */
+  const hidden = new Map<string, number | undefined>()
+  /** A setattr by name (the link itself, never its target) or, for a file with no name left, by handle. */
+  const setattr = (op: string, path: string | null, fd: number | bigint | null | undefined, changes: SetattrRequest, cb: FuseCallback): void => {
+    const kept = path === null ? undefined : hidden.get(path)
+    if (kept !== undefined) answer(op, path!, cb, () => vfs.fsetattr(kept, changes, caller()), ok)
+    else if (path === null) answer(op, UNLINKED, cb, () => vfs.fsetattr(Number(fd), changes, caller()), ok)
+    else answer(op, path, cb, () => vfs.setattr(path, changes, nofollow, caller()), ok)
+  }
 
   return {
     statfs(path: string, cb: FuseCallback) {
@@ -147,11 +161,13 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
     },
 
     getattr(path: string, cb: FuseCallback) {
+      const kept = hidden.get(path)
+      if (kept !== undefined) return answer('getattr', path, cb, () => vfs.fstat(kept, caller()), stat)
       answer('getattr', path, cb, () => vfs.lstat(path, caller()), stat)
     },
 
-    fgetattr(path: string, fd: number, cb: FuseCallback) {
-      answer('fgetattr', path, cb, () => (fd > 0 ? vfs.fstat(fd, caller()) : vfs.lstat(path, caller())), stat)
+    fgetattr(path: string | null, fd: number, cb: FuseCallback) {
+      answer('fgetattr', path ?? UNLINKED, cb, () => (fd > 0 || path === null ? vfs.fstat(fd, caller()) : vfs.lstat(path, caller())), stat)
     },
 
     readdir(path: string, cb: FuseCallback) {
@@ -190,71 +206,83 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
       }, ok)
     },
 
-    read(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: FuseCallback) {
-      answer('read', path, cb, () => vfs.readInto(fd, pos, len === buf.length ? buf : buf.subarray(0, len), caller()), n => n)
+    read(path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: FuseCallback) {
+      answer('read', path ?? UNLINKED, cb, () => vfs.readInto(fd, pos, len === buf.length ? buf : buf.subarray(0, len), caller()), n => n)
     },
 
-    write(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: FuseCallback) {
+    write(path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: FuseCallback) {
       // fuse-napi hands over a copy the request owns: a mount may keep it as it is
-      answer('write', path, cb, () => vfs.write(fd, pos, len === buf.length ? buf : buf.subarray(0, len), caller()), n => n)
+      answer('write', path ?? UNLINKED, cb, () => vfs.write(fd, pos, len === buf.length ? buf : buf.subarray(0, len), caller()), n => n)
     },
 
-    flush(path: string, fd: number, cb: FuseCallback) {
-      answer('flush', path, cb, () => vfs.flush(fd, caller()), ok)
+    flush(path: string | null, fd: number, cb: FuseCallback) {
+      answer('flush', path ?? UNLINKED, cb, () => vfs.flush(fd, caller()), ok)
     },
 
-    fsync(path: string, datasync: number, fd: number, cb: FuseCallback) {
-      answer('fsync', path, cb, () => vfs.fsync(fd, datasync !== 0, caller()), ok)
+    fsync(path: string | null, datasync: number, fd: number, cb: FuseCallback) {
+      answer('fsync', path ?? UNLINKED, cb, () => vfs.fsync(fd, datasync !== 0, caller()), ok)
     },
 
-    fsyncdir(path: string, _datasync: number, _fd: number, cb: FuseCallback) {
+    fsyncdir(path: string | null, _datasync: number, _fd: number, cb: FuseCallback) {
+      if (path === null) return cb(0)
       answer('fsyncdir', path, cb, () => vfs.fsyncdir(path, caller()), ok)
     },
 
-    release(path: string, fd: number, cb: FuseCallback) {
+    release(path: string | null, fd: number, cb: FuseCallback) {
       // close(2) has already returned: it waits for FLUSH, never for RELEASE, and the kernel
       // drops RELEASE's answer. What a release may still wait for (a chain's group commit)
       // runs on without holding a FUSE worker.
-      answer('release', path, cb, () => void release(fd), ok)
+      answer('release', path ?? UNLINKED, cb, () => void release(fd), ok)
     },
 
     truncate(path: string, size: number, cb: FuseCallback) {
       answer('truncate', path, cb, () => vfs.truncate(path, Number(size), caller()), ok)
     },
 
-    ftruncate(path: string, fd: number, size: number, cb: FuseCallback) {
-      answer('ftruncate', path, cb, () => vfs.ftruncate(fd, Number(size), caller()), ok)
+    ftruncate(path: string | null, fd: number, size: number, cb: FuseCallback) {
+      answer('ftruncate', path ?? UNLINKED, cb, () => vfs.ftruncate(fd, Number(size), caller()), ok)
     },
 
-    chmod(path: string, mode: number, cb: FuseCallback) {
-      answer('chmod', path, cb, () => vfs.setattr(path, { mode: mode & 0o7777 }, nofollow, caller()), ok)
+    chmodWithHandle(path: string | null, fd: number, mode: number, cb: FuseCallback) {
+      setattr('chmod', path, fd, { mode: mode & 0o7777 }, cb)
     },
 
-    chown(path: string, uid: number, gid: number, cb: FuseCallback) {
+    chownWithHandle(path: string | null, fd: number, uid: number, gid: number, cb: FuseCallback) {
       const changes: { uid?: number; gid?: number } = {}
       if (uid !== UNCHANGED_ID) changes.uid = uid
       if (gid !== UNCHANGED_ID) changes.gid = gid
-      answer('chown', path, cb, () => vfs.setattr(path, changes, nofollow, caller()), ok)
+      setattr('chown', path, fd, changes, cb)
     },
 
-    utimensWithTimespec(path: string, atime: Timespec, mtime: Timespec, cb: FuseCallback) {
-      answer('utimens', path, cb, () => vfs.setattr(path, { atime: timeOf(atime), mtime: timeOf(mtime) }, nofollow, caller()), ok)
+    utimensWithHandle(path: string | null, fd: number, atime: Timespec, mtime: Timespec, cb: FuseCallback) {
+      setattr('utimens', path, fd, { atime: timeOf(atime), mtime: timeOf(mtime) }, cb)
     },
 
     unlink(path: string, cb: FuseCallback) {
       // libfuse unlinks a name it hid once the last handle closes: the VFS removed it then already
-      if (hidden.delete(path)) return cb(0)
+      if (hidden.has(path)) {
+        const kept = hidden.get(path)
+        hidden.delete(path)
+        if (kept !== undefined) release(kept)
+        return cb(0)
+      }
       answer('unlink', path, cb, () => vfs.unlink(path, caller()), ok)
     },
 
     renameWithFlags(src: string, dest: string, flags: number, cb: FuseCallback) {
-      const base = dest.slice(dest.lastIndexOf('/') + 1)
-      if (flags === 0 && base.startsWith(HIDDEN_PREFIX)) {
-        // libfuse hides a file that is still open instead of unlinking it; unlink it for
-        // real (open handles keep it readable), so no .fuse_hidden name ever shows
+      if (flags === 0 && dest.slice(dest.lastIndexOf('/') + 1).startsWith(HIDDEN_PREFIX)) {
+        // libfuse hides a file that is still open instead of unlinking it (fuse-napi gives
+        // no way to set hard_remove); unlink it for real, so open handles keep reading it
+        // and no .fuse_hidden name ever shows in a listing
         return answer('unlink', src, cb, async () => {
-          await vfs.unlink(src, caller())
-          hidden.add(dest)
+          const kept = await vfs.open(src, fsc.O_RDONLY).catch(() => undefined)
+          try {
+            await vfs.unlink(src, caller())
+          } catch (err) {
+            if (kept !== undefined) release(kept)
+            throw err
+          }
+          hidden.set(dest, kept)
         }, ok)
       }
       if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) return cb(-22)

@@ -1,11 +1,13 @@
 /** Kernel cache and transfer settings of a FUSE mount; each applies to the whole mount. */
 export interface MountTuning {
   /**
-   * Seconds the kernel trusts a file's attributes (size, mode, times) before asking
-   * again. Changes made outside the kernel's view (a SQL row, a follower's block) are
-   * pushed to it as invalidations from the change bus, so this only bounds how stale a
-   * change is that nothing reported.
-   * @default 1
+   * Seconds the kernel trusts a file's attributes (size, mode, times, link count) before
+   * asking again. libfuse's path API gives each name of a hard-linked file a kernel inode
+   * of its own, so a link, unlink or write through one name leaves the others' cached
+   * attributes stale until this runs out: 0 keeps `stat` exact, as POSIX (and pjdfstest)
+   * wants, at the price of one more round trip per `stat`. Raise it for speed on trees
+   * without hard links.
+   * @default 0
    */
   attrTimeout?: number
   /**
@@ -58,7 +60,9 @@ function workers(value: number): number {
  * reaches FacetFS, as on a local filesystem. It never sets `kernel_cache` nor
  * `auto_cache`: a rendered view file can change without its size or time changing, so
  * the page cache is dropped on open unless the mount keeps it for a handle. fuse-napi's
- * own per-call timer is kept as a backstop behind the adapter's guard.
+ * own per-call timer is kept as a backstop behind the adapter's guard. `nullpath_ok`
+ * spares libfuse building a path for calls on a handle (read, write, flush, fsync,
+ * release): the handle says which file.
  */
 export function fuseMountOptions(tuning: MountTuning = {}): Record<string, unknown> {
   const fsname = tuning.fsname ?? 'facetfs'
@@ -67,10 +71,11 @@ export function fuseMountOptions(tuning: MountTuning = {}): Record<string, unkno
     fsname,
     subtype: 'facet',
     maxRead: bytes('maxRead', tuning.maxRead ?? 131072),
-    attrTimeout: seconds('attrTimeout', tuning.attrTimeout ?? 1),
+    attrTimeout: seconds('attrTimeout', tuning.attrTimeout ?? 0),
     entryTimeout: seconds('entryTimeout', tuning.entryTimeout ?? 1),
     defaultPermissions: true,
     maxConcurrency: workers(tuning.workers ?? 8),
+    nullPathOk: true,
   }
   if (tuning.allowOther) opts.allowOther = true
   if (tuning.autoUnmount ?? true) opts.autoUnmount = true

@@ -47,6 +47,8 @@ export interface MountEntry {
   readonly path: string
   readonly mount: Mount
   readonly mountedAtMs: number
+  /** A small number unique to this mounting within its VFS (1 and up), which keeps inode numbers of different mounts apart. */
+  readonly id: number
 }
 
 interface TrieNode {

@@ -55,14 +55,21 @@ export function nowNs(): bigint {
   return BigInt(Math.floor(ms * 1000)) * 1000n
 }
 
-/** Gives every node a stable inode number when its mount reports none. */
+/** How many inode numbers each mount has to itself: its own numbers go below this, the mount's id above. */
+const PER_MOUNT = 2 ** 40
+
+/**
+ * Gives every node an inode number unique in the whole tree: the number its mount
+ * reports (or one assigned on first sight when it reports none) in a range of the
+ * mount's own, so `cp -a`, `tar` and `du` never take files of two mounts for hard links.
+ */
 export class InodeNumbers {
   private readonly byNode = new WeakMap<VNode, number>()
   private next = 2
 
-  /** The node's inode number, from its attributes or assigned on first sight. */
-  of(node: VNode, a: Attr): number {
-    if (a.ino !== undefined) return a.ino
+  /** The inode number of `node` in the mount numbered `mountId` (0 for folders above every mount). */
+  of(node: VNode, a: Attr, mountId: number): number {
+    if (a.ino !== undefined && a.ino > 0 && a.ino < PER_MOUNT) return mountId * PER_MOUNT + a.ino
     let ino = this.byNode.get(node)
     if (ino === undefined) {
       ino = this.next++

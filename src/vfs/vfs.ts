@@ -113,6 +113,7 @@ export class Vfs {
   private readonly startedMs = Date.now()
   private readonly opCounts = new Map<string, Record<string, number>>()
   private closed = false
+  private nextMountId = 1
 
   constructor(options: VfsOptions = {}) {
     this.logger = options.logger ?? createLogger()
@@ -130,7 +131,7 @@ export class Vfs {
   /** Mounts `mount` at `path`; `EEXIST` when a mount is there already. */
   mount(path: string, mount: Mount): void {
     const names = split(path)
-    const entry: MountEntry = { path: '/' + names.join('/'), mount, mountedAtMs: Date.now() }
+    const entry: MountEntry = { path: '/' + names.join('/'), mount, mountedAtMs: Date.now(), id: this.nextMountId++ }
     try {
       this.table.add(names, entry)
     } catch {
@@ -145,7 +146,7 @@ export class Vfs {
    */
   async replace(path: string, mount: Mount): Promise<void> {
     const names = split(path)
-    const entry: MountEntry = { path: '/' + names.join('/'), mount, mountedAtMs: Date.now() }
+    const entry: MountEntry = { path: '/' + names.join('/'), mount, mountedAtMs: Date.now(), id: this.nextMountId++ }
     const old = this.table.replace(names, entry)
     if (!old) throw new VfsError('ENOENT', 'nothing is mounted there', 'replace', entry.path)
     this.attach(entry)
@@ -222,7 +223,7 @@ export class Vfs {
               continue
             }
             const attr = can.getattr(child) ? child.getattr(ctx) : this.attrOf(child, ctx)
-            out.push(this.toStat(child, attr instanceof Promise ? await attr : attr))
+            out.push(this.toStat(child, attr instanceof Promise ? await attr : attr, dir.entry))
           }
         } catch {
           out.push(undefined)
@@ -327,44 +328,49 @@ export class Vfs {
   }
 
   private setattrAt(syscall: string, path: string, req: SetattrRequest, follow: boolean, caller?: CallerContext): Promise<void> {
-    return this.run(syscall, path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, follow)
-      const changes: AttrChanges = {}
-      const checks = routerChecks(ctx)
-      const isDir = r.node.kind === 'dir'
-      const before = checks || req.uid !== undefined || req.gid !== undefined ? await this.attrOf(r.node, ctx) : undefined
-      if (req.mode !== undefined) {
-        if (checks) checkOwner(before!, ctx)
-        changes.mode = checks ? allowedMode(before!, req.mode & 0o7777, ctx, isDir) : req.mode & 0o7777
+    return this.run(syscall, path, caller, async (p, ctx) => this.applySetattr(await this.resolve(p, ctx, follow), req, ctx))
+  }
+
+  /** Like {@link setattr}, on the file open as `fh` (`fchmod`, `fchown`, `futimens`), which may have no name left. */
+  fsetattr(fh: number, changes: SetattrRequest, caller?: CallerContext): Promise<void> {
+    return this.runFh('fsetattr', fh, caller, (f, ctx) => this.applySetattr(f, changes, ctx))
+  }
+
+  private async applySetattr(r: { node: VNode; path: string; entry: MountEntry | undefined }, req: SetattrRequest, ctx: OpContext): Promise<void> {
+    const changes: AttrChanges = {}
+    const checks = routerChecks(ctx)
+    const isDir = r.node.kind === 'dir'
+    const before = checks || req.uid !== undefined || req.gid !== undefined ? await this.attrOf(r.node, ctx) : undefined
+    if (req.mode !== undefined) {
+      if (checks) checkOwner(before!, ctx)
+      changes.mode = checks ? allowedMode(before!, req.mode & 0o7777, ctx, isDir) : req.mode & 0o7777
+    }
+    if (req.uid !== undefined || req.gid !== undefined) {
+      if (checks) checkChown(before!, req.uid, req.gid, ctx)
+      if (req.uid !== undefined) changes.uid = req.uid
+      if (req.gid !== undefined) changes.gid = req.gid
+      if (checks && changes.mode === undefined && r.node.kind !== 'symlink') {
+        const mode = modeAfterChown(before!.mode, isDir)
+        if (mode !== before!.mode) changes.mode = mode
       }
-      if (req.uid !== undefined || req.gid !== undefined) {
-        if (checks) checkChown(before!, req.uid, req.gid, ctx)
-        if (req.uid !== undefined) changes.uid = req.uid
-        if (req.gid !== undefined) changes.gid = req.gid
-        if (checks && changes.mode === undefined && r.node.kind !== 'symlink') {
-          const mode = modeAfterChown(before!.mode, isDir)
-          if (mode !== before!.mode) changes.mode = mode
-        }
+    }
+    const atime = req.atime ?? 'omit'
+    const mtime = req.mtime ?? 'omit'
+    if (atime !== 'omit' || mtime !== 'omit') {
+      if (checks) {
+        const explicit = (atime !== 'omit' && atime !== 'now') || (mtime !== 'omit' && mtime !== 'now')
+        if (explicit) checkOwner(before!, ctx)
+        else if (!isRoot(ctx) && ctx.uid !== before!.uid) checkAccess(before!, W_OK, ctx, isDir)
       }
-      const atime = req.atime ?? 'omit'
-      const mtime = req.mtime ?? 'omit'
-      if (atime !== 'omit' || mtime !== 'omit') {
-        if (checks) {
-          const explicit = (atime !== 'omit' && atime !== 'now') || (mtime !== 'omit' && mtime !== 'now')
-          if (explicit) checkOwner(before!, ctx)
-          else if (!isRoot(ctx) && ctx.uid !== before!.uid) checkAccess(before!, W_OK, ctx, isDir)
-        }
-        const now = atime === 'now' || mtime === 'now' ? nowNs() : 0n
-        if (atime !== 'omit') setTime(changes, 'atime', atime === 'now' ? now : atime)
-        if (mtime !== 'omit') setTime(changes, 'mtime', mtime === 'now' ? now : mtime)
-      }
-      if (Object.keys(changes).length === 0) {
-        if (req.mode === undefined && req.uid === undefined && req.gid === undefined) return
-      }
-      if (!can.setattr(r.node)) throw vfsError('EROFS')
-      await r.node.setattr(changes, ctx)
-      this.emitChange('update', r, r.node.kind)
-    })
+      const now = atime === 'now' || mtime === 'now' ? nowNs() : 0n
+      if (atime !== 'omit') setTime(changes, 'atime', atime === 'now' ? now : atime)
+      if (mtime !== 'omit') setTime(changes, 'mtime', mtime === 'now' ? now : mtime)
+    }
+    // utimensat with both times UTIME_OMIT changes nothing, not even ctime
+    if (req.mode === undefined && req.uid === undefined && req.gid === undefined && changes.atimeNs === undefined && changes.mtimeNs === undefined) return
+    if (!can.setattr(r.node)) throw vfsError('EROFS')
+    await r.node.setattr(changes, ctx)
+    this.emitChange('update', r, r.node.kind)
   }
 
   // ---- namespace changes
@@ -642,7 +648,7 @@ export class Vfs {
 
   /** Attributes of the file open as `fh`, with its unflushed writes. */
   fstat(fh: number, caller?: CallerContext): Promise<Stat> {
-    return this.runFh('fstat', fh, caller, async (f, ctx) => this.toStat(f.node, await this.attrOfHandle(f, ctx)))
+    return this.runFh('fstat', fh, caller, async (f, ctx) => this.toStat(f.node, await this.attrOfHandle(f, ctx), f.entry))
   }
 
   /** Sets the size of the file open as `fh`. */
@@ -985,11 +991,11 @@ export class Vfs {
   }
 
   private async statOf(r: Resolved, ctx: OpContext): Promise<Stat> {
-    return this.toStat(r.node, await this.attrOf(r.node, ctx))
+    return this.toStat(r.node, await this.attrOf(r.node, ctx), r.node === syntheticDir ? undefined : r.entry)
   }
 
-  private toStat(node: VNode, a: Attr): Stat {
-    return toStat(node, a, this.inodes.of(node, a))
+  private toStat(node: VNode, a: Attr, entry: MountEntry | undefined): Stat {
+    return toStat(node, a, this.inodes.of(node, a, entry?.id ?? 0))
   }
 
   private async readlinkOf(node: VNode, ctx: OpContext): Promise<string> {

@@ -62,7 +62,7 @@ describe.skipIf(fuseSkip)('mounting, unmounting and recovering', () => {
     expect((await run('cat', [`${where}/who.txt`])).stdout).toBe('child\n')
 
     await killHard(child)
-    expect(await run('ls', [where])).toMatchObject({ code: 2, stderr: `ls: cannot open directory '${where}': Transport endpoint is not connected\n` })
+    expect(await run('ls', [where])).toMatchObject({ code: 2, stderr: `ls: cannot access '${where}': Transport endpoint is not connected\n` })
 
     const mount = await mountFuse(parentVfs(), where, { logger: silentLogger })
     cleanups.push(() => mount.unmount())

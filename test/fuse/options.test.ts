@@ -5,15 +5,16 @@ import { toFuseStatfs } from '../../src/fuse/ops.ts'
 import { fuseSkip } from '../helpers/fuse.ts'
 
 describe('mount options and loading', () => {
-  it('mounts with default_permissions, 128 KiB reads, 1 s caches and eight workers by default', () => {
+  it('mounts with default_permissions, 128 KiB reads, exact attributes, 1 s entry cache and eight workers by default', () => {
     expect(fuseMountOptions()).toEqual({
       fsname: 'facetfs',
       subtype: 'facet',
       maxRead: 131072,
-      attrTimeout: 1,
+      attrTimeout: 0,
       entryTimeout: 1,
       defaultPermissions: true,
       maxConcurrency: 8,
+      nullPathOk: true,
       autoUnmount: true,
     })
   })
@@ -27,6 +28,7 @@ describe('mount options and loading', () => {
       entryTimeout: 2,
       defaultPermissions: true,
       maxConcurrency: 2,
+      nullPathOk: true,
       allowOther: true,
       debug: true,
     })
@@ -44,7 +46,7 @@ describe('mount options and loading', () => {
   it.skipIf(fuseSkip)('reaches libfuse as one -o list with default_permissions through fuse-napi', () => {
     const Fuse = loadFuse()
     const fuse = new Fuse('/tmp/facet-options-never-mounted', {}, fuseMountOptions({ allowOther: true }))
-    expect(fuse._fuseOptions()).toBe('-oallow_other,auto_unmount,default_permissions,max_read=131072,fsname=facetfs,subtype=facet,entry_timeout=1,attr_timeout=1')
+    expect(fuse._fuseOptions()).toBe('-oallow_other,auto_unmount,default_permissions,max_read=131072,fsname=facetfs,subtype=facet,entry_timeout=1,attr_timeout=0')
   })
 
   it('passes statfs figures through with a fragment size equal to the block size', () => {

@@ -8,6 +8,7 @@ import type { ConfigOptions, Shared } from '../shared.ts'
 
 interface DevOptions extends ConfigOptions {
   mount?: string
+  allowOther?: boolean
 }
 
 /** What one reload did. */
@@ -161,7 +162,8 @@ export function register(program: Command, shared: Shared): void {
       program
         .command('dev')
         .description('like `up`, reloading the config and its plugins on change without unmounting')
-        .option('-m, --mount <dir>', 'folder to mount on, created when missing (default: ./mnt)'),
+        .option('-m, --mount <dir>', 'folder to mount on, created when missing (default: ./mnt)')
+        .option('--allow-other', "let other local users use the mount; the kernel checks every access against modes and owners (needs 'user_allow_other' in /etc/fuse.conf)"),
     )
     .action(async (options: DevOptions) => {
       await dev(options, shared)
@@ -188,7 +190,7 @@ async function dev(options: DevOptions, shared: Shared): Promise<void> {
   const { mountFuse, FuseUnavailableError } = await import('../../fuse/index.ts')
   let fuse: { unmount(): Promise<void> } | undefined
   try {
-    fuse = await mountFuse(server.vfs, dir, { logger: server.vfs.logger })
+    fuse = await mountFuse(server.vfs, dir, { logger: server.vfs.logger, ...(options.allowOther ? { allowOther: true } : {}) })
     await shared.print(`FacetFS mounted at ${dir} (dev: watching ${server.files.size} files)\n`)
   } catch (err) {
     if (!(err instanceof FuseUnavailableError)) {

@@ -1,11 +1,14 @@
 import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
+import type { MountTuning } from '../../fuse/options.ts'
 import type { Vfs } from '../../vfs/vfs.ts'
 import type { ConfigOptions, Shared } from '../shared.ts'
 
 interface UpOptions extends ConfigOptions {
   mount?: string
   passphraseFile?: string
+  /** Lets other local users use the mount (`allow_other`, with the kernel checking modes). */
+  allowOther?: boolean
   /** The GraphQL address; `false` with `--no-graphql`; undefined when neither is given. */
   graphql?: Address | false
 }
@@ -40,6 +43,7 @@ export function register(program: Command, shared: Shared): void {
         .option('-m, --mount <dir>', `folder to mount on, created when missing (default: ./${DEFAULT_MOUNT_DIR})`)
         .option('--graphql <host:port>', `serve the GraphQL API on this address (default: ${DEFAULT_GRAPHQL.host}:${DEFAULT_GRAPHQL.port})`, parseAddress)
         .option('--no-graphql', 'do not serve the GraphQL API')
+        .option('--allow-other', "let other local users use the mount; the kernel checks every access against modes and owners (needs 'user_allow_other' in /etc/fuse.conf)")
         .option('--passphrase-file <file>', 'passphrase of the identity that opens the demo /files chain (else FACET_PASSPHRASE or a prompt)'),
     )
     .action(async (options: UpOptions) => {
@@ -54,7 +58,7 @@ async function up(options: UpOptions, shared: Shared): Promise<void> {
   const stopping = waitForSignal()
   try {
     const dir = resolve(options.cwd ?? process.cwd(), options.mount ?? DEFAULT_MOUNT_DIR)
-    const fuse = await mountTree(vfs, dir, shared)
+    const fuse = await mountTree(vfs, dir, shared, fuseTuning(loaded.config.fuse, options))
     if (fuse) stops.push({ name: 'unmount', stop: () => fuse.unmount() })
     if (options.graphql !== false) {
       const served = await serveGraphql(vfs, options.graphql ?? DEFAULT_GRAPHQL, options.graphql === undefined, shared)
@@ -78,15 +82,24 @@ async function up(options: UpOptions, shared: Shared): Promise<void> {
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref()
 }
 
+/** The FUSE settings of a config, with the command line's `--allow-other` on top. */
+export function fuseTuning(config: MountTuning | undefined, options: { allowOther?: boolean }): MountTuning {
+  return options.allowOther ? { ...config, allowOther: true } : { ...config }
+}
+
 /** Mounts `vfs` on `dir` (created when missing, cleared when a killed process left it mounted) and prints where; prints why and returns undefined when FUSE is unavailable. */
-async function mountTree(vfs: Vfs, dir: string, shared: Shared): Promise<{ unmount(): Promise<void> } | undefined> {
+export async function mountTree(vfs: Vfs, dir: string, shared: Shared, tuning: MountTuning = {}): Promise<{ unmount(): Promise<void> } | undefined> {
   const where = vfs.mounts().map(m => m.path).join(', ')
   const { mountFuse, FuseUnavailableError } = await import('../../fuse/index.ts')
   try {
-    const fuse = await mountFuse(vfs, dir, { logger: vfs.logger })
+    const fuse = await mountFuse(vfs, dir, { logger: vfs.logger, ...tuning })
+    if (tuning.allowOther) await shared.print('other users may use the mount; the kernel checks their access against modes and owners\n')
     await shared.print(`FacetFS mounted at ${dir} (mounts: ${where})\n`)
     return fuse
   } catch (err) {
+    if (err instanceof FuseUnavailableError && tuning.allowOther && /user_allow_other/.test(err.message)) {
+      throw new shared.CliError(`cannot mount at ${dir} for other users: add a line 'user_allow_other' to /etc/fuse.conf (as root), or leave out --allow-other`)
+    }
     if (err instanceof FuseUnavailableError) {
       await shared.print(`${err.message}\nFacetFS is running without a mount (mounts: ${where}); Ctrl-C to stop\n`)
       return undefined
