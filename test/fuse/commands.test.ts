@@ -173,6 +173,21 @@ describe.skipIf(fuseSkip)('shell commands on a FUSE mount of a memory mount and 
     expect(await run('ln', [`${m}/scratch`, `${m}/scratch/dirlink`])).toMatchObject({ code: 1 })
   })
 
+  it('refuses a name that is not valid UTF-8 with EILSEQ, so two such names never become one file', async () => {
+    const r = await run('sh', ['-c', `touch "${m}/scratch/alias$(printf '\\377').txt"`])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('Invalid or incomplete multibyte or wide character')
+    expect((await run('ls', [`${m}/scratch`])).stdout).not.toContain('alias')
+  })
+
+  it('refuses truncate past the largest file with EFBIG "File too large"', async () => {
+    await sh(`echo x > ${m}/scratch/huge.bin`)
+    expect(await run('truncate', ['-s', '999999999999999', `${m}/scratch/huge.bin`])).toMatchObject({
+      code: 1,
+      stderr: `truncate: failed to truncate '${m}/scratch/huge.bin' at 999999999999999 bytes: File too large\n`,
+    })
+  })
+
   it('grows with zeros and cuts with truncate -s', async () => {
     await sh(`printf abcdef > ${m}/scratch/cut.bin`)
     expect(await run('truncate', ['-s', '10', `${m}/scratch/cut.bin`])).toMatchObject({ code: 0, stderr: '' })
