@@ -1,9 +1,9 @@
 import type { FileHandle } from 'node:fs/promises'
 import { facetHome, shortKeyId, type Identity } from '../crypto/identity.ts'
-import { DecryptError, open, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
+import { DecryptError, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { MLDSA65, sign } from '../crypto/pq.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
-import { acquireChunkPool, ChunkWorkerError, type ChunkCipherPool, type ChunkLease, type OpenResult } from '../crypto/chunk-pool.ts'
+import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import type { Attr, AttrChanges, OpContext, StatFs } from '../vfs/node.ts'
@@ -26,7 +26,8 @@ import { BLOCK_DIGEST_TAG, blockDigest, blockHash, chunkAad, unwrapForReader, wr
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type TornTail, type VerifiedBlock } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
-import { SealSlots, SlabCache } from './slab.ts'
+import { ChunkReader } from './reader.ts'
+import { SealSlots } from './slab.ts'
 import { checkTrust, readTrust, RollbackError, writeTrust } from './trust.ts'
 
 /** Options for opening or creating a chain. */
@@ -75,12 +76,6 @@ export class NoAccessError extends Error {
 }
 
 const EMPTY = new Uint8Array(0)
-/** How far ahead of a sequential reader chunks are fetched and opened, in bytes. */
-const READ_AHEAD_BYTES = 4 * 1024 * 1024
-/** The most bytes one run reads from the log (one read, one message to the chunk worker). */
-const RUN_BYTES = 1024 * 1024
-/** The most chunks loaded by one run. */
-const MAX_RUN_CHUNKS = 8
 /** Written chunks this big or bigger are sealed by the chunk worker. */
 const OFFLOAD_SEAL_BYTES = 64 * 1024
 /** How many written chunks can wait in seal slots for their block (a block and a half of 128 KiB chunks). */
@@ -91,8 +86,6 @@ const MAX_PENDING_BLOCKS = 2
 const MAX_SPARE_BODIES = 3
 /** Blocks this big or bigger are encoded into shared memory (a multiple of it). */
 const SHARED_BODY_BYTES = 1024 * 1024
-/** Opened chunks kept outside the cache slab while every slot is being filled. */
-const MAX_OVERFLOW_CHUNKS = 8
 /** How many sealed dirty-chunk buffers are kept for reuse. */
 const MAX_SPARE_CHUNKS = 16
 /** Written chunks up to this size stay in the cache (copied); bigger ones are decrypted again when read. */
@@ -122,23 +115,13 @@ export class Chain {
 
   private fh: ChainLog
   private end: number
-  /** Decrypted chunks, by {@link chunkCacheKey}, in slots the chunk worker fills. */
-  private readonly slab: SlabCache
-  /** Opened chunks that found no free slot (every slot being filled), a few at most. */
-  private readonly overflow = new Map<string, Buffer>()
-  /** Chunks on their way into the cache. */
-  private readonly loading = new Map<string, Promise<void>>()
-  private cipher: ChunkLease | undefined
-  private slabId: number | undefined
+  /** Reads content: the chunk cache, read-ahead, and the chunk worker that opens chunks. */
+  private readonly reader: ChunkReader
   /** Where big written chunks are sealed by the chunk worker (made on the first one). */
   private seals: SealSlots | undefined
   private sealsId: number | undefined
   /** The seal slot each sealed, not yet encoded chunk event lies in. */
   private readonly sealSlotOf = new Map<ChunkPutEvent, number>()
-  /** Per file, the chunk a sequential reader asks for next (read-ahead starts when it does). */
-  private readonly readNext = new WeakMap<Inode, number>()
-  /** Per file read in order, the first chunk not yet fetched ahead. */
-  private readonly aheadOf = new WeakMap<Inode, number>()
   /** Buffers of sealed dirty chunks, reused for the next dirty chunks (a stream allocates none). */
   private readonly spare: Buffer[] = []
   /** Buffers of blocks already on disk, reused to encode the next blocks. */
@@ -200,7 +183,7 @@ export class Chain {
     this.readOnly = options.readOnly === true || !canWrite
     if (this.readOnly) void pq?.release()
     else this.pq = pq ?? acquirePqPool()
-    this.slab = new SlabCache(Math.max(4 * MAX_RUN_CHUNKS, Math.floor((options.cacheBytes ?? 64 * 1024 * 1024) / this.chunkSize)), this.chunkSize)
+    this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
   }
 
   /** Where the chain lives, for messages: the log file's path, or the backend's name. */
@@ -343,225 +326,13 @@ export class Chain {
   }
 
   /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
-  async read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
-    const size = tree.meta(n).size
-    if (offset >= size || length === 0) return EMPTY
-    const out = Buffer.allocUnsafe(Math.min(size, offset + length) - offset)
-    const got = await this.readInto(n, offset, out, tree)
-    return got === out.length ? out : out.subarray(0, got)
+  read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
+    return this.reader.read(n, offset, length, tree)
   }
 
-  /**
-   * Reads file `n` at `offset` into `dest` (as much as fits; less only at the end of the file)
-   * and returns the bytes read. Nothing is allocated per call: the bytes go from the chunk
-   * cache straight into `dest` (for FUSE, the kernel's own buffer).
-   */
-  async readInto(n: Inode, offset: number, dest: Uint8Array, tree: ChainTree = this.tree): Promise<number> {
-    const size = tree.meta(n).size
-    if (offset >= size || dest.length === 0) return 0
-    const end = Math.min(size, offset + dest.length)
-    const cs = this.chunkSize
-    const first = Math.floor(offset / cs)
-    const last = Math.floor((end - 1) / cs)
-    let sequential = false
-    for (let i = first; i <= last; i++) sequential = this.readAhead(n, i, tree)
-    // a read over several chunks starts loading them all before copying the first
-    for (let i = first + 1; i <= Math.min(last, first + MAX_RUN_CHUNKS); i++) this.ensure(n, i, tree, sequential)?.catch(() => {})
-    for (let i = first; i <= last; i++) {
-      const base = i * cs
-      const from = Math.max(offset, base) - base
-      const to = Math.min(end, base + cs) - base
-      // the copy is synchronous with the check that the chunk is there: no eviction comes between
-      for (let tries = 0; !this.copyChunk(n, i, from, to, dest, base + from - offset); tries++) {
-        if (tries > 64) throw vfsError('EIO', `chunk ${i} of inode ${n.ino} could not be kept in the cache`)
-        await this.ensure(n, i, tree, sequential)
-      }
-    }
-    return end - offset
-  }
-
-  /**
-   * Copies bytes `[from, to)` of chunk `index` of `n` into `dest` at `at` when they can be had
-   * now: a dirty chunk, a hole (zeros), or a chunk in the cache. False when it must be loaded.
-   */
-  private copyChunk(n: Inode, index: number, from: number, to: number, dest: Uint8Array, at: number): boolean {
-    const d = n.dirty?.get(index)
-    if (d) {
-      dest.set(d.subarray(from, to), at)
-      return true
-    }
-    const ref = n.chunks.get(index)
-    if (!ref) {
-      dest.fill(0, at, at + to - from)
-      return true
-    }
-    const key = chunkCacheKey(n, index, ref)
-    if (this.slab.copy(key, from, to, dest, at)) return true
-    const plain = this.overflow.get(key)
-    if (!plain) return false
-    if (from < plain.length) dest.set(plain.subarray(from, Math.min(to, plain.length)), at)
-    if (to > plain.length) dest.fill(0, at + Math.max(0, plain.length - from), at + to - from)
-    return true
-  }
-
-  /**
-   * Starts loading chunk `index` of `n` into the cache unless it is there or on its way;
-   * resolves once it is (or rejects with {@link ForgedDataError}). Undefined when there is
-   * nothing to wait for.
-   */
-  private ensure(n: Inode, index: number, tree: ChainTree, sequential: boolean): Promise<void> | undefined {
-    const ref = n.chunks.get(index)
-    if (!ref || n.dirty?.has(index)) return undefined
-    const key = chunkCacheKey(n, index, ref)
-    if (this.slab.has(key) || this.overflow.has(key)) return undefined
-    const p = this.loading.get(key)
-    if (p) return p
-    if (ref.sealing) return ref.sealing
-    if (ref.sealed) {
-      // written but not yet on disk: opened here, it is small work and rare
-      this.keep(key, this.openHere(n, index, ref, ref.sealed, tree))
-      return undefined
-    }
-    this.fetchRun(n, index, tree, sequential ? MAX_RUN_CHUNKS : 1)
-    return this.loading.get(key)
-  }
-
-  /**
-   * Notes a read of chunk `index`; when the file is read in order, keeps the chunks after
-   * it fetched and decrypted ahead of the reader (up to {@link READ_AHEAD_BYTES} past it).
-   * Returns whether the read is sequential.
-   */
-  private readAhead(n: Inode, index: number, tree: ChainTree): boolean {
-    const expected = this.readNext.get(n) ?? 0
-    const sequential = index === expected || index + 1 === expected
-    this.readNext.set(n, index + 1)
-    if (!sequential) return false
-    let ahead = Math.max(this.aheadOf.get(n) ?? 0, index + 1)
-    const window = Math.max(1, Math.floor(READ_AHEAD_BYTES / this.chunkSize))
-    if (ahead - index > window / 2) return true
-    // top the window up in runs once half of it is read
-    while (ahead <= index + window && n.chunks.has(ahead)) {
-      this.fetchRun(n, ahead, tree, MAX_RUN_CHUNKS)
-      const next = this.aheadOf.get(n)!
-      if (next <= ahead) break
-      ahead = next
-    }
-    return true
-  }
-
-  /**
-   * Starts loading up to `max` chunks from `index` on that lie next to each other in the log,
-   * in one read of at most {@link RUN_BYTES}: the chunk worker reads and opens them
-   * into cache slots. Each is registered in `loading` until it is in the cache; a failure is
-   * left for the reader of that chunk.
-   */
-  private fetchRun(n: Inode, index: number, tree: ChainTree, max: number): void {
-    const run: { index: number; ref: ChunkRef; key: string; slot: number }[] = []
-    let from = -1
-    let end = -1
-    for (let i = index; run.length < max; i++) {
-      const r = n.chunks.get(i)
-      if (!r || r.sealed || r.sealing || n.dirty?.has(i)) break
-      if (from >= 0 && (r.pos < end || r.pos > end + 64 || r.pos + r.len - from > RUN_BYTES)) break
-      const k = chunkCacheKey(n, i, r)
-      if (this.slab.holds(k) || this.overflow.has(k) || this.loading.has(k)) break
-      const slot = this.slab.reserve(k)
-      if (slot === undefined) break
-      if (from < 0) from = r.pos
-      run.push({ index: i, ref: r, key: k, slot })
-      end = r.pos + r.len
-    }
-    this.aheadOf.set(n, run.length > 0 ? run.at(-1)!.index + 1 : index + 1)
-    if (run.length === 0) {
-      // every cache slot is being filled: this one is read and opened here, kept aside
-      const ref = n.chunks.get(index)
-      const key = ref && chunkCacheKey(n, index, ref)
-      if (!ref || ref.sealed || ref.sealing || !key || this.loading.has(key) || this.slab.holds(key) || this.overflow.has(key)) return
-      this.track(key, this.readLog(ref.pos, ref.len).then(sealed => {
-        if (sealed.length !== ref.len) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} lies past the end of the log`)
-        this.keep(key, this.openHere(n, index, ref, sealed, tree))
-      }))
-      return
-    }
-    const items = run.map(c => ({ key: tree.chunkKey(n), aad: chunkAad(this.chainId, n.ino, c.index, c.ref.version), at: c.ref.pos - from, len: c.ref.len, slotAt: this.slab.offsetOf(c.slot) }))
-    const fd = this.fh.fd
-    const pool = this.chunkPool()
-    const results: Promise<OpenResult>[] =
-      fd !== undefined
-        ? pool.open({ slab: this.slabId!, fd, from, bytes: end - from, items })
-        : (() => {
-            const read = this.readLog(from, end - from)
-            return run.map((_, i) => read.then(sealed => pool.open({ slab: this.slabId!, sealed, items: [items[i]!] })[0]!))
-          })()
-    run.forEach((c, i) => {
-      this.track(
-        c.key,
-        results[i]!.then(
-          r => {
-            if ('fault' in r) {
-              this.slab.release(c.slot)
-              throw new ForgedDataError(r.fault === 'auth' ? `chunk ${c.index} of inode ${n.ino} fails authentication` : `chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
-            }
-            this.slab.ready(c.slot, r.length)
-          },
-          async err => {
-            this.slab.release(c.slot)
-            if (!(err instanceof ChunkWorkerError)) throw err
-            // the worker died: this chunk is read and opened here instead
-            this.logger.warn({ err: err.message, path: this.path }, 'chunk worker failed; opening chunks on the main thread')
-            const sealed = await this.readLog(c.ref.pos, c.ref.len)
-            if (sealed.length !== c.ref.len) throw new ForgedDataError(`chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
-            this.keep(c.key, this.openHere(n, c.index, c.ref, sealed, tree))
-          },
-        ),
-      )
-    })
-  }
-
-  /** Registers load `p` of chunk `key` in `loading` until it settles. */
-  private track(key: string, p: Promise<void>): void {
-    const done = p.finally(() => this.loading.delete(key))
-    done.catch(() => {})
-    this.loading.set(key, done)
-  }
-
-  /** The process-wide chunk worker, with this chain's cache slab (and seal slots) registered. */
-  private chunkPool(): ChunkCipherPool {
-    if (!this.cipher) {
-      this.cipher = acquireChunkPool()
-      this.slabId = this.cipher.pool.addSlab(this.slab.sab)
-    }
-    if (this.seals && this.sealsId === undefined) this.sealsId = this.cipher.pool.addSlab(this.seals.sab)
-    return this.cipher.pool
-  }
-
-  /** Puts an opened chunk in the cache, or aside when every slot is being filled. */
-  private keep(key: string, plain: Buffer): void {
-    if (this.slab.put(key, plain)) return
-    if (this.overflow.size >= MAX_OVERFLOW_CHUNKS) this.overflow.delete(this.overflow.keys().next().value!)
-    this.overflow.set(key, plain)
-  }
-
-  /** Reads up to `length` bytes of the log at `pos` (fewer at its end). */
-  private async readLog(pos: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length)
-    const { bytesRead } = await this.fh.read(buf, 0, length, pos)
-    return bytesRead === length ? buf : buf.subarray(0, bytesRead)
-  }
-
-  /** Opens a sealed chunk on this thread. */
-  private openHere(n: Inode, index: number, ref: ChunkRef, sealed: Uint8Array, tree: ChainTree): Buffer {
-    try {
-      return open(tree.chunkKey(n), sealed, chunkAad(this.chainId, n.ino, index, ref.version))
-    } catch (err) {
-      if (err instanceof DecryptError) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} fails authentication`)
-      throw err
-    }
-  }
-
-  /** Waits for every chunk being loaded (before the log's descriptor closes or changes). */
-  private async settleLoads(): Promise<void> {
-    while (this.loading.size > 0) await Promise.allSettled([...this.loading.values()])
+  /** Reads file `n` at `offset` into `dest` (as much as fits; less only at the end of the file) and returns the bytes read, with no allocation per call. */
+  readInto(n: Inode, offset: number, dest: Uint8Array, tree: ChainTree = this.tree): Promise<number> {
+    return this.reader.readInto(n, offset, dest, tree)
   }
 
   /** Looks up child `name` of directory `dir`. */
@@ -752,9 +523,9 @@ export class Chain {
     let d = n.dirty?.get(index)
     if (d) return d
     const buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
-    for (let tries = 0; !this.copyChunk(n, index, 0, this.chunkSize, buf, 0); tries++) {
+    for (let tries = 0; !this.reader.copyChunk(n, index, 0, this.chunkSize, buf, 0); tries++) {
       if (tries > 64) throw vfsError('EIO', `chunk ${index} of inode ${n.ino} could not be kept in the cache`)
-      await this.ensure(n, index, this.tree, false)
+      await this.reader.ensure(n, index, this.tree, false)
       d = n.dirty?.get(index)
       if (d) {
         if (this.spare.length < MAX_SPARE_CHUNKS) this.spare.push(buf)
@@ -837,7 +608,7 @@ export class Chain {
     this.pendingRefs.push({ e, ref })
     this.pendingBytes += ref.len
     // the buffer is reused for the next dirty chunk; a small chunk is kept readable in the cache by a copy
-    if (len <= CACHE_WRITTEN_BYTES) this.slab.put(chunkCacheKey(n, index, ref), plain)
+    if (len <= CACHE_WRITTEN_BYTES) this.reader.cacheWritten(n, index, ref, plain)
     const slot = len >= OFFLOAD_SEAL_BYTES ? this.sealSlot() : undefined
     if (slot === undefined) {
       ref.sealed = seal(this.tree.chunkKey(n), plain, chunkAad(this.chainId, n.ino, index, version))
@@ -851,8 +622,15 @@ export class Chain {
     if (this.chunkSize < OFFLOAD_SEAL_BYTES) return undefined
     this.seals ??= new SealSlots(SEAL_SLOTS, this.chunkSize, SEAL_OVERHEAD)
     const s = this.seals.take()
-    if (s !== undefined) this.chunkPool()
+    if (s !== undefined) this.sealPool()
     return s
+  }
+
+  /** The chunk worker, with the seal slots registered once they exist. */
+  private sealPool(): ChunkCipherPool {
+    const pool = this.reader.chunkPool()
+    if (this.seals && this.sealsId === undefined) this.sealsId = pool.addSlab(this.seals.sab)
+    return pool
   }
 
   /**
@@ -872,7 +650,7 @@ export class Chain {
       ref.sealing = undefined
       this.sealSlotOf.set(e, slot)
     }
-    ref.sealing = this.chunkPool()
+    ref.sealing = this.sealPool()
       .seal(this.sealsId!, { key, aad, plainAt, len: plain.length, outAt })
       .then(
         length => done(seals.bytes.subarray(outAt, outAt + length)),
@@ -1100,11 +878,9 @@ export class Chain {
       for (const l of this.listeners) l(new Set())
       await this.pq?.release()
       this.pq = undefined
-      await this.settleLoads()
-      if (this.slabId !== undefined) this.cipher?.pool.dropSlab(this.slabId)
-      if (this.sealsId !== undefined) this.cipher?.pool.dropSlab(this.sealsId)
-      await this.cipher?.release()
-      this.cipher = undefined
+      await this.reader.settle()
+      if (this.sealsId !== undefined) this.reader.leasedPool?.dropSlab(this.sealsId)
+      await this.reader.close()
       await this.fh.close()
       await this.unlock?.()
     }
@@ -1206,7 +982,7 @@ export class Chain {
     this.blockOffsets.push(...offsets)
     this.trustDirty = true
     await this.writeTrustNow()
-    await this.settleLoads()
+    await this.reader.settle()
     await old.close()
   }
 
@@ -1240,11 +1016,6 @@ export class Chain {
   watch(onChange: () => void): () => Promise<void> {
     return this.fh.watch(onChange)
   }
-}
-
-/** The cache key of a chunk's content: inode, index and version name it in every tree. */
-function chunkCacheKey(n: Inode, index: number, ref: ChunkRef): string {
-  return `${n.ino}:${index}:${ref.version}`
 }
 
 /** A signed block body, its hash, and (when the worker computed it) the CRC-32 of its frame. */
