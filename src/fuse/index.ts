@@ -36,6 +36,8 @@ export interface FuseMount {
    * Falls back to a lazy `fusermount -uz` when the binding's own unmount fails.
    */
   unmount(): Promise<void>
+  /** Resolves once every cache invalidation queued so far (from change events) has reached the kernel. */
+  invalidated(): Promise<void>
 }
 
 /**
@@ -84,11 +86,11 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
     })
   })
   logger.info({ mountpoint: dir }, 'FUSE mounted')
-  const stopInvalidating = invalidateOnChange(vfs, mounted, logger)
+  const invalidations = invalidateOnChange(vfs, mounted, logger)
 
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {
-    stopInvalidating()
+    invalidations.stop()
     try {
       await new Promise<void>((done, fail) => mounted.unmount(err => (err ? fail(err) : done())))
     } catch (err) {
@@ -100,6 +102,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   return {
     mountpoint: dir,
     unmount: () => (unmounting ??= unmount()),
+    invalidated: () => invalidations.settled(),
   }
 }
 
@@ -109,22 +112,33 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
  * the kernel's own doing and skipped. Invalidations are batched per turn of the event
  * loop (after the request that caused them, if any, has been answered) and deduplicated.
  */
-function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, logger: Logger): () => void {
+function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, logger: Logger): { stop(): void; settled(): Promise<void> } {
   let queued = new Set<string>()
   let scheduled = false
   let stopped = false
+  let inFlight = 0
+  let waiters: Array<() => void> = []
+  const wake = (): void => {
+    if (scheduled || inFlight > 0) return
+    const w = waiters
+    waiters = []
+    for (const done of w) done()
+  }
   const flush = (): void => {
     scheduled = false
     const paths = queued
     queued = new Set()
     for (const path of paths) {
-      if (stopped) return
+      if (stopped) break
+      inFlight++
       fuse.invalidateEntry(path, err => {
-        const code = (err as { code?: string } | null)?.code
+        inFlight--
         // ENOENT: the kernel had nothing cached for it, which is the goal
-        if (err && code !== 'ENOENT' && !/ENOENT|No such file/.test(err.message)) logger.debug({ err, path }, 'FUSE entry invalidation failed')
+        if (err && !/ENOENT|No such file/.test(`${(err as { code?: string }).code ?? ''} ${err.message}`)) logger.debug({ err, path }, 'FUSE entry invalidation failed')
+        wake()
       })
     }
+    wake()
   }
   const add = (path: string | undefined): void => {
     if (path === undefined || path === '/') return
@@ -139,9 +153,19 @@ function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, logger: Logger): () =>
     add(event.path)
     add(event.oldPath)
   })
-  return () => {
-    stopped = true
-    stop()
+  return {
+    stop() {
+      stopped = true
+      stop()
+      queued.clear()
+      scheduled = false
+      inFlight = 0
+      wake()
+    },
+    settled() {
+      if (!scheduled && inFlight === 0) return Promise.resolve()
+      return new Promise(done => waiters.push(done))
+    },
   }
 }
 

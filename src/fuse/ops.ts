@@ -124,6 +124,7 @@ export interface FuseOpsOptions {
 export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
   const ok = (): number => 0
   const stat = (s: Stat): [number, FuseStat] => [0, toFuseStat(s)]
+  const opened = (fh: number): [number, number | { fd: number; directIO: true }] => [0, vfs.wantsDirectIo(fh) ? { fd: fh, directIO: true } : fh]
   const release = (fh: number): void => {
     vfs.release(fh).catch(() => {})
   }
@@ -185,11 +186,11 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
     },
 
     open(path: string, flags: number, cb: FuseCallback) {
-      answer('open', path, cb, () => vfs.open(path, flags, 0, caller()), fh => [0, fh], release)
+      answer('open', path, cb, () => vfs.open(path, flags, 0, caller()), opened, release)
     },
 
     createWithFlags(path: string, mode: number, flags: number, cb: FuseCallback) {
-      answer('create', path, cb, () => vfs.create(path, mode & 0o7777, flags, caller()), fh => [0, fh], release)
+      answer('create', path, cb, () => vfs.create(path, mode & 0o7777, flags, caller()), opened, release)
     },
 
     mknod(path: string, mode: number, dev: number, cb: FuseCallback) {

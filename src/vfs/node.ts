@@ -141,6 +141,13 @@ export interface FileHandle {
   readInto?(offset: number, dest: Uint8Array, ctx: OpContext): MaybePromise<number>
   /** Writes `data` at `offset`; returns the bytes written. */
   write?(offset: number, data: Uint8Array, ctx: OpContext): MaybePromise<number>
+  /**
+   * Asks the kernel to send every read and write of this handle to the mount instead of
+   * serving them from its page cache (FUSE `direct_io`): for generated content, whose
+   * reads must come from the one rendering the handle holds whatever size the kernel
+   * last saw. @default false
+   */
+  readonly directIo?: boolean
   /** True when `write` is done with `data` once it settles (it copies what it keeps): a caller that lends its buffer (FUSE) then passes it without a copy. @default false */
   readonly copiesWrites?: boolean
   /** Sets the size through this handle (ftruncate). */

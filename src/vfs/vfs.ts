@@ -666,11 +666,11 @@ export class Vfs {
   /** Applies buffered writes of `fh`; called on each close of a descriptor. Errors here are the caller's `close` errors. */
   flush(fh: number, caller?: CallerContext): Promise<void> {
     return this.runFh('close', fh, caller, async (f, ctx) => {
+      // cleared first: a refused apply is reported here once, never retried by release
+      const dirty = f.dirty
+      f.dirty = false
       await f.handle.flush?.(ctx)
-      if (f.dirty) {
-        f.dirty = false
-        this.bus.emit({ type: 'update', path: f.path, kind: 'file', mount: f.entry?.path ?? '/' })
-      }
+      if (dirty) this.bus.emit({ type: 'update', path: f.path, kind: 'file', mount: f.entry?.path ?? '/' })
     })
   }
 
@@ -704,6 +704,11 @@ export class Vfs {
         await f.handle.release?.(ctx)
       }
     })
+  }
+
+  /** True when handle `fh` wants its reads and writes to bypass the kernel's page cache (see `FileHandle.directIo`). */
+  wantsDirectIo(fh: number): boolean {
+    return this.files.get(fh)?.handle.directIo === true
   }
 
   /** How many handles are open. */
@@ -753,13 +758,17 @@ export class Vfs {
     const fh = await this.open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644, caller)
     let failed = true
     try {
-      for (let offset = 0; offset < bytes.length; offset += MAX_IO) {
+      // at least one write, empty or not: writing nothing is an edit here, unlike a bare O_TRUNC
+      let offset = 0
+      do {
         await this.write(fh, offset, bytes.subarray(offset, offset + MAX_IO), caller)
-      }
+        offset += MAX_IO
+      } while (offset < bytes.length)
       await this.flush(fh, caller)
       failed = false
     } finally {
-      if (failed) this.files.delete(fh)
+      // a refused write still closes its handle: a view then forgets the buffer it refused
+      if (failed) await this.release(fh, caller).catch(() => {})
       else await this.release(fh, caller)
     }
   }

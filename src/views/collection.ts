@@ -24,7 +24,9 @@ import type {
   PageRequest,
   VNode,
 } from '../vfs/node.ts'
-import { formatOf, renderStream, type Format, type FormatName, type FormatOptions } from './formats.ts'
+import { ErrorFile, ScratchNode, WholeFile } from './collection-files.ts'
+import { formatOf, type Format, type FormatName, type FormatOptions } from './formats.ts'
+import { RecordNode, type Rendered, type RecordStore } from './record-file.ts'
 import { validate, type StandardSchemaV1 } from './schema.ts'
 import { SourcePager, type RecordSource } from './source.ts'
 import { LIFECYCLE, type Lifecycle, type ViewStats } from './lifecycle.ts'
@@ -78,13 +80,6 @@ export interface CollectionOptions<R> {
 /** A collection folder node, as {@link collection} returns it. */
 export type CollectionNode = VNode & NodeGetattr & NodeLookup & NodeReaddir
 
-interface Rendered<R> {
-  record: R
-  version: string | number | undefined
-  bytes: Buffer
-  mtimeMs: number
-}
-
 interface Scratch {
   node: ScratchNode
 }
@@ -122,7 +117,7 @@ let collectionSeq = 0
  * sizes, caches renderings by record version, and writes edits back through the
  * source after parsing and validating them.
  */
-class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, Lifecycle {
+class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, Lifecycle, RecordStore<R> {
   readonly kind = 'dir' as const
   readonly format: Format
   readonly ext: string
@@ -132,8 +127,8 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   private readonly scratch = new Map<string, Scratch>()
   private readonly pending = new Map<string, RecordNode<R>>()
   private readonly errors = new Map<string, string>()
-  /** Sizes of unflushed writes by file name: `stat` by path reports them, as it would for a real file being written. */
-  readonly writers = new Map<string, number>()
+  /** When `.errors` last changed, its files' time. */
+  private errorsChangedMs = Date.now()
   private readonly wholeFiles = new Map<string, WholeFile<R>>()
   private readonly startedMs = Date.now()
   private readonly id = ++collectionSeq
@@ -157,6 +152,11 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
 
   get writable(): boolean {
     return Boolean(this.options.put || this.options.insert)
+  }
+
+  /** Whether existing records can change: their files show write bits only then. */
+  get canUpdate(): boolean {
+    return Boolean(this.options.put)
   }
 
   keyOf(record: R): string {
@@ -295,9 +295,10 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   }
 
   private specialFile(name: string): VNode | undefined {
-    if (name === '.errors') return new ErrorFile(() => [...this.errors].map(([n, e]) => `${n}: ${e}\n`).join(''))
+    const changed = (): number => this.errorsChangedMs
+    if (name === '.errors') return new ErrorFile(() => [...this.errors].map(([n, e]) => `${n}: ${e}\n`).join(''), changed)
     const m = /^\.(.+)\.error$/.exec(name)
-    if (m && this.errors.has(m[1]!)) return new ErrorFile(() => (this.errors.has(m[1]!) ? this.errors.get(m[1]!)! + '\n' : ''))
+    if (m && this.errors.has(m[1]!)) return new ErrorFile(() => (this.errors.has(m[1]!) ? this.errors.get(m[1]!)! + '\n' : ''), changed)
     return undefined
   }
 
@@ -338,6 +339,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     this.errors.delete(name)
     this.errors.set(name, `${err.code}: ${reason}`)
     if (this.errors.size > MAX_ERRORS) this.errors.delete(this.errors.keys().next().value!)
+    this.errorsChangedMs = Date.now()
     ctx.logger.warn({ path: this.fullPath(name), code: err.code, reason }, 'write to a view refused')
   }
 
@@ -401,7 +403,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
         await this.options.put(key, record)
       }
       this.stats.writes++
-      this.errors.delete(name)
+      if (this.errors.delete(name)) this.errorsChangedMs = Date.now()
       this.invalidate(key)
     } catch (err) {
       this.refuse(name, err, ctx)
@@ -456,16 +458,20 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     }
     if (this.wholeFiles.has(name)) throw vfsError('EPERM', 'a whole-collection file cannot be removed')
     const m = /^\.(.+)\.error$/.exec(name)
-    if (m && this.errors.delete(m[1]!)) return
+    if (m && this.errors.delete(m[1]!)) {
+      this.errorsChangedMs = Date.now()
+      return
+    }
     if (name === '.errors') {
       this.errors.clear()
+      this.errorsChangedMs = Date.now()
       return
     }
     const key = this.keyFromName(name)
     if (key === undefined) throw vfsError('ENOENT')
     if (!this.options.remove) throw vfsError('EROFS', 'this view does not remove records')
     await this.options.remove(key)
-    this.errors.delete(name)
+    if (this.errors.delete(name)) this.errorsChangedMs = Date.now()
     this.invalidate(key)
   }
 
@@ -493,296 +499,6 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     await this.options.rekey(oldKey, newKey)
     this.invalidate(oldKey)
     this.invalidate(newKey)
-  }
-}
-
-/** A record's file: renders on read, buffers writes per handle, and applies them on flush. */
-class RecordNode<R> implements VNode, NodeGetattr, NodeOpen, NodeTruncate, NodeSetattr {
-  readonly kind = 'file' as const
-  cancelled = false
-  private handles = 0
-
-  /**
-   * A lookup makes a node holding the rendering it just fetched (`snapshot`), so the
-   * `getattr` or `open` that follows in the same operation needs no second `get`.
-   */
-  constructor(
-    private readonly coll: Collection<R>,
-    private readonly key: string,
-    private readonly isNew = false,
-    private readonly snapshot?: Rendered<R>,
-  ) {}
-
-  private get name(): string {
-    return this.coll.nameOf(this.key)
-  }
-
-  async getattr(ctx: OpContext): Promise<Attr> {
-    const writing = this.coll.writers.get(this.name)
-    if (writing !== undefined || this.isNew) return this.coll.attr(ctx, writing ?? 0, Date.now(), true, this.coll.inoOf(this.key))
-    const r = this.snapshot ?? (await this.coll.current(this.key))
-    if (!r) throw vfsError('ENOENT')
-    return this.coll.attr(ctx, r.bytes.length, r.mtimeMs, this.coll.writable, this.coll.inoOf(this.key))
-  }
-
-  setattr(): void {}
-
-  async open(flags: OpenFlags, ctx: OpContext): Promise<FileHandle> {
-    let bytes: Uint8Array = EMPTY
-    let base: string | number | null = null
-    if (!this.isNew) {
-      const r = this.snapshot ?? (await this.coll.current(this.key))
-      if (!r) throw vfsError('ENOENT')
-      bytes = r.bytes
-      base = this.coll.versionOf(this.key, r.record)
-    }
-    if (!flags.write) {
-      const snapshot = bytes
-      return { read: (offset, length) => (offset >= snapshot.length ? EMPTY : snapshot.subarray(offset, offset + length)) }
-    }
-    if (!this.coll.writable || (!this.isNew && !this.coll.options.put)) throw vfsError('EROFS', 'this view does not accept changes')
-    this.handles++
-    return new RecordHandle(this.coll, this, this.name, bytes, base, ctx)
-  }
-
-  /** `truncate(2)` on the path: applied at once, like a write of the shortened content. */
-  async truncate(size: number, ctx: OpContext): Promise<void> {
-    const r = await this.coll.current(this.key)
-    if (!r) throw vfsError('ENOENT')
-    if (size > this.coll.maxWrite) throw vfsError('EFBIG')
-    const next = Buffer.alloc(size)
-    r.bytes.copy(next, 0, 0, Math.min(size, r.bytes.length))
-    await this.coll.apply(this.name, next, this.coll.versionOf(this.key, r.record), ctx)
-  }
-
-  noteSize(size: number | undefined): void {
-    if (size === undefined) this.coll.writers.delete(this.name)
-    else this.coll.writers.set(this.name, size)
-  }
-
-  closed(): void {
-    if (--this.handles <= 0 && this.isNew) this.coll.dropPending(this.name, this)
-  }
-}
-
-/** Per-open write buffer of a record; applied once per flush when something was written. */
-class RecordHandle<R> implements FileHandle {
-  private buf: Buffer
-  private len: number
-  private dirty = false
-  private tooBig = false
-
-  constructor(
-    private readonly coll: Collection<R>,
-    private readonly node: RecordNode<R>,
-    private readonly name: string,
-    initial: Uint8Array,
-    private base: string | number | null,
-    private readonly openCtx: OpContext,
-  ) {
-    this.buf = Buffer.from(initial)
-    this.len = initial.length
-  }
-
-  read(offset: number, length: number): Uint8Array {
-    if (offset >= this.len) return EMPTY
-    return this.buf.subarray(offset, Math.min(this.len, offset + length))
-  }
-
-  write(offset: number, data: Uint8Array, ctx: OpContext): number {
-    const end = offset + data.length
-    if (end > this.coll.maxWrite) {
-      this.tooBig = true
-      const err = vfsError('EFBIG', `a record file is limited to ${this.coll.maxWrite} bytes`)
-      this.coll.refuse(this.name, err, ctx)
-      throw err
-    }
-    this.grow(end)
-    this.buf.set(data, offset)
-    if (end > this.len) this.len = end
-    this.dirty = true
-    this.node.noteSize(this.len)
-    return data.length
-  }
-
-  truncate(size: number, ctx: OpContext): void {
-    if (size > this.coll.maxWrite) {
-      const err = vfsError('EFBIG', `a record file is limited to ${this.coll.maxWrite} bytes`)
-      this.coll.refuse(this.name, err, ctx)
-      throw err
-    }
-    this.grow(size)
-    if (size > this.len) this.buf.fill(0, this.len, size)
-    this.len = size
-    this.dirty = true
-    this.node.noteSize(size)
-  }
-
-  getattr(ctx: OpContext): Attr {
-    return this.coll.attr(ctx, this.len, Date.now(), true)
-  }
-
-  async flush(ctx: OpContext): Promise<void> {
-    if (this.tooBig) throw vfsError('EFBIG', `a record file is limited to ${this.coll.maxWrite} bytes; nothing was written`)
-    if (!this.dirty || this.node.cancelled) return
-    try {
-      await this.coll.apply(this.name, this.buf.subarray(0, this.len), this.base, ctx)
-    } catch (err) {
-      if (this.base === null) this.coll.dropPending(this.name, this.node)
-      throw err
-    }
-    this.dirty = false
-    this.node.noteSize(undefined)
-    const key = this.coll.keyFromName(this.name)!
-    const now = await this.coll.getRecord(key)
-    this.base = now === undefined ? null : this.coll.versionOf(key, now)
-  }
-
-  release(): void {
-    void this.openCtx
-    if (this.dirty || this.tooBig) this.node.noteSize(undefined)
-    this.node.closed()
-  }
-
-  private grow(size: number): void {
-    if (size <= this.buf.length) return
-    const next = Buffer.alloc(Math.min(this.coll.maxWrite, Math.max(size, this.buf.length * 2, 4096)))
-    this.buf.copy(next, 0, 0, this.len)
-    this.buf = next
-  }
-}
-
-/** A plain temporary file in a collection (an editor's or `sed -i`'s), kept in memory until renamed onto a record or removed. */
-class ScratchNode implements VNode, NodeGetattr, NodeRead, NodeWrite, NodeTruncate, NodeSetattr {
-  readonly kind = 'file' as const
-  private buf = Buffer.alloc(0)
-  private len = 0
-  private mtimeMs = Date.now()
-
-  constructor(private readonly max: number) {}
-
-  content(): Uint8Array {
-    return this.buf.subarray(0, this.len)
-  }
-
-  getattr(ctx: OpContext): Attr {
-    return { mode: 0o644, size: this.len, uid: ctx.uid, gid: ctx.gid, atimeMs: this.mtimeMs, mtimeMs: this.mtimeMs, ctimeMs: this.mtimeMs }
-  }
-
-  setattr(): void {}
-
-  read(offset: number, length: number): Uint8Array {
-    return offset >= this.len ? EMPTY : this.buf.subarray(offset, Math.min(this.len, offset + length))
-  }
-
-  write(offset: number, data: Uint8Array): number {
-    const end = offset + data.length
-    if (end > this.max) throw vfsError('EFBIG', `a temporary file is limited to ${this.max} bytes`)
-    this.resize(Math.max(end, this.len))
-    this.buf.set(data, offset)
-    this.mtimeMs = Date.now()
-    return data.length
-  }
-
-  truncate(size: number): void {
-    if (size > this.max) throw vfsError('EFBIG')
-    this.resize(size)
-    this.mtimeMs = Date.now()
-  }
-
-  private resize(size: number): void {
-    if (size > this.buf.length) {
-      const next = Buffer.alloc(Math.min(this.max, Math.max(size, this.buf.length * 2, 4096)))
-      this.buf.copy(next, 0, 0, this.len)
-      this.buf = next
-    } else if (size < this.len) {
-      this.buf.fill(0, size, this.len)
-    }
-    this.len = size
-  }
-}
-
-/** A small read-only text file whose content is rendered on each stat and open. */
-class ErrorFile implements VNode, NodeGetattr, NodeOpen {
-  readonly kind = 'file' as const
-  constructor(private readonly text: () => string) {}
-
-  getattr(ctx: OpContext): Attr {
-    const t = Date.now()
-    return { mode: 0o444, size: Buffer.byteLength(this.text()), uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
-  }
-
-  open(flags: OpenFlags): FileHandle {
-    if (flags.write) throw vfsError('EROFS', 'remove the error file to clear it')
-    const bytes = Buffer.from(this.text())
-    return { read: (o, l) => (o >= bytes.length ? EMPTY : bytes.subarray(o, o + l)) }
-  }
-}
-
-/** A whole-collection file (`users.csv`), streamed from the source; its size is counted by a full pass and cached until the next change. */
-class WholeFile<R> implements VNode, NodeGetattr, NodeOpen {
-  readonly kind = 'file' as const
-  private sized: { generation: number; size: number; mtimeMs: number } | undefined
-
-  constructor(
-    private readonly coll: Collection<R>,
-    private readonly format: Format,
-  ) {}
-
-  private chunks(): AsyncGenerator<string> {
-    return renderStream(this.format, this.coll.records())
-  }
-
-  async getattr(ctx: OpContext): Promise<Attr> {
-    const gen = this.coll.generation
-    if (!this.sized || this.sized.generation !== gen) {
-      let size = 0
-      for await (const chunk of this.chunks()) size += Buffer.byteLength(chunk)
-      this.sized = { generation: gen, size, mtimeMs: Date.now() }
-    }
-    return this.coll.attr(ctx, this.sized.size, this.sized.mtimeMs, false)
-  }
-
-  open(flags: OpenFlags): FileHandle {
-    if (flags.write) throw vfsError('EROFS', 'a whole-collection file is read-only; edit the record files')
-    let stream: AsyncGenerator<string> | undefined
-    let pos = 0
-    let pending: Buffer = Buffer.alloc(0)
-    const restart = () => {
-      void stream?.return(undefined)
-      stream = this.chunks()
-      pos = 0
-      pending = Buffer.alloc(0)
-    }
-    return {
-      read: async (offset, length) => {
-        if (!stream || offset < pos) restart()
-        const out: Buffer[] = []
-        let need = length
-        while (need > 0) {
-          if (pending.length === 0) {
-            const step = await stream!.next()
-            if (step.done) break
-            pending = Buffer.from(step.value)
-          }
-          if (pos < offset) {
-            const skip = Math.min(offset - pos, pending.length)
-            pending = pending.subarray(skip)
-            pos += skip
-            continue
-          }
-          const take = pending.subarray(0, need)
-          out.push(take)
-          pending = pending.subarray(take.length)
-          pos += take.length
-          need -= take.length
-        }
-        return out.length === 1 ? out[0]! : Buffer.concat(out)
-      },
-      release: () => {
-        void stream?.return(undefined)
-      },
-    }
   }
 }
 

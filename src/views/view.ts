@@ -80,8 +80,16 @@ export type Content = string | Uint8Array
 export interface FileOptions {
   /** Permission bits. @default 0o444 */
   mode?: number
-  /** Modification time in milliseconds; rendered content with no time gets the view's start time. */
+  /** Modification time in milliseconds; rendered content with no time gets the time its rendering last changed. */
   mtimeMs?: number | (() => number)
+  /**
+   * A value that changes whenever the content does (a counter, an `updatedAt`): the
+   * content is rendered once per version, and `stat`, `open` and every read share that
+   * one rendering. Without it a rendering is reused for `ttlMs`.
+   */
+  version?: () => unknown
+  /** How long a rendering serves `stat` and `open` when there is no `version`, in milliseconds. @default 1000 */
+  ttlMs?: number
 }
 
 const EMPTY = new Uint8Array(0)
@@ -91,38 +99,93 @@ function toBytes(content: Content): Uint8Array {
   return typeof content === 'string' ? Buffer.from(content) : content
 }
 
-/** A rendered read-only file: `stat` reports the byte length of what `read` returns. */
+interface Rendering {
+  bytes: Uint8Array
+  version: unknown
+  atMs: number
+  changedMs: number
+}
+
+/**
+ * A generated file: rendered once per version (or per `ttlMs`), so `stat` and `cat`
+ * always agree, and opened with direct I/O, so a reader gets the whole rendering it
+ * opened whatever size the kernel saw before.
+ */
 class RenderedFile implements VNode, NodeGetattr, NodeOpen {
   readonly kind = 'file' as const
+  private last: Rendering | undefined
+  private rendering: Promise<Rendering> | undefined
+
   constructor(
     private readonly render: () => MaybePromise<Content>,
     private readonly options: FileOptions,
   ) {}
 
-  async getattr(ctx: OpContext): Promise<Attr> {
-    const content = await this.render()
-    const size = typeof content === 'string' ? Buffer.byteLength(content) : content.length
-    const m = this.options.mtimeMs
-    const t = typeof m === 'function' ? m() : (m ?? startedMs)
-    return { mode: this.options.mode ?? 0o444, size, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
+  private current(): Promise<Rendering> {
+    const version = this.options.version?.()
+    const last = this.last
+    const fresh = last && (this.options.version ? Object.is(last.version, version) : Date.now() - last.atMs < (this.options.ttlMs ?? 1000))
+    if (fresh) return Promise.resolve(last)
+    // one rendering at a time: a stat and an open arriving together share it
+    this.rendering ??= (async () => {
+      try {
+        const bytes = toBytes(await this.render())
+        const same = last !== undefined && Buffer.compare(last.bytes, bytes) === 0
+        const now = Date.now()
+        this.last = { bytes, version, atMs: now, changedMs: same ? last.changedMs : last ? now : startedMs }
+        return this.last
+      } finally {
+        this.rendering = undefined
+      }
+    })()
+    return this.rendering
   }
 
-  /** Each open renders once, so a reader sees one consistent snapshot. */
+  async getattr(ctx: OpContext): Promise<Attr> {
+    const r = await this.current()
+    const m = this.options.mtimeMs
+    const t = typeof m === 'function' ? m() : (m ?? r.changedMs)
+    return { mode: this.options.mode ?? 0o444, size: r.bytes.length, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
+  }
+
   async open(): Promise<FileHandle> {
-    const bytes = toBytes(await this.render())
+    const { bytes } = await this.current()
     return {
+      directIo: true,
       read: (offset, length) => (offset >= bytes.length ? EMPTY : bytes.subarray(offset, offset + length)),
     }
   }
 }
 
+class FixedFile implements VNode, NodeGetattr, NodeOpen {
+  readonly kind = 'file' as const
+  private readonly bytes: Uint8Array
+  constructor(
+    content: Content,
+    private readonly options: FileOptions,
+  ) {
+    this.bytes = toBytes(content)
+  }
+
+  getattr(ctx: OpContext): Attr {
+    const m = this.options.mtimeMs
+    const t = typeof m === 'function' ? m() : (m ?? startedMs)
+    return { mode: this.options.mode ?? 0o444, size: this.bytes.length, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
+  }
+
+  open(): FileHandle {
+    const bytes = this.bytes
+    return { read: (offset, length) => (offset >= bytes.length ? EMPTY : bytes.subarray(offset, offset + length)) }
+  }
+}
+
 /**
- * A read-only file. `content` is fixed text or bytes, or a function rendering them
- * on each `stat` and `open`; `stat` reports the exact byte length of the rendering.
+ * A read-only file. `content` is fixed text or bytes, or a function rendering them:
+ * once per `version` (or per `ttlMs`, 1 s by default), the one rendering serving
+ * `stat`, `open` and reads, so `stat` reports the exact byte length of what `cat` returns.
  */
 export function file(content: Content | (() => MaybePromise<Content>), options: FileOptions = {}): VNode {
-  const render = typeof content === 'function' ? content : () => content
-  return new RenderedFile(render, options)
+  return typeof content === 'function' ? new RenderedFile(content, options) : new FixedFile(content, options)
 }
 
 /** A symlink to `target`. */

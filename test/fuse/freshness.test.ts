@@ -15,7 +15,7 @@ describe.skipIf(fuseSkip)('records changed outside FacetFS, read through FUSE wi
   beforeAll(async () => {
     vfs = createVfs({
       logger: silentLogger,
-      mounts: { '/live': { name: 'live', root: dir({ 'rec.txt': file(() => text), 'set': dir(() => records) }) } },
+      mounts: { '/live': { name: 'live', root: dir({ 'rec.txt': file(() => text, { version: () => text }), 'set': dir(() => records) }) } },
     })
     mount = await mountForTest(vfs)
     m = mount.dir

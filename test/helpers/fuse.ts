@@ -29,6 +29,8 @@ if (fuseSkip) console.warn(`skipping FUSE tests: ${fuseSkip}`)
 export interface TestMount {
   readonly dir: string
   unmount(): Promise<void>
+  /** Resolves once the kernel has been sent every invalidation queued so far. */
+  invalidated(): Promise<void>
 }
 
 /**
@@ -47,6 +49,7 @@ export async function mountForTest(vfs: Vfs, options: FuseOptions = {}): Promise
         await mount.unmount()
         await rmdir(dir).catch(() => {})
       },
+      invalidated: () => mount.invalidated(),
     }
   } catch (err) {
     await rmdir(dir).catch(() => {})
