@@ -212,7 +212,6 @@ export class Cleanup {
   }
 }
 
-/** Rejects when `promise` has not settled within `ms`. */
 /**
  * A `nodeChild` script timing `count` whole-file reads of `path` (its two arguments)
  * after 50 unmeasured ones; prints `{ ms }`.
@@ -226,6 +225,7 @@ for (let i = 0; i < count; i++) readFileSync(path)
 console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t0) / 1e6 }))
 `
 
+/** Rejects when `promise` has not settled within `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
@@ -336,3 +336,77 @@ export async function timeCommand(cmd: string, args: string[], options: Omit<Exe
 export function sleep(ms: number): Promise<void> {
   return new Promise(r => setTimeout(r, ms))
 }
+
+/** Per-side samples of a figure, and the CPU time this (serving) process spent during each, in milliseconds. */
+export interface Samples {
+  values: number[][]
+  cpuMs: number[][]
+}
+
+/**
+ * Runs `measure` for each of `sides` sides, `reps + warmup` times, rotating which side
+ * goes first each repetition so drift in machine load spreads evenly; drops the first
+ * `warmup` repetitions. `prepare` runs before each measurement, outside the timing and
+ * CPU window. Also records this process's CPU time during each measurement: the cost of
+ * serving it, which other load on the machine barely changes (unlike wall time).
+ */
+export async function interleave(
+  sides: number,
+  reps: number,
+  warmup: number,
+  measure: (side: number, rep: number) => Promise<number>,
+  prepare?: (side: number, rep: number) => Promise<void>,
+): Promise<Samples> {
+  const samples: Samples = { values: Array.from({ length: sides }, () => []), cpuMs: Array.from({ length: sides }, () => []) }
+  for (let rep = 0; rep < reps + warmup; rep++) {
+    for (let k = 0; k < sides; k++) {
+      const side = (rep + k) % sides
+      await prepare?.(side, rep)
+      const cpu = process.cpuUsage()
+      const value = await measure(side, rep)
+      const used = process.cpuUsage(cpu)
+      if (rep < warmup) continue
+      samples.values[side]!.push(value)
+      samples.cpuMs[side]!.push((used.user + used.system) / 1000)
+    }
+  }
+  return samples
+}
+
+/** Reads `path` to its end with `dd bs=1M`, checks it read `bytes` bytes, and returns dd's own rate in MB/s. */
+export async function ddRead(path: string, bytes: number): Promise<number> {
+  const { stderr } = await exec('dd', [`if=${path}`, 'of=/dev/null', 'bs=1M'], { env: { LC_ALL: 'C' }, timeoutMs: 300_000 })
+  const m = /^(\d+) bytes .* copied, ([\d.e+-]+) s/m.exec(stderr)
+  if (!m || Number(m[1]) !== bytes) throw new Error(`dd of ${path} read ${m?.[1]} bytes, expected ${bytes}: ${stderr}`)
+  return bytes / 1e6 / Number(m[2])
+}
+
+/** A `nodeChild` script: stats one path `count` times (after 200 unmeasured) and prints `{ ms }`. */
+export const HOT_STAT = `
+import { statSync } from 'node:fs'
+const [path, count] = [process.argv[1], Number(process.argv[2])]
+for (let i = 0; i < 200; i++) statSync(path)
+const t0 = process.hrtime.bigint()
+for (let i = 0; i < count; i++) statSync(path)
+console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t0) / 1e6 }))
+`
+
+/** A `nodeChild` script: stats `user-00000.json` … of a folder once each (`count` first lookups) and prints `{ ms }`. */
+export const COLD_STAT = `
+import { statSync } from 'node:fs'
+const [folder, count] = [process.argv[1], Number(process.argv[2])]
+const paths = Array.from({ length: count }, (_, i) => folder + '/user-' + String(i).padStart(5, '0') + '.json')
+const t0 = process.hrtime.bigint()
+for (const p of paths) statSync(p)
+console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t0) / 1e6 }))
+`
+
+/** A `nodeChild` script: makes a folder and writes `count` small files into it (open, write, close each), timed inside the child; prints `{ ms }`. */
+export const SMALL_FILES = `
+import { writeFileSync, mkdirSync } from 'node:fs'
+const [dir, count] = process.argv.slice(1)
+mkdirSync(dir, { recursive: true })
+const t = process.hrtime.bigint()
+for (let i = 0; i < Number(count); i++) writeFileSync(dir + '/f' + i + '.txt', 'small file number ' + i + '\\n')
+console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t) / 1e6 }))
+`

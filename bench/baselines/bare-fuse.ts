@@ -1,142 +1,83 @@
-import { createRequire } from 'node:module'
+import { loadFuse } from '../../src/fuse/binding.ts'
+import { fuseMountOptions } from '../../src/fuse/options.ts'
+import { bareHandlers, type BareCounts, type BareHandlerOptions, type BareTree } from './bare-tree.ts'
 
-/** The part of a fuse-native `Fuse` instance this baseline uses. */
-interface FuseInstance {
-  opts: Record<string, unknown>
-  mount(cb: (err: Error | null) => void): void
-  unmount(cb: (err: Error | null) => void): void
-  _fuseOptions(): string
+export type { BareCounts, BareHandlerOptions, BareTree } from './bare-tree.ts'
+
+/** libfuse 3 capability bits (`fuse_common.h`) a bare mount may ask for or drop at init. */
+export const FUSE_CAP = {
+  ASYNC_READ: 1 << 0,
+  READDIRPLUS: 1 << 13,
+  READDIRPLUS_AUTO: 1 << 14,
+  WRITEBACK_CACHE: 1 << 16,
+  PARALLEL_DIROPS: 1 << 18,
+} as const
+
+/** What the kernel and libfuse settled on at init, as fuse-napi's `initWithConfig` reports it. */
+export interface BareConnection {
+  protoMajor: number
+  protoMinor: number
+  maxWrite: number
+  maxRead: number
+  maxReadahead: number
+  maxBackground: number
+  capable: number
+  want: number
 }
 
-/** fuse-native's `Fuse` class, as far as the bench uses it. */
-export interface FuseClass {
-  new (mountpoint: string, ops: Record<string, unknown>, opts?: Record<string, unknown>): FuseInstance
-  prototype: FuseInstance
-  ENOENT: number
-  ENOTDIR: number
-  EISDIR: number
-}
-
-const require = createRequire(import.meta.url)
-
-/** Loads fuse-native (the same module instance the adapter loads); throws when libfuse2 is missing. */
-export function loadFuse(): FuseClass {
-  return require('fuse-native') as FuseClass
-}
-
-/** The mount options fuse-native received for one mount, and the `-o` string it built from them. */
-export interface CapturedMount {
-  mountpoint: string
-  opts: Record<string, unknown>
-  optionString: string
-}
-
-/**
- * Records the options of every fuse-native mount made while `fn` runs (by watching
- * `Fuse.prototype._fuseOptions`), so the bare baseline can be mounted exactly as the
- * adapter mounted. Observes only; the adapter's options are passed through unchanged.
- */
-export async function captureMountOptions<T>(fn: () => Promise<T>): Promise<{ result: T; mounts: CapturedMount[] }> {
-  const Fuse = loadFuse()
-  const original = Object.getOwnPropertyDescriptor(Fuse.prototype, '_fuseOptions')!
-  const mounts: CapturedMount[] = []
-  const originalFn = Fuse.prototype._fuseOptions
-  Fuse.prototype._fuseOptions = function (this: FuseInstance & { mnt: string }): string {
-    const optionString = originalFn.call(this)
-    mounts.push({ mountpoint: this.mnt, opts: { ...this.opts }, optionString })
-    return optionString
-  }
-  try {
-    return { result: await fn(), mounts }
-  } finally {
-    Object.defineProperty(Fuse.prototype, '_fuseOptions', original)
-  }
-}
-
-/** A tree served by the bare handler: folders are plain objects, files are bytes. */
-export interface BareTree {
-  [name: string]: BareTree | Uint8Array
-}
-
-interface BareStat {
-  mode: number
-  size: number
-  uid: number
-  gid: number
-  nlink: number
-  atime: Date
-  mtime: Date
-  ctime: Date
-}
-
-interface Entry {
-  stat: BareStat
-  names?: string[]
-  data?: Uint8Array
+/** Options of {@link mountBareFuse}. */
+export interface BareFuseOptions extends BareHandlerOptions {
+  /** fuse-napi constructor options. @default the adapter's own, `fuseMountOptions()` */
+  fuseOptions?: Record<string, unknown>
+  /** {@link FUSE_CAP} bits to ask for at init, on top of libfuse's defaults (those the kernel lacks are left out). @default 0 */
+  want?: number
+  /** {@link FUSE_CAP} bits to drop at init. @default 0 */
+  unwant?: number
 }
 
 /** A mounted bare handler. */
 export interface BareMount {
   readonly mountpoint: string
+  /** Calls that reached the handler since mount, per operation. */
+  readonly counts: BareCounts
+  /** What init settled on, where the binding reports it. */
+  readonly connection?: BareConnection
   unmount(): Promise<void>
 }
 
 /**
- * Mounts a minimal fuse-native handler serving `tree` from memory: `getattr`, `readdir`,
- * `open`, `read` and nothing else, each answered straight from a path-keyed `Map` built
- * at mount time. It is the floor of the binding: no router, no VFS, no allocation beyond
- * what fuse-native itself does. `opts` are fuse-native options (pass the adapter's own,
- * see {@link captureMountOptions}, so both sides run with the same mount options).
+ * Mounts the bare handler ({@link bareHandlers}) on fuse-napi (FUSE 3), by default with the
+ * very options the adapter mounts with (`fuseMountOptions()`: request workers, max_read,
+ * timeouts, default_permissions, nullpath_ok), so FacetFS rows and this floor differ only
+ * by what FacetFS does per call.
  */
-export async function mountBareFuse(mountpoint: string, tree: BareTree, opts: Record<string, unknown> = {}): Promise<BareMount> {
+export async function mountBareFuse(mountpoint: string, tree: BareTree, options: BareFuseOptions = {}): Promise<BareMount> {
   const Fuse = loadFuse()
-  const now = new Date()
-  const uid = process.getuid?.() ?? 0
-  const gid = process.getgid?.() ?? 0
-  const entries = new Map<string, Entry>()
-  const add = (path: string, node: BareTree | Uint8Array): void => {
-    if (node instanceof Uint8Array) {
-      entries.set(path, { stat: { mode: 0o100444, size: node.length, uid, gid, nlink: 1, atime: now, mtime: now, ctime: now }, data: node })
-      return
-    }
-    const names = Object.keys(node)
-    entries.set(path, { stat: { mode: 0o40555, size: 4096, uid, gid, nlink: 2, atime: now, mtime: now, ctime: now }, names })
-    for (const name of names) add(path === '/' ? '/' + name : path + '/' + name, node[name]!)
+  const { ops, counts } = bareHandlers(tree, options)
+  // with nullPathOk, fuse-napi takes utimens only in its handle-passing form
+  if (ops.utimens) {
+    delete ops.utimens
+    ops.utimensWithHandle = (_path: string | null, _fd: unknown, _atime: unknown, _mtime: unknown, cb: (code: number) => void): void => cb(0)
   }
-  add('/', tree)
-
-  const ops = {
-    getattr(path: string, cb: (err: number, stat?: BareStat) => void): void {
-      const e = entries.get(path)
-      if (e === undefined) return cb(Fuse.ENOENT)
-      cb(0, e.stat)
-    },
-    readdir(path: string, cb: (err: number, names?: string[]) => void): void {
-      const e = entries.get(path)
-      if (e === undefined) return cb(Fuse.ENOENT)
-      if (e.names === undefined) return cb(Fuse.ENOTDIR)
-      cb(0, e.names)
-    },
-    open(path: string, _flags: number, cb: (err: number, fd?: number) => void): void {
-      const e = entries.get(path)
-      if (e === undefined) return cb(Fuse.ENOENT)
-      if (e.data === undefined) return cb(Fuse.EISDIR)
-      cb(0, 1)
-    },
-    read(path: string, _fd: number, buffer: Buffer, length: number, position: number, cb: (bytes: number) => void): void {
-      const data = entries.get(path)?.data
-      if (data === undefined || position >= data.length) return cb(0)
-      const end = Math.min(data.length, position + length)
-      buffer.set(data.subarray(position, end))
-      cb(end - position)
-    },
+  const want = options.want ?? 0
+  const unwant = options.unwant ?? 0
+  let connection: BareConnection | undefined
+  ops.initWithConfig = (conn: BareConnection, cb: (code: number, config?: { want: number }) => void): void => {
+    connection = { ...conn }
+    const wanted = ((conn.want | (want & conn.capable)) & ~unwant) >>> 0
+    if (wanted === conn.want) return cb(0)
+    connection.want = wanted
+    cb(0, { want: wanted })
   }
-
-  const fuse = new Fuse(mountpoint, ops, opts)
+  const fuse = new Fuse(mountpoint, ops, options.fuseOptions ?? fuseMountOptions())
   await new Promise<void>((resolve, reject) => fuse.mount(err => (err ? reject(err) : resolve())))
   let mounted = true
   return {
     mountpoint,
+    counts,
+    get connection() {
+      return connection
+    },
     unmount: () => {
       if (!mounted) return Promise.resolve()
       mounted = false
