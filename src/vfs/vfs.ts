@@ -1,30 +1,22 @@
 import { constants as fsc } from 'node:fs'
-import { allowedMode, checkAccess, checkChown, checkOwner, checkSticky, isRoot, modeAfterChown, newNodeOwner, R_OK, routerChecks, W_OK, X_OK } from './access.ts'
+import { checkAccess, isRoot, R_OK, routerChecks, W_OK, X_OK } from './access.ts'
 import { ChangeBus, type ChangeEvent, type ChangeListener } from './changes.ts'
 import { toVfsError, vfsError, VfsError } from './errors.ts'
 import { checkRange, checkSize, decodeFlags, HandleTable, MAX_IO, type OpenFile } from './handles.ts'
 import { createLogger, type Logger } from './log.ts'
 import { MountTable, type ChangeType, type Mount, type MountChange, type MountEntry } from './mounts.ts'
-import {
-  can,
-  type Attr,
-  type AttrChanges,
-  type DirEntry,
-  type FileHandle,
-  type NodeKind,
-  type OpContext,
-  type OpenFlags,
-  type SpecialKind,
-  type StatFs,
-  type VNode,
-} from './node.ts'
-import { basename, checkName, isWithin, normalize, split } from './path.ts'
-import { InodeNumbers, msToNs, nowNs, nsToMs, toStat, type Stat } from './stat.ts'
+import { can, type Attr, type DirEntry, type FileHandle, type NodeKind, type OpContext, type OpenFlags, type SpecialKind, type StatFs, type VNode } from './node.ts'
+import { checkName, isWithin, normalize, split } from './path.ts'
+import { Resolver, syntheticDir, type Resolved } from './resolver.ts'
+import { needsBefore, ownerRequest, planSetattr, type SetattrRequest } from './setattr.ts'
+import { InodeNumbers, msToNs, type Stat } from './stat.ts'
+import { checkXattrName, holdsUserXattrs, readNeedsAccess, writeNeedsAccess, XATTR_CREATE, XATTR_REPLACE, XATTR_SIZE_MAX } from './xattr.ts'
 
 export type { ChangeEvent, ChangeListener } from './changes.ts'
 export { decodeFlags, MAX_IO } from './handles.ts'
 export type { SpecialKind } from './node.ts'
 export type { Stat } from './stat.ts'
+export type { NodeTimeSpec, SetattrRequest } from './setattr.ts'
 
 /** Options for {@link Vfs.readdir}. */
 export interface ReaddirOptions {
@@ -51,18 +43,6 @@ export interface MountInfo {
 /** The `OpContext` fields a caller may set; the rest come from the VFS. */
 export type CallerContext = Partial<OpContext>
 
-/** A time for {@link Vfs.setattr}: nanoseconds since the epoch, the current time, or "leave it" (`UTIME_NOW`, `UTIME_OMIT`). */
-export type NodeTimeSpec = bigint | 'now' | 'omit'
-
-/** What {@link Vfs.setattr} changes; absent fields are left alone. */
-export interface SetattrRequest {
-  mode?: number
-  uid?: number
-  gid?: number
-  atime?: NodeTimeSpec
-  mtime?: NodeTimeSpec
-}
-
 /** Whether a path op acts on a final symlink's target (the default) or on the link itself. */
 export interface FollowOption {
   /** @default true */
@@ -72,27 +52,8 @@ export interface FollowOption {
 /** How {@link Vfs.rename} treats an existing target: replace it, refuse (`EEXIST`), or swap the two. */
 export type RenameMode = 'replace' | 'noreplace' | 'exchange'
 
-/** `setxattr` flags: fail when the attribute exists / does not exist. */
-const XATTR_CREATE = 1
-const XATTR_REPLACE = 2
-/** The kernel's limit on one extended attribute's value. */
-const XATTR_SIZE_MAX = 65536
-
-const MAX_SYMLINKS = 40
 const DEFAULT_PAGE = 1000
 
-interface Resolved {
-  node: VNode
-  entry: MountEntry | undefined
-  /** The normalised path after following symlinks. */
-  path: string
-  /** True when this path is a mount point. */
-  isMountPoint: boolean
-  /** Table names below this path (mount points and their ancestors). */
-  mountChildren: string[]
-}
-
-const syntheticDir: VNode = { kind: 'dir' }
 
 /**
  * The router: one path-level API over a table of mounts, used by every front door.
@@ -108,9 +69,8 @@ export class Vfs {
   private readonly table = new MountTable()
   private readonly files = new HandleTable()
   private readonly bus: ChangeBus
-  private readonly inodes = new InodeNumbers()
+  private readonly paths: Resolver
   private readonly baseCtx: OpContext
-  private readonly startedMs = Date.now()
   private readonly opCounts = new Map<string, Record<string, number>>()
   private closed = false
   private nextMountId = 1
@@ -118,6 +78,7 @@ export class Vfs {
   constructor(options: VfsOptions = {}) {
     this.logger = options.logger ?? createLogger()
     this.bus = new ChangeBus(this.logger)
+    this.paths = new Resolver(this.table, new InodeNumbers(), Date.now())
     this.baseCtx = {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
@@ -191,12 +152,12 @@ export class Vfs {
 
   /** Attributes of `path`, following a final symlink. */
   stat(path: string, caller?: CallerContext): Promise<Stat> {
-    return this.run('stat', path, caller, async (p, ctx) => this.statOf(await this.resolve(p, ctx, true), ctx))
+    return this.run('stat', path, caller, async (p, ctx) => this.paths.statOf(await this.paths.resolve(p, ctx, true), ctx))
   }
 
   /** Attributes of `path` itself, not following a final symlink. */
   lstat(path: string, caller?: CallerContext): Promise<Stat> {
-    return this.run('lstat', path, caller, async (p, ctx) => this.statOf(await this.resolve(p, ctx, false), ctx))
+    return this.run('lstat', path, caller, async (p, ctx) => this.paths.statOf(await this.paths.resolve(p, ctx, false), ctx))
   }
 
   /**
@@ -207,23 +168,23 @@ export class Vfs {
    */
   lstatEntries(path: string, names: readonly string[], caller?: CallerContext): Promise<Array<Stat | undefined>> {
     return this.run('lstat', path, caller, async (p, ctx) => {
-      const dir = await this.resolve(p, ctx, true)
+      const dir = await this.paths.resolve(p, ctx, true)
       if (dir.node.kind !== 'dir') throw vfsError('ENOTDIR')
-      await this.require(dir.node, X_OK, ctx)
+      await this.paths.require(dir.node, X_OK, ctx)
       const out: Array<Stat | undefined> = []
       for (const name of names) {
         try {
           if (dir.mountChildren.includes(name)) {
-            out.push(await this.statOf(await this.resolve(normalize(p + '/' + name), ctx, false), ctx))
+            out.push(await this.paths.statOf(await this.paths.resolve(normalize(p + '/' + name), ctx, false), ctx))
           } else {
-            const found = can.lookup(dir.node) ? dir.node.lookup(checkName(name), ctx) : this.childOf(dir.node, checkName(name), ctx)
+            const found = can.lookup(dir.node) ? dir.node.lookup(checkName(name), ctx) : this.paths.childOf(dir.node, checkName(name), ctx)
             const child = found instanceof Promise ? await found : found
             if (!child) {
               out.push(undefined)
               continue
             }
-            const attr = can.getattr(child) ? child.getattr(ctx) : this.attrOf(child, ctx)
-            out.push(this.toStat(child, attr instanceof Promise ? await attr : attr, dir.entry))
+            const attr = can.getattr(child) ? child.getattr(ctx) : this.paths.attrOf(child, ctx)
+            out.push(this.paths.toStat(child, attr instanceof Promise ? await attr : attr, dir.entry))
           }
         } catch {
           out.push(undefined)
@@ -236,15 +197,15 @@ export class Vfs {
   /** Succeeds when `path` exists and the caller has the rights `mode` asks for (`access(2)`: `F_OK`, or `R_OK | W_OK | X_OK`). */
   access(path: string, mode: number = fsc.F_OK, caller?: CallerContext): Promise<void> {
     return this.run('access', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, true)
-      if (mode !== fsc.F_OK) checkAccess(await this.attrOf(r.node, ctx), mode & 7, ctx, r.node.kind === 'dir')
+      const r = await this.paths.resolve(p, ctx, true)
+      if (mode !== fsc.F_OK) checkAccess(await this.paths.attrOf(r.node, ctx), mode & 7, ctx, r.node.kind === 'dir')
     })
   }
 
   /** Filesystem figures for the mount holding `path`. */
   statfs(path: string, caller?: CallerContext): Promise<StatFs> {
     return this.run('statfs', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, true)
+      const r = await this.paths.resolve(p, ctx, true)
       const root = r.entry?.mount.root
       if (root && can.statfs(root)) return root.statfs(ctx)
       return { bsize: 4096, blocks: 1 << 28, bfree: 1 << 27, bavail: 1 << 27, files: 1 << 24, ffree: 1 << 23, namemax: 255 }
@@ -257,9 +218,9 @@ export class Vfs {
    */
   readdir(path: string, options: ReaddirOptions = {}, caller?: CallerContext): Promise<{ entries: DirEntry[]; cursor?: string }> {
     return this.run('scandir', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, true)
+      const r = await this.paths.resolve(p, ctx, true)
       if (r.node.kind !== 'dir') throw vfsError('ENOTDIR')
-      await this.require(r.node, R_OK, ctx)
+      await this.paths.require(r.node, R_OK, ctx)
       const limit = Math.max(1, Math.min(options.limit ?? DEFAULT_PAGE, 100_000))
       const page = can.readdir(r.node) ? await r.node.readdir({ limit, cursor: options.cursor }, ctx) : { entries: [] }
       if (r.mountChildren.length === 0) return page
@@ -286,8 +247,8 @@ export class Vfs {
   /** The target of the symlink at `path`; `EINVAL` when it is not a symlink. */
   readlink(path: string, caller?: CallerContext): Promise<string> {
     return this.run('readlink', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, false)
-      return this.readlinkOf(r.node, ctx)
+      const r = await this.paths.resolve(p, ctx, false)
+      return this.paths.readlinkOf(r.node, ctx)
     })
   }
 
@@ -298,12 +259,12 @@ export class Vfs {
 
   /** Sets the owner of `path`; `-1` leaves a field as it is. */
   chown(path: string, uid: number, gid: number, caller?: CallerContext): Promise<void> {
-    return this.setattrAt('chown', path, owner(uid, gid), true, caller)
+    return this.setattrAt('chown', path, ownerRequest(uid, gid), true, caller)
   }
 
   /** Sets the owner of `path` itself, not of a symlink's target; `-1` leaves a field as it is. */
   lchown(path: string, uid: number, gid: number, caller?: CallerContext): Promise<void> {
-    return this.setattrAt('lchown', path, owner(uid, gid), false, caller)
+    return this.setattrAt('lchown', path, ownerRequest(uid, gid), false, caller)
   }
 
   /** Sets the access and modification times of `path`, in milliseconds. */
@@ -328,7 +289,7 @@ export class Vfs {
   }
 
   private setattrAt(syscall: string, path: string, req: SetattrRequest, follow: boolean, caller?: CallerContext): Promise<void> {
-    return this.run(syscall, path, caller, async (p, ctx) => this.applySetattr(await this.resolve(p, ctx, follow), req, ctx))
+    return this.run(syscall, path, caller, async (p, ctx) => this.applySetattr(await this.paths.resolve(p, ctx, follow), req, ctx))
   }
 
   /** Like {@link setattr}, on the file open as `fh` (`fchmod`, `fchown`, `futimens`), which may have no name left. */
@@ -337,37 +298,9 @@ export class Vfs {
   }
 
   private async applySetattr(r: { node: VNode; path: string; entry: MountEntry | undefined }, req: SetattrRequest, ctx: OpContext): Promise<void> {
-    const changes: AttrChanges = {}
-    const checks = routerChecks(ctx)
-    const isDir = r.node.kind === 'dir'
-    const before = checks || req.uid !== undefined || req.gid !== undefined ? await this.attrOf(r.node, ctx) : undefined
-    if (req.mode !== undefined) {
-      if (checks) checkOwner(before!, ctx)
-      changes.mode = checks ? allowedMode(before!, req.mode & 0o7777, ctx, isDir) : req.mode & 0o7777
-    }
-    if (req.uid !== undefined || req.gid !== undefined) {
-      if (checks) checkChown(before!, req.uid, req.gid, ctx)
-      if (req.uid !== undefined) changes.uid = req.uid
-      if (req.gid !== undefined) changes.gid = req.gid
-      if (checks && changes.mode === undefined && r.node.kind !== 'symlink') {
-        const mode = modeAfterChown(before!.mode, isDir)
-        if (mode !== before!.mode) changes.mode = mode
-      }
-    }
-    const atime = req.atime ?? 'omit'
-    const mtime = req.mtime ?? 'omit'
-    if (atime !== 'omit' || mtime !== 'omit') {
-      if (checks) {
-        const explicit = (atime !== 'omit' && atime !== 'now') || (mtime !== 'omit' && mtime !== 'now')
-        if (explicit) checkOwner(before!, ctx)
-        else if (!isRoot(ctx) && ctx.uid !== before!.uid) checkAccess(before!, W_OK, ctx, isDir)
-      }
-      const now = atime === 'now' || mtime === 'now' ? nowNs() : 0n
-      if (atime !== 'omit') setTime(changes, 'atime', atime === 'now' ? now : atime)
-      if (mtime !== 'omit') setTime(changes, 'mtime', mtime === 'now' ? now : mtime)
-    }
-    // utimensat with both times UTIME_OMIT changes nothing, not even ctime
-    if (req.mode === undefined && req.uid === undefined && req.gid === undefined && changes.atimeNs === undefined && changes.mtimeNs === undefined) return
+    const before = needsBefore(req, ctx) ? await this.paths.attrOf(r.node, ctx) : undefined
+    const changes = planSetattr(req, before, r.node.kind, ctx)
+    if (!changes) return
     if (!can.setattr(r.node)) throw vfsError('EROFS')
     await r.node.setattr(changes, ctx)
     this.emitChange('update', r, r.node.kind)
@@ -378,9 +311,9 @@ export class Vfs {
   /** Makes a directory; `EEXIST` when `path` exists. */
   mkdir(path: string, mode = 0o755, caller?: CallerContext): Promise<void> {
     return this.run('mkdir', path, caller, async (p, ctx) => {
-      const { parent, name } = await this.freeChild(p, ctx)
+      const { parent, name } = await this.paths.freeChild(p, ctx)
       if (!can.mkdir(parent.node)) throw vfsError('EROFS')
-      const owned = await this.ownerCtx(parent.node, mode & 0o7777, true, ctx)
+      const owned = await this.paths.ownerCtx(parent.node, mode & 0o7777, true, ctx)
       await parent.node.mkdir(name, owned.mode, owned.ctx)
       this.emitChange('create', { ...parent, path: p }, 'dir')
     })
@@ -391,9 +324,9 @@ export class Vfs {
     return this.run('symlink', path, caller, async (p, ctx) => {
       if (typeof target !== 'string' || target === '' || target.includes('\0')) throw vfsError('EINVAL', 'invalid symlink target')
       if (Buffer.byteLength(target) > 4095) throw vfsError('ENAMETOOLONG')
-      const { parent, name } = await this.freeChild(p, ctx)
+      const { parent, name } = await this.paths.freeChild(p, ctx)
       if (!can.symlink(parent.node)) throw vfsError('EROFS')
-      const owned = await this.ownerCtx(parent.node, 0o777, false, ctx)
+      const owned = await this.paths.ownerCtx(parent.node, 0o777, false, ctx)
       await parent.node.symlink(name, target, owned.ctx)
       this.emitChange('create', { ...parent, path: p }, 'symlink')
     })
@@ -403,9 +336,9 @@ export class Vfs {
   mknod(path: string, kind: SpecialKind, mode = 0o644, rdev = 0, caller?: CallerContext): Promise<void> {
     return this.run('mknod', path, caller, async (p, ctx) => {
       if (routerChecks(ctx) && (kind === 'chardev' || kind === 'blockdev') && !isRoot(ctx)) throw vfsError('EPERM', 'only the superuser makes device nodes')
-      const { parent, name } = await this.freeChild(p, ctx)
+      const { parent, name } = await this.paths.freeChild(p, ctx)
       if (!can.mknod(parent.node)) throw vfsError('EPERM', 'this mount holds no special files')
-      const owned = await this.ownerCtx(parent.node, mode & 0o7777, false, ctx)
+      const owned = await this.paths.ownerCtx(parent.node, mode & 0o7777, false, ctx)
       await parent.node.mknod(name, kind, owned.mode, kind === 'chardev' || kind === 'blockdev' ? rdev : 0, owned.ctx)
       this.emitChange('create', { ...parent, path: p }, kind)
     })
@@ -415,10 +348,10 @@ export class Vfs {
   link(existing: string, newPath: string, caller?: CallerContext): Promise<void> {
     return this.run('link', existing, caller, async (src, ctx) => {
       const dst = normalize(newPath)
-      const a = await this.resolve(src, ctx, false)
+      const a = await this.paths.resolve(src, ctx, false)
       if (a.node.kind === 'dir') throw vfsError('EPERM', 'folders cannot be hard-linked')
       if (a.node === syntheticDir) throw vfsError('EPERM')
-      const { parent, name } = await this.freeChild(dst, ctx)
+      const { parent, name } = await this.paths.freeChild(dst, ctx)
       if (parent.entry !== a.entry) throw vfsError('EXDEV', 'source and target are in different mounts')
       if (!can.link(parent.node)) throw vfsError('EPERM', 'this mount has no hard links')
       await parent.node.link(name, a.node, ctx)
@@ -430,9 +363,9 @@ export class Vfs {
   /** Removes a file, symlink or special file. */
   unlink(path: string, caller?: CallerContext): Promise<void> {
     return this.run('unlink', path, caller, async (p, ctx) => {
-      const { parent, name, child } = await this.existingChild(p, ctx)
+      const { parent, name, child } = await this.paths.existingChild(p, ctx)
       if (child.kind === 'dir') throw vfsError('EISDIR')
-      await this.mayRemove(parent.node, child, ctx)
+      await this.paths.mayRemove(parent.node, child, ctx)
       if (!can.unlink(parent.node)) throw vfsError('EROFS')
       await parent.node.unlink(name, ctx)
       this.emitChange('delete', { ...parent, path: p }, child.kind)
@@ -443,9 +376,9 @@ export class Vfs {
   rmdir(path: string, caller?: CallerContext): Promise<void> {
     return this.run('rmdir', path, caller, async (p, ctx) => {
       if (p === '/') throw vfsError('EBUSY', 'the root cannot be removed')
-      const { parent, name, child } = await this.existingChild(p, ctx)
+      const { parent, name, child } = await this.paths.existingChild(p, ctx)
       if (child.kind !== 'dir') throw vfsError('ENOTDIR')
-      await this.mayRemove(parent.node, child, ctx)
+      await this.paths.mayRemove(parent.node, child, ctx)
       if (!can.rmdir(parent.node)) throw vfsError('EROFS')
       await parent.node.rmdir(name, ctx)
       this.emitChange('delete', { ...parent, path: p }, 'dir')
@@ -461,14 +394,14 @@ export class Vfs {
     return this.run('rename', from, caller, async (src, ctx) => {
       const dst = normalize(to)
       if (src === dst) {
-        await this.resolve(src, ctx, false)
+        await this.paths.resolve(src, ctx, false)
         return
       }
-      const a = await this.existingChild(src, ctx)
-      const b = await this.parentOf(dst, ctx)
+      const a = await this.paths.existingChild(src, ctx)
+      const b = await this.paths.parentOf(dst, ctx)
       if (a.parent.entry !== b.parent.entry) throw vfsError('EXDEV', 'source and target are in different mounts')
       if (b.isMountPoint) throw vfsError('EBUSY', 'the target is a mount point')
-      const target = await this.childOf(b.parent.node, b.name, ctx)
+      const target = await this.paths.childOf(b.parent.node, b.name, ctx)
       if (mode === 'exchange') {
         if (!target) throw vfsError('ENOENT')
         if ((a.child.kind === 'dir' && isWithin(dst, src)) || (target.kind === 'dir' && isWithin(src, dst))) throw vfsError('EINVAL', 'cannot move a directory into itself')
@@ -479,10 +412,10 @@ export class Vfs {
         if (a.child.kind === 'dir' && target.kind !== 'dir') throw vfsError('ENOTDIR')
         if (a.child.kind !== 'dir' && target.kind === 'dir') throw vfsError('EISDIR')
       }
-      await this.mayRemove(a.parent.node, a.child, ctx)
-      if (b.parent.node !== a.parent.node) await this.require(b.parent.node, W_OK | X_OK, ctx)
-      if (target) await this.mayRemove(b.parent.node, target, ctx, b.parent.node !== a.parent.node)
-      if (a.child.kind === 'dir' && b.parent.node !== a.parent.node) await this.require(a.child, W_OK, ctx)
+      await this.paths.mayRemove(a.parent.node, a.child, ctx)
+      if (b.parent.node !== a.parent.node) await this.paths.require(b.parent.node, W_OK | X_OK, ctx)
+      if (target) await this.paths.mayRemove(b.parent.node, target, ctx, b.parent.node !== a.parent.node)
+      if (a.child.kind === 'dir' && b.parent.node !== a.parent.node) await this.paths.require(a.child, W_OK, ctx)
       const m = a.parent.entry?.path ?? '/'
       if (mode === 'exchange') {
         if (!can.exchange(a.parent.node)) throw vfsError('EINVAL', 'this mount cannot exchange names')
@@ -502,10 +435,10 @@ export class Vfs {
   /** The value of extended attribute `name` of `path`; `ENODATA` when it has none. */
   getxattr(path: string, name: string, options: FollowOption = {}, caller?: CallerContext): Promise<Uint8Array> {
     return this.run('getxattr', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, options.follow ?? true)
+      const r = await this.paths.resolve(p, ctx, options.follow ?? true)
       checkXattrName(name)
-      if (name.startsWith('user.') && r.node.kind !== 'file' && r.node.kind !== 'dir') throw vfsError('ENODATA')
-      if (name.startsWith('user.')) await this.require(r.node, R_OK, ctx)
+      if (readNeedsAccess(name) && !holdsUserXattrs(r.node)) throw vfsError('ENODATA')
+      if (readNeedsAccess(name)) await this.paths.require(r.node, R_OK, ctx)
       const value = can.getxattr(r.node) ? await r.node.getxattr(name, ctx) : undefined
       if (value === undefined) throw vfsError('ENODATA')
       return value
@@ -515,10 +448,10 @@ export class Vfs {
   /** Sets extended attribute `name` of `path` (`flags`: 1 `XATTR_CREATE` fails with `EEXIST` when it exists, 2 `XATTR_REPLACE` with `ENODATA` when it does not). */
   setxattr(path: string, name: string, value: Uint8Array, flags = 0, options: FollowOption = {}, caller?: CallerContext): Promise<void> {
     return this.run('setxattr', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, options.follow ?? true)
+      const r = await this.paths.resolve(p, ctx, options.follow ?? true)
       checkXattrName(name)
       if (value.length > XATTR_SIZE_MAX) throw vfsError('E2BIG')
-      await this.mayWriteXattr(r.node, name, ctx)
+      if (writeNeedsAccess(r.node, name, ctx)) await this.paths.require(r.node, W_OK, ctx)
       if (!can.setxattr(r.node)) throw vfsError('EOPNOTSUPP', 'this mount keeps no extended attributes')
       if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
         const exists = can.getxattr(r.node) && (await r.node.getxattr(name, ctx)) !== undefined
@@ -533,7 +466,7 @@ export class Vfs {
   /** The names of `path`'s extended attributes. */
   listxattr(path: string, options: FollowOption = {}, caller?: CallerContext): Promise<string[]> {
     return this.run('listxattr', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, options.follow ?? true)
+      const r = await this.paths.resolve(p, ctx, options.follow ?? true)
       return can.listxattr(r.node) ? r.node.listxattr(ctx) : []
     })
   }
@@ -541,22 +474,14 @@ export class Vfs {
   /** Removes extended attribute `name` of `path`; `ENODATA` when it has none. */
   removexattr(path: string, name: string, options: FollowOption = {}, caller?: CallerContext): Promise<void> {
     return this.run('removexattr', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, options.follow ?? true)
+      const r = await this.paths.resolve(p, ctx, options.follow ?? true)
       checkXattrName(name)
-      await this.mayWriteXattr(r.node, name, ctx)
+      if (writeNeedsAccess(r.node, name, ctx)) await this.paths.require(r.node, W_OK, ctx)
       if (!can.getxattr(r.node) || (await r.node.getxattr(name, ctx)) === undefined) throw vfsError('ENODATA')
       if (!can.removexattr(r.node)) throw vfsError('EOPNOTSUPP')
       await r.node.removexattr(name, ctx)
       this.emitChange('update', r, r.node.kind)
     })
-  }
-
-  private async mayWriteXattr(node: VNode, name: string, ctx: OpContext): Promise<void> {
-    if (!routerChecks(ctx)) return
-    if (name.startsWith('user.')) {
-      if (node.kind !== 'file' && node.kind !== 'dir') throw vfsError('EPERM', 'user attributes are for files and folders')
-      await this.require(node, W_OK, ctx)
-    } else if (!isRoot(ctx)) throw vfsError('EPERM', 'only the superuser sets trusted and security attributes')
   }
 
   // ---- content
@@ -565,10 +490,10 @@ export class Vfs {
   truncate(path: string, size: number, caller?: CallerContext): Promise<void> {
     return this.run('truncate', path, caller, async (p, ctx) => {
       checkSize(size)
-      const r = await this.resolve(p, ctx, true)
+      const r = await this.paths.resolve(p, ctx, true)
       if (r.node.kind === 'dir') throw vfsError('EISDIR')
       if (r.node.kind !== 'file') throw vfsError('EINVAL')
-      await this.require(r.node, W_OK, ctx)
+      await this.paths.require(r.node, W_OK, ctx)
       if (!can.truncate(r.node)) throw vfsError('EROFS')
       await r.node.truncate(size, ctx)
       this.emitChange('update', r, 'file')
@@ -648,7 +573,7 @@ export class Vfs {
 
   /** Attributes of the file open as `fh`, with its unflushed writes. */
   fstat(fh: number, caller?: CallerContext): Promise<Stat> {
-    return this.runFh('fstat', fh, caller, async (f, ctx) => this.toStat(f.node, await this.attrOfHandle(f, ctx), f.entry))
+    return this.runFh('fstat', fh, caller, async (f, ctx) => this.paths.toStat(f.node, await this.attrOfHandle(f, ctx), f.entry))
   }
 
   /** Sets the size of the file open as `fh`. */
@@ -685,7 +610,7 @@ export class Vfs {
   /** Makes the entries of the folder at `path` durable (fsync of a directory): names made, moved or removed in it survive a crash once this returns. */
   fsyncdir(path: string, caller?: CallerContext): Promise<void> {
     return this.run('fsync', path, caller, async (p, ctx) => {
-      const r = await this.resolve(p, ctx, true)
+      const r = await this.paths.resolve(p, ctx, true)
       if (can.fsync(r.node)) await r.node.fsync(false, ctx)
     })
   }
@@ -834,123 +759,26 @@ export class Vfs {
     this.bus.emit({ type, path: r.path, kind, mount: r.entry?.path ?? '/' })
   }
 
-  /** Checks the caller's `want` rights to `node` unless the kernel has checked them or the caller is the superuser. */
-  private async require(node: VNode, want: number, ctx: OpContext): Promise<void> {
-    if (!routerChecks(ctx) || (isRoot(ctx) && (want & X_OK) === 0)) return
-    checkAccess(await this.attrOf(node, ctx), want, ctx, node.kind === 'dir')
-  }
-
-  /** The caller may remove (or move away) `child` of `dir`: write and search rights on `dir`, and the sticky-folder rule. */
-  private async mayRemove(dir: VNode, child: VNode, ctx: OpContext, writeChecked = false): Promise<void> {
-    if (!routerChecks(ctx) || isRoot(ctx)) return
-    const d = await this.attrOf(dir, ctx)
-    if (!writeChecked) checkAccess(d, W_OK | X_OK, ctx, true)
-    checkSticky(d, await this.attrOf(child, ctx), ctx)
-  }
-
-  /** The context and mode a node made in `parent` gets: the caller's uid, and the group (and folder setgid bit) per {@link newNodeOwner}. */
-  private async ownerCtx(parent: VNode, mode: number, isDir: boolean, ctx: OpContext): Promise<{ ctx: OpContext; mode: number }> {
-    const a = await this.attrOf(parent, ctx)
-    const owned = newNodeOwner(a, mode, isDir, ctx)
-    return { ctx: owned.gid === ctx.gid ? ctx : { ...ctx, gid: owned.gid }, mode: owned.mode }
-  }
-
-  /** Walks to the node at normalised path `p`, following symlinks on the way (and the last one when `follow`), checking search rights on each folder. */
-  private async resolve(p: string, ctx: OpContext, follow: boolean, hops = 0): Promise<Resolved> {
-    const names = p === '/' ? [] : p.slice(1).split('/')
-    const match = this.table.match(names)
-    const mountChildren = this.table.childNames(match.exact)
-    const isMountPoint = match.exact?.entry !== undefined
-    const entry = match.entry
-    if (!entry) {
-      if (match.exact) return { node: syntheticDir, entry: undefined, path: p, isMountPoint, mountChildren }
-      throw vfsError('ENOENT')
-    }
-    const search = routerChecks(ctx) && !isRoot(ctx)
-    let node = entry.mount.root
-    for (let i = match.depth; i < names.length; i++) {
-      if (node.kind !== 'dir') throw vfsError('ENOTDIR')
-      if (search) checkAccess(await this.attrOf(node, ctx), X_OK, ctx, true)
-      const child = await this.childOf(node, names[i]!, ctx)
-      if (!child) {
-        if (match.exact && i === names.length - 1 && !isMountPoint) {
-          return { node: syntheticDir, entry, path: p, isMountPoint, mountChildren }
-        }
-        throw vfsError('ENOENT')
-      }
-      if (child.kind === 'symlink' && (follow || i < names.length - 1)) {
-        if (++hops > MAX_SYMLINKS) throw vfsError('ELOOP')
-        const target = await this.readlinkOf(child, ctx)
-        const base = target.startsWith('/') ? '' : '/' + names.slice(0, i).join('/')
-        const rest = names.slice(i + 1).join('/')
-        return this.resolve(normalize(`${base}/${target}/${rest}`), ctx, follow, hops)
-      }
-      node = child
-    }
-    if (match.exact && !isMountPoint && node.kind !== 'dir') node = syntheticDir
-    return { node, entry, path: p, isMountPoint, mountChildren }
-  }
-
-  private async childOf(dir: VNode, name: string, ctx: OpContext): Promise<VNode | undefined> {
-    if (can.lookup(dir)) return dir.lookup(name, ctx)
-    if (!can.readdir(dir)) return undefined
-    let cursor: string | undefined
-    do {
-      const page = await dir.readdir({ limit: DEFAULT_PAGE, cursor }, ctx)
-      const found = page.entries.find(e => e.name === name)
-      if (found) return found.node
-      cursor = page.cursor
-    } while (cursor !== undefined)
-    return undefined
-  }
-
-  private async parentOf(p: string, ctx: OpContext): Promise<{ parent: Resolved; name: string; isMountPoint: boolean }> {
-    if (p === '/') throw vfsError('EBUSY', 'the root has no parent')
-    const name = checkName(basename(p))
-    const parentPath = p.slice(0, p.length - name.length - 1) || '/'
-    const parent = await this.resolve(parentPath, ctx, true)
-    if (parent.node.kind !== 'dir') throw vfsError('ENOTDIR')
-    if (routerChecks(ctx) && !isRoot(ctx)) checkAccess(await this.attrOf(parent.node, ctx), X_OK, ctx, true)
-    return { parent, name, isMountPoint: parent.mountChildren.includes(name) }
-  }
-
-  /** The parent of a name to make: the name must be free, and the caller may write the parent. */
-  private async freeChild(p: string, ctx: OpContext): Promise<{ parent: Resolved; name: string }> {
-    const { parent, name, isMountPoint } = await this.parentOf(p, ctx)
-    if (isMountPoint || (await this.childOf(parent.node, name, ctx))) throw vfsError('EEXIST')
-    if (parent.node === syntheticDir) throw vfsError('EROFS', 'no mount holds this folder')
-    await this.require(parent.node, W_OK | X_OK, ctx)
-    return { parent, name }
-  }
-
-  private async existingChild(p: string, ctx: OpContext): Promise<{ parent: Resolved; name: string; child: VNode }> {
-    const { parent, name, isMountPoint } = await this.parentOf(p, ctx)
-    if (isMountPoint) throw vfsError('EBUSY', 'it is a mount point')
-    const child = await this.childOf(parent.node, name, ctx)
-    if (!child) throw vfsError('ENOENT')
-    return { parent, name, child }
-  }
-
   private async openAt(p: string, flags: OpenFlags, mode: number, ctx: OpContext): Promise<number> {
     let r: Resolved | undefined
     let created = false
     if (flags.create) {
-      const { parent, name, isMountPoint } = await this.parentOf(p, ctx)
-      const existing = isMountPoint ? syntheticDir : await this.childOf(parent.node, name, ctx)
+      const { parent, name, isMountPoint } = await this.paths.parentOf(p, ctx)
+      const existing = isMountPoint ? syntheticDir : await this.paths.childOf(parent.node, name, ctx)
       if (existing && flags.exclusive) throw vfsError('EEXIST')
       if (existing) {
-        r = existing.kind === 'symlink' ? await this.resolve(p, ctx, true) : { ...parent, node: existing, path: p, isMountPoint, mountChildren: [] }
+        r = existing.kind === 'symlink' ? await this.paths.resolve(p, ctx, true) : { ...parent, node: existing, path: p, isMountPoint, mountChildren: [] }
       } else {
         if (parent.node === syntheticDir) throw vfsError('EROFS', 'no mount holds this folder')
-        await this.require(parent.node, W_OK | X_OK, ctx)
+        await this.paths.require(parent.node, W_OK | X_OK, ctx)
         if (!can.create(parent.node)) throw vfsError('EROFS')
-        const owned = await this.ownerCtx(parent.node, mode & 0o7777, false, ctx)
+        const owned = await this.paths.ownerCtx(parent.node, mode & 0o7777, false, ctx)
         const node = await parent.node.create(name, owned.mode, owned.ctx)
         r = { ...parent, node, path: p, isMountPoint: false, mountChildren: [] }
         created = true
       }
     } else {
-      r = await this.resolve(p, ctx, true)
+      r = await this.paths.resolve(p, ctx, true)
     }
     const node = r.node
     if (node.kind === 'dir') {
@@ -958,7 +786,7 @@ export class Vfs {
       throw vfsError('EISDIR')
     }
     if (node.kind !== 'file') throw vfsError('ENXIO', 'special files are opened by the kernel')
-    if (!created) await this.require(node, (flags.read ? R_OK : 0) | (flags.write || flags.truncate ? W_OK : 0), ctx)
+    if (!created) await this.paths.require(node, (flags.read ? R_OK : 0) | (flags.write || flags.truncate ? W_OK : 0), ctx)
     if (flags.write && !can.open(node) && !can.write(node)) throw vfsError('EROFS')
     const handle: FileHandle = can.open(node) ? await node.open(flags, ctx) : {}
     if (flags.write && !handle.write && !can.write(node)) {
@@ -984,58 +812,12 @@ export class Vfs {
 
   private async attrOfHandle(f: OpenFile, ctx: OpContext): Promise<Attr> {
     if (f.handle.getattr) return f.handle.getattr(ctx)
-    return this.attrOf(f.node, ctx)
+    return this.paths.attrOf(f.node, ctx)
   }
 
-  private async attrOf(node: VNode, ctx: OpContext): Promise<Attr> {
-    if (can.getattr(node)) return node.getattr(ctx)
-    const t = this.startedMs
-    let mode = 0o777
-    let size = 0
-    if (node.kind === 'dir') mode = can.create(node) || can.mkdir(node) ? 0o755 : 0o555
-    else if (node.kind === 'file') mode = can.write(node) || can.open(node) ? 0o644 : 0o444
-    else if (node.kind === 'symlink') size = Buffer.byteLength(await this.readlinkOf(node, ctx))
-    else mode = 0o644
-    return { mode, size, uid: 0, gid: 0, atimeMs: t, mtimeMs: t, ctimeMs: t }
-  }
-
-  private async statOf(r: Resolved, ctx: OpContext): Promise<Stat> {
-    return this.toStat(r.node, await this.attrOf(r.node, ctx), r.node === syntheticDir ? undefined : r.entry)
-  }
-
-  private toStat(node: VNode, a: Attr, entry: MountEntry | undefined): Stat {
-    return toStat(node, a, this.inodes.of(node, a, entry?.id ?? 0))
-  }
-
-  private async readlinkOf(node: VNode, ctx: OpContext): Promise<string> {
-    if (node.kind !== 'symlink') throw vfsError('EINVAL', 'not a symlink')
-    return can.readlink(node) ? node.readlink(ctx) : ''
-  }
 }
 
 const EMPTY = new Uint8Array(0)
-
-function owner(uid: number, gid: number): SetattrRequest {
-  const changes: SetattrRequest = {}
-  if (uid !== -1) changes.uid = uid
-  if (gid !== -1) changes.gid = gid
-  return changes
-}
-
-function setTime(changes: AttrChanges, which: 'atime' | 'mtime', ns: bigint): void {
-  if (which === 'atime') {
-    changes.atimeNs = ns
-    changes.atimeMs = nsToMs(ns)
-  } else {
-    changes.mtimeNs = ns
-    changes.mtimeMs = nsToMs(ns)
-  }
-}
-
-function checkXattrName(name: string): void {
-  if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > 255) throw vfsError('ERANGE', 'bad attribute name')
-  if (!/^(user|trusted|security)\.(.+)$/s.test(name)) throw vfsError('EOPNOTSUPP', 'only user., trusted. and security. attributes are kept')
-}
 
 /** Makes a VFS with the given mounts. Each call returns an independent instance. */
 export function createVfs(options: VfsOptions = {}): Vfs {

@@ -53,7 +53,7 @@ function view(notes: Notes, books: Books) {
         },
         put: (id, b) => {
           books.puts++
-          books.data.set(id, b)
+          books.data.set(id, b!)
         },
       }),
       'counter.txt': file(() => `render ${++renders} ${'x'.repeat(renders % 7)}\n`),
