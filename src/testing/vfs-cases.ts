@@ -248,8 +248,8 @@ function errnoRows(caps: Caps): Row[] {
       { op: 'chown in a read-only mount', code: 'EROFS', syscall: 'chown', path: F, run: c => c.vfs.chown(p(c, F(c)), 1, 1) },
       { op: 'utimens in a read-only mount', code: 'EROFS', syscall: 'utime', path: F, run: c => c.vfs.utimens(p(c, F(c)), 0, 0) },
       { op: 'symlink in a read-only mount', code: 'EROFS', syscall: 'symlink', path: () => 'l', run: c => c.vfs.symlink('x', p(c, 'l')) },
-      { op: 'mknod in a read-only mount', code: 'EPERM', syscall: 'mknod', path: () => 'pipe', run: c => c.vfs.mknod(p(c, 'pipe'), 'fifo') },
-      { op: 'link in a read-only mount', code: 'EPERM', syscall: 'link', path: F, run: c => c.vfs.link(p(c, F(c)), p(c, 'hard')) },
+      { op: 'mknod in a read-only mount', code: 'EROFS', syscall: 'mknod', path: () => 'pipe', run: c => c.vfs.mknod(p(c, 'pipe'), 'fifo') },
+      { op: 'link in a read-only mount', code: 'EROFS', syscall: 'link', path: F, run: c => c.vfs.link(p(c, F(c)), p(c, 'hard')) },
       { op: 'setxattr in a read-only mount', code: 'EOPNOTSUPP', syscall: 'setxattr', path: F, run: c => c.vfs.setxattr(p(c, F(c)), 'user.x', Buffer.from('x')) },
       { op: 'RENAME_EXCHANGE in a read-only mount', code: 'EINVAL', syscall: 'rename', path: F, run: c => c.vfs.rename(p(c, F(c)), p(c, D(c)), undefined, 'exchange') },
     )

@@ -20,6 +20,15 @@ export interface Resolved {
   mountChildren: string[]
 }
 
+/**
+ * True when `node` can change at all: a folder that makes or removes names, a file that
+ * takes writes (one that only opens, as a view's file does, when its mode shows write bits).
+ */
+function mutable(node: VNode, a: Attr): boolean {
+  if (node.kind === 'dir') return can.create(node) || can.mkdir(node) || can.symlink(node) || can.mknod(node) || can.link(node) || can.unlink(node) || can.rmdir(node) || can.rename(node)
+  return can.write(node) || can.truncate(node) || can.setxattr(node) || (can.open(node) && (a.mode & 0o222) !== 0)
+}
+
 /** The folder shown for a mount point's ancestors that no mount holds. */
 export const syntheticDir: VNode = { kind: 'dir' }
 
@@ -38,13 +47,17 @@ export class Resolver {
   /** Checks the caller's `want` rights to `node` unless the kernel has checked them or the caller is the superuser. */
   async require(node: VNode, want: number, ctx: OpContext): Promise<void> {
     if (!routerChecks(ctx) || (isRoot(ctx) && (want & X_OK) === 0)) return
-    checkAccess(await this.attrOf(node, ctx), want, ctx, node.kind === 'dir')
+    const a = await this.attrOf(node, ctx)
+    // as on Linux, a read-only tree answers EROFS before any permission check
+    if (want & W_OK && !mutable(node, a)) throw vfsError('EROFS')
+    checkAccess(a, want, ctx, node.kind === 'dir')
   }
 
   /** The caller may remove (or move away) `child` of `dir`: write and search rights on `dir`, and the sticky-folder rule. */
   async mayRemove(dir: VNode, child: VNode, ctx: OpContext, writeChecked = false): Promise<void> {
     if (!routerChecks(ctx) || isRoot(ctx)) return
     const d = await this.attrOf(dir, ctx)
+    if (!mutable(dir, d)) throw vfsError('EROFS')
     if (!writeChecked) checkAccess(d, W_OK | X_OK, ctx, true)
     checkSticky(d, await this.attrOf(child, ctx), ctx)
   }

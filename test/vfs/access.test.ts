@@ -215,3 +215,14 @@ describe('POSIX sequences on the memory mount', () => {
     expect((await two.stat('/a/f')).ino).not.toBe((await two.stat('/b/f')).ino)
   })
 })
+
+describe('a read-only tree refuses writes with EROFS before any permission check', () => {
+  it('answers EROFS, not EACCES, to another user creating in or writing to a read-only view', async () => {
+    const { dir, file } = await import('../../src/views/view.ts')
+    const vfs = createVfs({ logger: silentLogger, mounts: { '/ro': { name: 'ro', root: dir({ 'a.txt': file('a\n') }) } } })
+    expect(await code(vfs.writeFile('/ro/new.txt', 'x', alice))).toBe('EROFS')
+    expect(await code(vfs.mkdir('/ro/d', 0o755, alice))).toBe('EROFS')
+    expect(await code(vfs.writeFile('/ro/a.txt', 'x', alice))).toBe('EROFS')
+    expect(await code(vfs.unlink('/ro/a.txt', alice))).toBe('EROFS')
+  })
+})
