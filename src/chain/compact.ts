@@ -1,6 +1,18 @@
 import { open, rename, rm } from 'node:fs/promises'
 import { vfsError } from '../vfs/errors.ts'
-import { fileHeader, FILE_HEADER_BYTES, FORMAT_VERSION, frame, FRAME_HEADER_BYTES, ROOT_INO, type ChainEvent, type ChunkPutEvent } from './format.ts'
+import {
+  fileHeader,
+  FILE_HEADER_BYTES,
+  FORMAT_VERSION,
+  frame,
+  FRAME_HEADER_BYTES,
+  ROOT_INO,
+  type ChainEvent,
+  type ChunkPutEvent,
+  type InodePutEvent,
+  type LinkPutEvent,
+  type XattrPutEvent,
+} from './format.ts'
 import { fsyncDir } from './log.ts'
 import { Chain, type ChainOptions } from './store.ts'
 import type { ChunkRef } from './tree.ts'
@@ -15,6 +27,8 @@ export interface CompactReport {
   /** Sequence number of the new log's first block (the old head + 1). */
   baseSeq: number
   inodes: number
+  /** Extra names (hard links) copied. */
+  links: number
   chunks: number
 }
 
@@ -23,7 +37,9 @@ export interface CompactReport {
  * log is written beside the old one, fdatasync'd, then renamed over it, so a crash at any
  * point leaves either the old log or the new one, whole. The new log's first block is a
  * genesis that links to the old head, so the trust store accepts it. Sealed metadata and
- * chunks are copied as they are (no re-encryption). Only the owner may compact.
+ * chunks, extra names and extended attributes are copied as they are (no re-encryption).
+ * The new log is of the current format version, so compacting also upgrades an old one.
+ * Only the owner may compact.
  */
 export async function compactChain(chain: Chain): Promise<CompactReport> {
   const owner = [...chain.writers.values()].find(w => w.owner)!
@@ -32,14 +48,17 @@ export async function compactChain(chain: Chain): Promise<CompactReport> {
   if (chain.backend.kind !== 'file') throw vfsError('EOPNOTSUPP', `compaction rewrites a log file; ${chain.path} is not one`)
   return chain.exclusive(async () => {
     const tree = chain.tree
-    const metas: ChainEvent[] = []
+    const metas: InodePutEvent[] = []
+    const xattrs: XattrPutEvent[] = []
     const chunks: { ino: number; index: number; ref: ChunkRef }[] = []
     for (const n of tree.inodes.values()) {
       if (!n.sealedMeta || n.deleted) continue
       metas.push({ type: 'inodePut', ino: n.ino, keyParent: n.keyParent, version: n.version, sealedMeta: n.sealedMeta })
+      if (n.sealedXattrs) xattrs.push({ type: 'xattrPut', ino: n.ino, version: n.xattrVersion, sealed: n.sealedXattrs })
       for (const [index, ref] of n.chunks) if (ref.pos >= 0) chunks.push({ ino: n.ino, index, ref })
     }
-    metas.sort((a, b) => (a as { ino: number }).ino - (b as { ino: number }).ino)
+    metas.sort((a, b) => a.ino - b.ino)
+    const links: LinkPutEvent[] = [...tree.links.values()].map(l => ({ type: 'linkPut', link: l.id, dir: l.dir, version: l.version, sealed: l.sealed }))
     const grants = tree.grants.filter(x => x.ino === ROOT_INO || tree.inodes.has(x.ino))
     const writers = [...chain.writers.values()].filter(w => !w.owner)
     const ownerW = owner
@@ -69,6 +88,9 @@ export async function compactChain(chain: Chain): Promise<CompactReport> {
         ...writers.map(w => ({ type: 'writerAuth' as const, action: 'authorise' as const, keyId: w.keyId, name: w.name, signingKey: w.signingKey, kemKey: w.kemKey })),
         ...grants,
         ...metas,
+        // after the inode puts: they name inodes and directories those made
+        ...xattrs,
+        ...links,
       ]
       let bytes = 0
       let refs: { e: ChunkPutEvent; ref: ChunkRef }[] = []
@@ -107,7 +129,7 @@ export async function compactChain(chain: Chain): Promise<CompactReport> {
     const nfh = await open(chain.path, 'r+')
     for (const { ref, pos } of newPos) ref.pos = pos
     await chain.adoptLog(nfh, at, { seq: seq - 1, hash: prevHash }, baseSeq, offsets)
-    return { beforeBytes, afterBytes: at, blocks: offsets.length, baseSeq, inodes: metas.length, chunks: chunks.length }
+    return { beforeBytes, afterBytes: at, blocks: offsets.length, baseSeq, inodes: metas.length, links: links.length, chunks: chunks.length }
   })
 }
 

@@ -1,8 +1,10 @@
 import { crc32 } from 'node:zlib'
 import { MLDSA65, MLKEM768 } from '../crypto/pq.ts'
 
-/** The log format version this code writes and reads. */
-export const FORMAT_VERSION = 1
+/** The log format version this code writes: 2 adds hard links, special files, extended attributes and nanosecond times. */
+export const FORMAT_VERSION = 2
+/** The oldest log format version this code reads (and appends version 2 blocks to). */
+export const MIN_FORMAT_VERSION = 1
 /** The 16-byte file header: `FACETLOG`, the format version (u32 LE), four zero bytes. */
 export const FILE_MAGIC = Buffer.from('FACETLOG')
 /** Length of the file header. */
@@ -29,7 +31,13 @@ export const EventType = {
   chunkPut: 5,
   chunksCut: 6,
   tombstone: 7,
+  linkPut: 8,
+  linkDrop: 9,
+  xattrPut: 10,
 } as const
+
+/** The first event type of format version 2; a version 1 block skips such types as unknown. */
+const FIRST_V2_EVENT = EventType.linkPut
 
 /** The first event of a chain: its owner and parameters. */
 export interface GenesisEvent {
@@ -96,8 +104,31 @@ export interface TombstoneEvent {
   ino: number
 }
 
+/** An extra name (hard link) of an inode: the directory it lies in (`dir`) in clear; the name and the inode it names sealed under `dir`'s metadata key. A later put of the same `link` replaces it (a rename). */
+export interface LinkPutEvent {
+  type: 'linkPut'
+  link: number
+  dir: number
+  version: number
+  sealed: Uint8Array
+}
+
+/** Removes extra name `link`. Link ids are never reused. */
+export interface LinkDropEvent {
+  type: 'linkDrop'
+  link: number
+}
+
+/** The extended attributes of inode `ino`, all of them, sealed under a key of the inode's own; replaces the previous version. */
+export interface XattrPutEvent {
+  type: 'xattrPut'
+  ino: number
+  version: number
+  sealed: Uint8Array
+}
+
 /** Any event of a block. */
-export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent
+export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent
 
 /** A block as stored: header, events, and one ML-DSA-65 signature by `author`. */
 export interface Block {
@@ -281,17 +312,33 @@ function encodeEvent(w: Writer, e: ChainEvent): void {
     case 'tombstone':
       w.u64(e.ino)
       break
+    case 'linkPut':
+      w.u64(e.link)
+      w.u64(e.dir)
+      w.u32(e.version)
+      w.bytes(e.sealed)
+      break
+    case 'linkDrop':
+      w.u64(e.link)
+      break
+    case 'xattrPut':
+      w.u64(e.ino)
+      w.u32(e.version)
+      w.bytes(e.sealed)
+      break
   }
   w.buf.writeUInt32LE(w.pos - start, lenAt)
 }
 
-function decodeEvent(r: Reader): ChainEvent | undefined {
+function decodeEvent(r: Reader, version: number): ChainEvent | undefined {
   const type = r.u8()
   const len = r.u32()
   r.need(len)
   const end = r.pos + len
   const e = new Reader(r.buf, r.pos, end)
   r.pos = end
+  // a version 1 block knew no such type: skipped, as a version 1 reader did
+  if (version < 2 && type >= FIRST_V2_EVENT) return undefined
   let out: ChainEvent | undefined
   switch (type) {
     case EventType.genesis: {
@@ -333,6 +380,15 @@ function decodeEvent(r: Reader): ChainEvent | undefined {
       break
     case EventType.tombstone:
       out = { type: 'tombstone', ino: e.u64() }
+      break
+    case EventType.linkPut:
+      out = { type: 'linkPut', link: e.u64(), dir: e.u64(), version: e.u32(), sealed: e.bytes(end - e.pos) }
+      break
+    case EventType.linkDrop:
+      out = { type: 'linkDrop', link: e.u64() }
+      break
+    case EventType.xattrPut:
+      out = { type: 'xattrPut', ino: e.u64(), version: e.u32(), sealed: e.bytes(end - e.pos) }
       break
     default:
       return undefined // an event type from a newer minor format: skipped, still covered by the signature
@@ -376,7 +432,7 @@ export function appendSignature(unsigned: { buf: Buffer; length: number }, signa
 export function decodeBlock(body: Buffer): { block: Block; signedLength: number } {
   const r = new Reader(body)
   const formatVersion = r.u8()
-  if (formatVersion !== FORMAT_VERSION) throw new FormatError(`unknown block format version ${formatVersion}`)
+  if (formatVersion < MIN_FORMAT_VERSION || formatVersion > FORMAT_VERSION) throw new FormatError(`unknown block format version ${formatVersion}`)
   const chainId = r.bytes(CHAIN_ID_BYTES)
   const seq = r.u64()
   const prevHash = r.bytes(32)
@@ -385,7 +441,7 @@ export function decodeBlock(body: Buffer): { block: Block; signedLength: number 
   const count = r.u32()
   const events: ChainEvent[] = []
   for (let i = 0; i < count; i++) {
-    const e = decodeEvent(r)
+    const e = decodeEvent(r, formatVersion)
     if (e) events.push(e)
   }
   const signedLength = r.pos
@@ -426,7 +482,7 @@ export function fileHeader(): Buffer {
 export function checkFileHeader(h: Buffer): void {
   if (h.length < FILE_HEADER_BYTES || !h.subarray(0, 8).equals(FILE_MAGIC)) throw new FormatError('not a FacetFS chain log (bad magic)')
   const v = h.readUInt32LE(8)
-  if (v !== FORMAT_VERSION) throw new FormatError(`unsupported chain log format version ${v}`)
+  if (v < MIN_FORMAT_VERSION || v > FORMAT_VERSION) throw new FormatError(`unsupported chain log format version ${v}`)
   if (h.readUInt32LE(12) !== 0) throw new FormatError('damaged file header (reserved bytes are not zero)')
 }
 

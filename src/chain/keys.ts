@@ -5,6 +5,8 @@ import { u32Bytes, u64Bytes } from './format.ts'
 const META = Buffer.from('facet-meta/1')
 const CHUNK = Buffer.from('facet-chunk/1')
 const GRANT = Buffer.from('facet-grant/1')
+const LINK = Buffer.from('facet-link/2')
+const XATTR = Buffer.from('facet-xattr/2')
 /** The domain tag a block digest starts with. */
 export const BLOCK_DIGEST_TAG = Buffer.from('facet-block/1')
 
@@ -31,6 +33,21 @@ export function chunkKeyOf(inodeKey: Uint8Array, chainId: Uint8Array): Buffer {
 /** AAD of an inode's metadata: chain id, inode, key parent and metadata version. */
 export function metaAad(chainId: Uint8Array, ino: number, keyParent: number, version: number): Buffer {
   return Buffer.concat([META, chainId, u64Bytes(ino), u64Bytes(keyParent), u32Bytes(version)])
+}
+
+/** AAD of an extra name (hard link): chain id, link id, the directory it lies in, and its version. */
+export function linkAad(chainId: Uint8Array, link: number, dir: number, version: number): Buffer {
+  return Buffer.concat([LINK, chainId, u64Bytes(link), u64Bytes(dir), u32Bytes(version)])
+}
+
+/** The key that encrypts the extended attributes of the inode whose key is `inodeKey`. */
+export function xattrKeyOf(inodeKey: Uint8Array, chainId: Uint8Array): Buffer {
+  return hkdf(inodeKey, chainId, XATTR)
+}
+
+/** AAD of an inode's extended attributes: chain id, inode and version. */
+export function xattrAad(chainId: Uint8Array, ino: number, version: number): Buffer {
+  return Buffer.concat([XATTR, chainId, u64Bytes(ino), u32Bytes(version)])
 }
 
 /** AAD of a content chunk: chain id, inode, chunk index and chunk version. */

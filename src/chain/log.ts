@@ -10,6 +10,7 @@ import {
   FILE_HEADER_BYTES,
   FORMAT_VERSION,
   FRAME_HEADER_BYTES,
+  MIN_FORMAT_VERSION,
   FRAME_MAGIC,
   MAX_BLOCK_BYTES,
   type Block,
@@ -85,6 +86,8 @@ export class BlockVerifier {
   baseSeq = 0
   headSeq = -1
   headHash: Buffer = Buffer.alloc(32)
+  /** The format version of the last block; a later block never has a lower one. */
+  formatVersion = MIN_FORMAT_VERSION
   readonly writers = new Map<string, ChainWriter>()
   /** Hashes by seq, for the trust store's fork check. */
   readonly hashes: Buffer[] = []
@@ -103,7 +106,8 @@ export class BlockVerifier {
     if (!this.genesis) {
       const g = block.events[0]
       if (!g || g.type !== 'genesis') throw fail('the first block does not start with a genesis event')
-      if (g.formatVersion !== FORMAT_VERSION) throw fail(`unsupported format version ${g.formatVersion}`)
+      if (g.formatVersion < MIN_FORMAT_VERSION || g.formatVersion > FORMAT_VERSION) throw fail(`unsupported format version ${g.formatVersion}`)
+      if (g.formatVersion !== block.formatVersion) throw fail(`genesis of format version ${g.formatVersion} in a block of version ${block.formatVersion}`)
       if (g.compactedFrom) {
         if (block.seq !== g.compactedFrom.seq + 1) throw fail('compacted genesis has the wrong sequence number')
         if (!Buffer.from(block.prevHash).equals(Buffer.from(g.compactedFrom.hash))) throw fail('compacted genesis does not link to the head it replaced')
@@ -118,6 +122,7 @@ export class BlockVerifier {
       if (block.seq !== expectSeq) throw fail(`sequence number ${block.seq} where ${expectSeq} was expected (blocks reordered, dropped or replayed)`)
       if (!Buffer.from(block.prevHash).equals(this.headHash)) throw fail('prevHash does not match the previous block (hash chain broken)')
       if (block.events.some(e => e.type === 'genesis')) throw fail('a genesis event after the first block')
+      if (block.formatVersion < this.formatVersion) throw fail(`format version ${block.formatVersion} after a block of version ${this.formatVersion}`)
     }
     const author = this.writers.get(Buffer.from(block.author).toString('hex'))
     if (!author) throw fail('signed by an identity that is not an authorised writer')
@@ -140,6 +145,7 @@ export class BlockVerifier {
     const hash = blockHash(digest, block.signature)
     this.headSeq = block.seq
     this.headHash = hash
+    this.formatVersion = block.formatVersion
     this.hashes.push(hash)
     return { block, hash, frameOffset, bodyOffset: frameOffset + FRAME_HEADER_BYTES, frameBytes: FRAME_HEADER_BYTES + body.length }
   }

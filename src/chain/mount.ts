@@ -14,17 +14,24 @@ import type {
   DirPage,
   FileHandle,
   NodeCreate,
+  NodeExchange,
   NodeFsync,
   NodeGetattr,
+  NodeGetxattr,
+  NodeLink,
+  NodeListxattr,
   NodeLookup,
   NodeMkdir,
+  NodeMknod,
   NodeOpen,
   NodeRead,
   NodeReaddir,
   NodeReadlink,
+  NodeRemovexattr,
   NodeRename,
   NodeRmdir,
   NodeSetattr,
+  NodeSetxattr,
   NodeStatfs,
   NodeSymlink,
   NodeTruncate,
@@ -33,6 +40,7 @@ import type {
   OpContext,
   OpenFlags,
   PageRequest,
+  SpecialKind,
   StatFs,
   VNode,
 } from '../vfs/node.ts'
@@ -50,28 +58,49 @@ interface Ctx {
   history?: HistoryDir | undefined
 }
 
-function nodeOf(ctx: Ctx, n: Inode): ChainFile | ChainDir | ChainSymlink {
-  if (n.node && (n.node as { ctx?: Ctx }).ctx === ctx) return n.node as ChainFile | ChainDir | ChainSymlink
+type AnyNode = ChainFile | ChainDir | ChainSymlink | ChainSpecial
+
+/** The VFS node of inode `n` (one per inode, so every name of a hard-linked file gives the same node). */
+function nodeOf(ctx: Ctx, n: Inode): AnyNode {
+  if (n.node && (n.node as { ctx?: Ctx }).ctx === ctx) return n.node as AnyNode
   const kind = ctx.tree.meta(n).kind
-  const node = kind === 'dir' ? new ChainDir(ctx, n) : kind === 'file' ? new ChainFile(ctx, n) : new ChainSymlink(ctx, n)
+  const node = kind === 'dir' ? new ChainDir(ctx, n) : kind === 'file' ? new ChainFile(ctx, n) : kind === 'symlink' ? new ChainSymlink(ctx, n) : new ChainSpecial(ctx, n, kind)
   n.node = node
   return node
 }
 
-abstract class ChainNode implements NodeGetattr, NodeSetattr {
-  abstract readonly kind: 'file' | 'dir' | 'symlink'
+abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, NodeSetxattr, NodeListxattr, NodeRemovexattr {
+  abstract readonly kind: 'file' | 'dir' | 'symlink' | SpecialKind
   constructor(
     readonly ctx: Ctx,
     readonly inode: Inode,
   ) {}
 
   getattr(): Attr {
-    return this.ctx.chain.attr(this.inode, this.ctx.tree)
+    return this.ctx.chain.namespace.attr(this.inode, this.ctx.tree)
   }
 
   setattr(changes: AttrChanges): void {
     this.mutable()
-    this.ctx.chain.setattr(this.inode, changes)
+    this.ctx.chain.namespace.setattr(this.inode, changes)
+  }
+
+  getxattr(name: string): Uint8Array | undefined {
+    return this.ctx.chain.namespace.getxattr(this.inode, name, this.ctx.tree)
+  }
+
+  listxattr(): string[] {
+    return this.ctx.chain.namespace.listxattr(this.inode, this.ctx.tree)
+  }
+
+  setxattr(name: string, value: Uint8Array): void {
+    this.mutable()
+    this.ctx.chain.namespace.setxattr(this.inode, name, value)
+  }
+
+  removexattr(name: string): void {
+    this.mutable()
+    this.ctx.chain.namespace.removexattr(this.inode, name)
   }
 
   protected mutable(): void {
@@ -136,7 +165,21 @@ class ChainSymlink extends ChainNode implements NodeReadlink {
   }
 }
 
-class ChainDir extends ChainNode implements NodeLookup, NodeReaddir, NodeCreate, NodeMkdir, NodeSymlink, NodeUnlink, NodeRmdir, NodeRename, NodeStatfs {
+/** A fifo, device node or socket: attributes only, its data lives elsewhere (the kernel, a driver). */
+class ChainSpecial extends ChainNode {
+  constructor(
+    ctx: Ctx,
+    inode: Inode,
+    readonly kind: SpecialKind,
+  ) {
+    super(ctx, inode)
+  }
+}
+
+class ChainDir
+  extends ChainNode
+  implements NodeLookup, NodeReaddir, NodeCreate, NodeMkdir, NodeSymlink, NodeMknod, NodeLink, NodeUnlink, NodeRmdir, NodeRename, NodeExchange, NodeFsync, NodeStatfs
+{
   readonly kind = 'dir' as const
 
   lookup(name: string): VNode | undefined {
@@ -182,9 +225,20 @@ class ChainDir extends ChainNode implements NodeLookup, NodeReaddir, NodeCreate,
     return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'symlink', 0o777, ctx, target))
   }
 
+  mknod(name: string, kind: SpecialKind, mode: number, rdev: number, ctx: OpContext): VNode {
+    this.add(name)
+    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, kind, mode, ctx, undefined, rdev))
+  }
+
+  link(name: string, target: VNode): void {
+    this.add(name)
+    if (!(target instanceof ChainNode) || target.ctx !== this.ctx) throw vfsError('EXDEV')
+    this.ctx.chain.namespace.link(this.inode, name, target.inode)
+  }
+
   unlink(name: string): void {
     this.mutable()
-    this.ctx.chain.remove(this.inode, name)
+    this.ctx.chain.namespace.remove(this.inode, name)
   }
 
   rmdir(name: string): void {
@@ -192,14 +246,28 @@ class ChainDir extends ChainNode implements NodeLookup, NodeReaddir, NodeCreate,
     const child = this.ctx.chain.lookup(this.inode, name)
     if (!child) throw vfsError('ENOENT')
     if (this.ctx.tree.meta(child).kind !== 'dir') throw vfsError('ENOTDIR')
-    this.ctx.chain.remove(this.inode, name)
+    this.ctx.chain.namespace.remove(this.inode, name)
   }
 
   rename(name: string, newParent: VNode, newName: string): void {
+    this.ctx.chain.namespace.rename(this.inode, name, this.sibling(newParent, newName).inode, newName)
+  }
+
+  exchange(name: string, newParent: VNode, newName: string): void {
+    this.ctx.chain.namespace.exchange(this.inode, name, this.sibling(newParent, newName).inode, newName)
+  }
+
+  /** Checks that a name may move to `newName` in `newParent`, a folder of this same tree. */
+  private sibling(newParent: VNode, newName: string): ChainDir {
     this.mutable()
     if (!(newParent instanceof ChainDir) || newParent.ctx !== this.ctx) throw vfsError('EXDEV')
     if (newName === HISTORY_NAME && newParent.inode.ino === ROOT_INO && this.ctx.history) throw vfsError('EBUSY', 'the name is reserved for the history view')
-    this.ctx.chain.rename(this.inode, name, newParent.inode, newName)
+    return newParent
+  }
+
+  /** Commits the folder's entries (and every other change made so far). */
+  fsync(): Promise<void> {
+    return this.ctx.live ? this.ctx.chain.sync() : Promise.resolve()
   }
 
   statfs(): Promise<StatFs> {
@@ -261,7 +329,10 @@ export interface ChainMount extends Mount {
 
 /**
  * Mounts an open chain as a read-write POSIX tree (read-only when the chain is):
- * files, folders, symlinks, rename, truncate, chmod/chown/utimens, sparse files.
+ * files, folders, symlinks, hard links, fifos, device nodes and sockets, extended
+ * attributes, rename (with exchange), truncate, chmod/chown/utimens with nanosecond
+ * times, sparse files, and files that stay readable through open handles after their
+ * last name goes.
  */
 export function chainMount(chain: Chain, options: ChainMountOptions = {}): ChainMount {
   const ctx: Ctx = { chain, tree: chain.tree, live: !chain.readOnly }

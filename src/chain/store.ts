@@ -6,7 +6,9 @@ import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
 import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
-import type { Attr, AttrChanges, OpContext, StatFs } from '../vfs/node.ts'
+import { MAX_FILE_SIZE } from '../vfs/memory.ts'
+import type { Attr, NodeKind, OpContext, StatFs } from '../vfs/node.ts'
+import { nowNs } from '../vfs/stat.ts'
 import {
   appendSignature,
   CHAIN_ID_BYTES,
@@ -26,6 +28,7 @@ import { BLOCK_DIGEST_TAG, blockDigest, blockHash, chunkAad, unwrapForReader, wr
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type TornTail, type VerifiedBlock } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
+import { Namespace, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
 import { checkTrust, readTrust, RollbackError, writeTrust } from './trust.ts'
@@ -117,6 +120,10 @@ export class Chain {
   private end: number
   /** Reads content: the chunk cache, read-ahead, and the chunk worker that opens chunks. */
   private readonly reader: ChunkReader
+  /** Names, links, attributes and extended attributes. */
+  readonly namespace: Namespace
+  /** The format version of the last block. */
+  private headFormat: number
   /** Where big written chunks are sealed by the chunk worker (made on the first one). */
   private seals: SealSlots | undefined
   private sealsId: number | undefined
@@ -183,6 +190,8 @@ export class Chain {
     this.readOnly = options.readOnly === true || !canWrite
     if (this.readOnly) void pq?.release()
     else this.pq = pq ?? acquirePqPool()
+    this.headFormat = verifier.formatVersion
+    this.namespace = new Namespace(tree, this.sink())
     this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
   }
 
@@ -220,7 +229,8 @@ export class Chain {
     tree.rootKey = rootKey
     const root = tree.inode(ROOT_INO)
     const now = Date.now()
-    const meta: InodeMeta = { name: '', parent: 0, kind: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atimeMs: now, mtimeMs: now, ctimeMs: now, size: 0, key: rootKey }
+    const ns = nowNs()
+    const meta: InodeMeta = { name: '', parent: 0, kind: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atimeNs: ns, mtimeNs: ns, ctimeNs: ns, size: 0, key: rootKey }
     const sealed = tree.sealMeta(root, meta)
     const grant = wrapForReader(rootKey, chainId, ROOT_INO, id.keyId, id.kemPublicKey)
     const block: UnsignedBlock = {
@@ -319,10 +329,9 @@ export class Chain {
 
   // ---- reads
 
-  /** Attributes of inode `n` in `tree`. */
+  /** Attributes of inode `n` in `tree` (see {@link Namespace.attr}). */
   attr(n: Inode, tree: ChainTree = this.tree): Attr {
-    const m = tree.meta(n)
-    return { mode: m.mode, size: m.size, uid: m.uid, gid: m.gid, atimeMs: m.atimeMs, mtimeMs: m.mtimeMs, ctimeMs: m.ctimeMs, ino: n.ino, nlink: m.kind === 'dir' ? 2 : 1 }
+    return this.namespace.attr(n, tree)
   }
 
   /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
@@ -337,8 +346,7 @@ export class Chain {
 
   /** Looks up child `name` of directory `dir`. */
   lookup(dir: Inode, name: string, tree: ChainTree = this.tree): Inode | undefined {
-    const ino = tree.names(dir).get(name)
-    return ino === undefined ? undefined : tree.inodes.get(ino)
+    return this.namespace.lookup(dir, name, tree)
   }
 
   /** Filesystem figures of the store holding the log. */
@@ -359,109 +367,37 @@ export class Chain {
     }
   }
 
-  private touch(n: Inode, now = Date.now()): void {
-    const m = this.tree.meta(n)
-    m.mtimeMs = m.ctimeMs = now
-    this.markMeta(n)
-  }
-
-  private markMeta(n: Inode): void {
-    this.dirtyMeta.add(n)
-    this.schedule()
-  }
-
-  /** Makes a child of `dir`: a file, a directory, or a symlink to `target`. */
-  make(dir: Inode, name: string, kind: 'file' | 'dir' | 'symlink', mode: number, ctx: Pick<OpContext, 'uid' | 'gid'>, target?: string): Inode {
-    this.writable()
-    const names = this.tree.names(dir)
-    if (names.has(name)) throw vfsError('EEXIST')
-    const n = this.tree.inode(this.tree.maxIno + 1)
-    const now = Date.now()
-    n.keyParent = dir.ino
-    n.meta = { name, parent: dir.ino, kind, mode: mode & 0o7777, uid: ctx.uid, gid: ctx.gid, atimeMs: now, mtimeMs: now, ctimeMs: now, size: kind === 'symlink' ? Buffer.byteLength(target!) : 0, target, key: ChainTree.newKey() }
-    dir.children.add(n.ino)
-    names.set(name, n.ino)
-    this.markMeta(n)
-    this.touch(dir, now)
-    return n
-  }
-
-  /** Removes child `name` of `dir` (a file, symlink or empty directory). Open handles keep reading it. */
-  remove(dir: Inode, name: string): void {
-    this.writable()
-    const n = this.lookup(dir, name)
-    if (!n) throw vfsError('ENOENT')
-    if (this.tree.meta(n).kind === 'dir' && n.children.size > 0) throw vfsError('ENOTEMPTY')
-    this.drop(dir, n, name)
-    this.touch(dir)
-  }
-
-  private drop(dir: Inode, n: Inode, name: string): void {
-    dir.children.delete(n.ino)
-    this.tree.names(dir).delete(name)
-    this.tree.inodes.delete(n.ino)
-    n.deleted = true
-    this.dirtyMeta.delete(n)
-    if (n.dirty) {
-      this.dirtyBytes -= n.dirty.size * this.chunkSize
-      n.dirty = undefined
-      this.dirtyInodes.delete(n)
+  /** Queues the events of a namespace change for the next block. */
+  private sink(): ChangeSink {
+    return {
+      writable: () => this.writable(),
+      metaChanged: n => {
+        // an inode without names changes in memory only, for its open handles
+        if (n.deleted) return
+        this.dirtyMeta.add(n)
+        this.schedule()
+      },
+      emit: e => {
+        this.pending.push(e)
+        this.schedule()
+      },
+      released: n => {
+        this.dirtyMeta.delete(n)
+        // unsealed content stays with the inode for its open handles, but is never sealed
+        if (n.dirty && this.dirtyInodes.delete(n)) this.dirtyBytes -= n.dirty.size * this.chunkSize
+      },
     }
-    this.pending.push({ type: 'tombstone', ino: n.ino })
-    this.schedule()
   }
 
-  /** Moves child `name` of `dir` to `newName` in `newDir`, replacing what is there. */
-  rename(dir: Inode, name: string, newDir: Inode, newName: string): void {
-    this.writable()
-    const n = this.lookup(dir, name)
-    if (!n) throw vfsError('ENOENT')
-    const target = this.lookup(newDir, newName)
-    if (target === n) return
-    const kind = this.tree.meta(n).kind
-    if (kind === 'dir') {
-      for (let p: Inode | undefined = newDir; p; p = p.ino === ROOT_INO ? undefined : this.tree.inodes.get(p.keyParent)) {
-        if (p === n) throw vfsError('EINVAL', 'cannot move a directory into itself')
-      }
-    }
-    if (target) {
-      const tkind = this.tree.meta(target).kind
-      if (tkind === 'dir' && kind !== 'dir') throw vfsError('EISDIR')
-      if (tkind !== 'dir' && kind === 'dir') throw vfsError('ENOTDIR')
-      if (tkind === 'dir' && target.children.size > 0) throw vfsError('ENOTEMPTY')
-      this.drop(newDir, target, newName)
-    }
-    const now = Date.now()
-    dir.children.delete(n.ino)
-    this.tree.names(dir).delete(name)
-    const m = this.tree.meta(n)
-    m.name = newName
-    m.parent = newDir.ino
-    m.ctimeMs = now
-    n.keyParent = newDir.ino
-    newDir.children.add(n.ino)
-    this.tree.names(newDir).set(newName, n.ino)
-    this.markMeta(n)
-    this.touch(dir, now)
-    if (newDir !== dir) this.touch(newDir, now)
+  /** Makes a child of `dir` (see {@link Namespace.make}). */
+  make(dir: Inode, name: string, kind: NodeKind, mode: number, ctx: Pick<OpContext, 'uid' | 'gid'>, target?: string, rdev = 0): Inode {
+    return this.namespace.make(dir, name, kind, mode, ctx, target, rdev)
   }
 
-  /** Changes mode, owner or times of `n`. */
-  setattr(n: Inode, c: AttrChanges): void {
-    this.writable()
-    const m = this.tree.meta(n)
-    if (c.mode !== undefined) m.mode = c.mode & 0o7777
-    if (c.uid !== undefined) m.uid = c.uid
-    if (c.gid !== undefined) m.gid = c.gid
-    if (c.atimeMs !== undefined) m.atimeMs = c.atimeMs
-    if (c.mtimeMs !== undefined) m.mtimeMs = c.mtimeMs
-    m.ctimeMs = Date.now()
-    this.markMeta(n)
-  }
-
-  /** Writes `data` into file `n` at `offset`, growing it. */
+  /** Writes `data` into file `n` at `offset`, growing it; `EFBIG` past {@link MAX_FILE_SIZE}. */
   async write(n: Inode, offset: number, data: Uint8Array): Promise<number> {
     this.writable()
+    if (offset + data.length > MAX_FILE_SIZE) throw vfsError('EFBIG', `a file holds at most ${MAX_FILE_SIZE} bytes`)
     const cs = this.chunkSize
     const m = this.tree.meta(n)
     let done = 0
@@ -487,7 +423,7 @@ export class Chain {
       lastIndex = index
     }
     if (offset + data.length > m.size) m.size = offset + data.length
-    if (!n.deleted) this.touch(n)
+    if (!n.deleted) this.namespace.touch(n)
     if (n.dirty && n.dirty.size > 8) this.sealInode(n, lastIndex)
     if (this.dirtyBytes > 4 * this.blockBytes) this.sealAll()
     if (this.pendingBytes >= this.blockBytes) {
@@ -510,9 +446,15 @@ export class Chain {
     const buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
     n.dirty ??= new Map()
     n.dirty.set(index, buf)
+    this.noteDirty(n)
+    return buf
+  }
+
+  /** Counts a new dirty chunk of `n` towards sealing; a file without names keeps its dirty chunks unsealed, for its open handles. */
+  private noteDirty(n: Inode): void {
+    if (n.deleted) return
     this.dirtyBytes += this.chunkSize
     this.dirtyInodes.add(n)
-    return buf
   }
 
   /**
@@ -534,14 +476,14 @@ export class Chain {
     }
     n.dirty ??= new Map()
     n.dirty.set(index, buf)
-    this.dirtyBytes += this.chunkSize
-    this.dirtyInodes.add(n)
+    this.noteDirty(n)
     return buf
   }
 
-  /** Sets the size of file `n`, cutting or zero-extending it. */
+  /** Sets the size of file `n`, cutting or zero-extending it; `EFBIG` past {@link MAX_FILE_SIZE}. */
   async truncate(n: Inode, size: number): Promise<void> {
     this.writable()
+    if (size > MAX_FILE_SIZE) throw vfsError('EFBIG', `a file holds at most ${MAX_FILE_SIZE} bytes`)
     const m = this.tree.meta(n)
     const cs = this.chunkSize
     if (size < m.size) {
@@ -550,7 +492,7 @@ export class Chain {
         for (const i of [...n.dirty.keys()]) {
           if (i >= keep) {
             n.dirty.delete(i)
-            this.dirtyBytes -= cs
+            if (!n.deleted) this.dirtyBytes -= cs
           }
         }
       }
@@ -561,7 +503,7 @@ export class Chain {
           cut = true
         }
       }
-      if (cut) this.pending.push({ type: 'chunksCut', ino: n.ino, from: keep })
+      if (cut && !n.deleted) this.pending.push({ type: 'chunksCut', ino: n.ino, from: keep })
       const within = size - Math.floor(size / cs) * cs
       if (within > 0) {
         const index = Math.floor(size / cs)
@@ -573,16 +515,16 @@ export class Chain {
       }
     }
     m.size = size
-    this.touch(n)
+    this.namespace.touch(n)
   }
 
   private sealInode(n: Inode, except = -1): void {
-    if (!n.dirty) return
+    if (!n.dirty || n.deleted) return
     for (const [index, buf] of n.dirty) {
       if (index === except) continue
       n.dirty.delete(index)
       this.dirtyBytes -= this.chunkSize
-      if (!n.deleted) this.sealChunk(n, index, buf)
+      this.sealChunk(n, index, buf)
       if (this.spare.length < MAX_SPARE_CHUNKS) this.spare.push(buf)
     }
     if (n.dirty.size === 0) {
@@ -843,6 +785,7 @@ export class Chain {
     for (const { ref } of refs) ref.sealed = undefined
     this.headSeq = block.seq
     this.headHash = hash
+    this.headFormat = block.formatVersion
     this.blockOffsets.push(at)
     this.trustDirty = true
     this.scheduleTrust()
@@ -937,6 +880,7 @@ export class Chain {
     if (this.closed) return touched
     for (const v of found) {
       for (const e of v.block.events) {
+        if (e.type === 'linkPut' || e.type === 'linkDrop') touched.add(e.type === 'linkPut' ? e.dir : (this.tree.links.get(e.link)?.dir ?? ROOT_INO))
         this.tree.apply(e, v.bodyOffset)
         if ('ino' in e) {
           touched.add(e.ino)
@@ -949,6 +893,7 @@ export class Chain {
     this.end = scan.end
     this.headSeq = this.tipSeq = verifier.headSeq
     this.headHash = this.tipHash = verifier.headHash
+    this.headFormat = verifier.formatVersion
     this.behind = scan.tornTail !== undefined
     if (touched.size > 0) for (const l of this.listeners) l(touched)
     return touched
@@ -961,6 +906,7 @@ export class Chain {
     v.baseSeq = this.baseSeq
     v.headSeq = this.headSeq
     v.headHash = this.headHash
+    v.formatVersion = this.headFormat
     for (const [k, w] of this.writers) v.writers.set(k, w)
     return v
   }
@@ -977,6 +923,7 @@ export class Chain {
     this.end = end
     this.headSeq = this.tipSeq = head.seq
     this.headHash = this.tipHash = head.hash
+    this.headFormat = FORMAT_VERSION
     this.baseSeq = baseSeq
     this.blockOffsets.length = 0
     this.blockOffsets.push(...offsets)

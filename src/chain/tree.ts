@@ -1,21 +1,29 @@
 import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
-import { ROOT_INO, type ChainEvent, type KeyGrantEvent } from './format.ts'
-import { chunkKeyOf, metaAad, metaKeyOf } from './keys.ts'
+import type { NodeKind } from '../vfs/node.ts'
+import { msToNs } from '../vfs/stat.ts'
+import { ROOT_INO, type ChainEvent, type KeyGrantEvent, type LinkPutEvent, type XattrPutEvent } from './format.ts'
+import { chunkKeyOf, linkAad, metaAad, metaKeyOf, xattrAad, xattrKeyOf } from './keys.ts'
 
 /** What an inode's encrypted metadata holds. */
 export interface InodeMeta {
+  /** The inode's first name, in directory `parent` (its key parent); further names are links. */
   name: string
   parent: number
-  kind: 'file' | 'dir' | 'symlink'
+  kind: NodeKind
   mode: number
   uid: number
   gid: number
-  atimeMs: number
-  mtimeMs: number
-  ctimeMs: number
+  /** Times in nanoseconds since the epoch. */
+  atimeNs: bigint
+  mtimeNs: bigint
+  ctimeNs: bigint
   size: number
   /** A symlink's target. */
   target?: string | undefined
+  /** The device number of a character or block device. */
+  rdev?: number | undefined
+  /** Ids of the inode's further names (hard links, see {@link Link}); it has one name more than these. */
+  links?: number[] | undefined
   /** The inode's own 32-byte data key. */
   key: Buffer
 }
@@ -23,20 +31,58 @@ export interface InodeMeta {
 interface MetaJson {
   n: string
   p: number
-  k: 'f' | 'd' | 'l'
+  k: KindCode
   m: number
   u: number
   g: number
+  /** Times in whole milliseconds (format 1: possibly fractional)… */
   a: number
   t: number
   c: number
+  /** …and the nanoseconds past them (format 2; absent when 0). */
+  an?: number
+  tn?: number
+  cn?: number
   s: number
   l?: string
+  r?: number
+  h?: number[]
   key: string
 }
 
-const KIND_CODE = { file: 'f', dir: 'd', symlink: 'l' } as const
-const CODE_KIND = { f: 'file', d: 'dir', l: 'symlink' } as const
+const KIND_CODE = { file: 'f', dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b', socket: 's' } as const
+type KindCode = (typeof KIND_CODE)[NodeKind]
+const CODE_KIND = Object.assign(Object.create(null) as object, Object.fromEntries(Object.entries(KIND_CODE).map(([k, c]) => [c, k]))) as Record<KindCode, NodeKind>
+
+const MS = 1_000_000n
+
+/** Splits a time in nanoseconds into whole milliseconds and the nanoseconds past them (0 to 999 999). */
+function splitNs(ns: bigint): [number, number] {
+  let ms = ns / MS
+  let rest = ns - ms * MS
+  if (rest < 0n) {
+    ms -= 1n
+    rest += MS
+  }
+  return [Number(ms), Number(rest)]
+}
+
+/** Joins whole milliseconds and the nanoseconds past them; format 1 metadata has fractional milliseconds and no rest. */
+function joinNs(ms: number, rest: number | undefined): bigint {
+  if (rest === undefined) return msToNs(ms)
+  if (!Number.isSafeInteger(ms) || !Number.isInteger(rest) || rest < 0 || rest >= 1e6) throw new TypeError('bad time')
+  return BigInt(ms) * MS + BigInt(rest)
+}
+
+/** An extra name of an inode (a hard link): the directory it lies in, and its name and inode, sealed under that directory's metadata key. */
+export interface Link {
+  readonly id: number
+  dir: number
+  version: number
+  sealed: Buffer
+  /** The name and the inode it names, decrypted on first use. */
+  entry?: { name: string; ino: number } | undefined
+}
 
 /** Where a content chunk lies: in the log file, or still in memory before its block is written. */
 export interface ChunkRef {
@@ -58,10 +104,20 @@ export class Inode {
   meta: InodeMeta | undefined
   chunkVersion = 0
   readonly chunks = new Map<number, ChunkRef>()
-  /** Children by inode (directories). */
+  /** Children by inode (directories): the inodes whose first name lies here. */
   readonly children = new Set<number>()
-  /** Children by name, built when the directory is first listed. */
+  /** Extra names (link ids) that lie in this directory. */
+  readonly linksHere = new Set<number>()
+  /** Children by name, extra names included, built when the directory is first listed. */
   names: Map<string, number> | undefined
+  /** Which of `names` are extra names, with their link ids; built with `names`. */
+  linkNames: Map<string, number> | undefined
+  /** How many children are directories; counted with `names`. */
+  subdirs = 0
+  /** The sealed extended attributes and their version; `xattrs` once decrypted. */
+  sealedXattrs: Buffer | undefined
+  xattrVersion = 0
+  xattrs: Map<string, Buffer> | undefined
   chunkKey: Buffer | undefined
   metaKey: Buffer | undefined
   /** Plaintext chunks written but not yet sealed. */
@@ -85,7 +141,10 @@ export class ForgedDataError extends Error {
 export class ChainTree {
   readonly inodes = new Map<number, Inode>()
   readonly grants: KeyGrantEvent[] = []
+  /** Extra names of inodes (hard links) by link id. */
+  readonly links = new Map<number, Link>()
   maxIno = ROOT_INO
+  maxLink = 0
   rootKey: Buffer | undefined
 
   constructor(readonly chainId: Uint8Array) {}
@@ -144,9 +203,49 @@ export class ChainTree {
       case 'keyGrant':
         this.grants.push(e)
         break
+      case 'linkPut': {
+        let l = this.links.get(e.link)
+        if (l) this.unplace(l)
+        else {
+          l = { id: e.link, dir: e.dir, version: 0, sealed: Buffer.alloc(0) }
+          this.links.set(e.link, l)
+          if (e.link > this.maxLink) this.maxLink = e.link
+        }
+        l.dir = e.dir
+        l.version = e.version
+        l.sealed = Buffer.from(e.sealed)
+        l.entry = undefined
+        const d = this.inode(e.dir)
+        d.linksHere.add(e.link)
+        d.names = undefined
+        break
+      }
+      case 'linkDrop': {
+        const l = this.links.get(e.link)
+        if (!l) break
+        this.unplace(l)
+        this.links.delete(e.link)
+        break
+      }
+      case 'xattrPut': {
+        const n = this.inodes.get(e.ino)
+        if (!n) break
+        n.xattrVersion = e.version
+        n.sealedXattrs = Buffer.from(e.sealed)
+        n.xattrs = undefined
+        break
+      }
       default:
         break
     }
+  }
+
+  /** Takes link `l` out of the directory it lies in. */
+  private unplace(l: Link): void {
+    const d = this.inodes.get(l.dir)
+    if (!d) return
+    d.linksHere.delete(l.id)
+    d.names = undefined
   }
 
   private detach(n: Inode): void {
@@ -189,21 +288,29 @@ export class ChainTree {
       if (err instanceof DecryptError) throw new ForgedDataError(`metadata of inode ${n.ino} fails authentication`)
       throw err
     }
-    const meta: InodeMeta = {
-      name: j.n,
-      parent: j.p,
-      kind: CODE_KIND[j.k],
-      mode: j.m,
-      uid: j.u,
-      gid: j.g,
-      atimeMs: j.a,
-      mtimeMs: j.t,
-      ctimeMs: j.c,
-      size: j.s,
-      target: j.l,
-      key: Buffer.from(j.key, 'base64'),
+    let meta: InodeMeta
+    try {
+      meta = {
+        name: j.n,
+        parent: j.p,
+        kind: CODE_KIND[j.k],
+        mode: j.m,
+        uid: j.u,
+        gid: j.g,
+        atimeNs: joinNs(j.a, j.an),
+        mtimeNs: joinNs(j.t, j.tn),
+        ctimeNs: joinNs(j.c, j.cn),
+        size: j.s,
+        target: j.l,
+        rdev: j.r,
+        links: j.h,
+        key: Buffer.from(j.key, 'base64'),
+      }
+    } catch {
+      throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
     }
     if ((n.ino !== ROOT_INO && meta.parent !== n.keyParent) || !meta.kind || meta.key.length !== 32) throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
+    if (meta.links !== undefined && (!Array.isArray(meta.links) || meta.kind === 'dir' || !meta.links.every(id => Number.isSafeInteger(id)))) throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
     if (n.ino === ROOT_INO && !meta.key.equals(this.rootKey!)) throw new ForgedDataError('root metadata carries another key')
     n.meta = meta
     return meta
@@ -214,33 +321,127 @@ export class ChainTree {
     const keyParent = n.ino === ROOT_INO ? ROOT_INO : meta.parent
     const key = n.ino === ROOT_INO ? metaKeyOf(this.rootKey!, this.chainId) : this.metaKey(this.inodes.get(keyParent)!)
     const version = n.version + 1
-    const j: MetaJson = {
-      n: meta.name,
-      p: meta.parent,
-      k: KIND_CODE[meta.kind],
-      m: meta.mode,
-      u: meta.uid,
-      g: meta.gid,
-      a: meta.atimeMs,
-      t: meta.mtimeMs,
-      c: meta.ctimeMs,
-      s: meta.size,
-      key: meta.key.toString('base64'),
-    }
+    const [a, an] = splitNs(meta.atimeNs)
+    const [t, tn] = splitNs(meta.mtimeNs)
+    const [c, cn] = splitNs(meta.ctimeNs)
+    const j: MetaJson = { n: meta.name, p: meta.parent, k: KIND_CODE[meta.kind], m: meta.mode, u: meta.uid, g: meta.gid, a, t, c, s: meta.size, key: meta.key.toString('base64') }
+    if (an) j.an = an
+    if (tn) j.tn = tn
+    if (cn) j.cn = cn
     if (meta.target !== undefined) j.l = meta.target
+    if (meta.rdev) j.r = meta.rdev
+    if (meta.links?.length) j.h = meta.links
     return { keyParent, version, sealedMeta: seal(key, Buffer.from(JSON.stringify(j)), metaAad(this.chainId, n.ino, keyParent, version)) }
   }
 
-  /** Children of directory `n` by name, decrypting their metadata on first use. */
+  /** Children of directory `n` by name, extra names included, decrypting their metadata on first use. */
   names(n: Inode): Map<string, number> {
     if (n.names) return n.names
     const names = new Map<string, number>()
+    const linkNames = new Map<string, number>()
+    let subdirs = 0
     for (const ino of n.children) {
       const c = this.inodes.get(ino)
-      if (c) names.set(this.meta(c).name, ino)
+      if (!c) continue
+      const m = this.meta(c)
+      names.set(m.name, ino)
+      if (m.kind === 'dir') subdirs++
+    }
+    for (const id of n.linksHere) {
+      const e = this.linkEntry(this.links.get(id)!)
+      names.set(e.name, e.ino)
+      linkNames.set(e.name, id)
     }
     n.names = names
+    n.linkNames = linkNames
+    n.subdirs = subdirs
     return names
+  }
+
+  /** Notes name `name` → `ino` in the listing of `dir` (when it is built); `link` when it is an extra name. */
+  addName(dir: Inode, name: string, ino: number, link?: number): void {
+    if (!dir.names) return
+    dir.names.set(name, ino)
+    if (link !== undefined) dir.linkNames!.set(name, link)
+    else if (this.meta(this.inodes.get(ino)!).kind === 'dir') dir.subdirs++
+  }
+
+  /** Takes name `name` out of the listing of `dir` (when it is built). Call it while the inode it names is in the tree. */
+  removeName(dir: Inode, name: string): void {
+    if (!dir.names) return
+    const ino = dir.names.get(name)
+    if (ino === undefined) return
+    dir.names.delete(name)
+    if (dir.linkNames!.delete(name)) return
+    const n = this.inodes.get(ino)
+    if (n && this.meta(n).kind === 'dir') dir.subdirs--
+  }
+
+  /** The name and inode of link `l`; {@link ForgedDataError} if it fails authentication. */
+  linkEntry(l: Link): { name: string; ino: number } {
+    if (l.entry) return l.entry
+    const dir = this.inodes.get(l.dir)
+    if (!dir) throw new ForgedDataError(`link ${l.id} lies in a missing directory ${l.dir}`)
+    let j: { n?: unknown; i?: unknown }
+    try {
+      j = JSON.parse(open(this.metaKey(dir), l.sealed, linkAad(this.chainId, l.id, l.dir, l.version)).toString('utf8')) as typeof j
+    } catch (err) {
+      if (err instanceof DecryptError) throw new ForgedDataError(`link ${l.id} fails authentication`)
+      throw err
+    }
+    if (typeof j.n !== 'string' || typeof j.i !== 'number' || !Number.isSafeInteger(j.i)) throw new ForgedDataError(`link ${l.id} is inconsistent`)
+    l.entry = { name: j.n, ino: j.i }
+    return l.entry
+  }
+
+  /** Makes (without `l`) or moves link `l` to name `name` of inode `ino` in `dir`, sealed as its next version; returns the event. The listings are left to the caller. */
+  putLink(l: Link | undefined, dir: Inode, name: string, ino: number): LinkPutEvent {
+    if (!l) {
+      l = { id: ++this.maxLink, dir: dir.ino, version: 0, sealed: Buffer.alloc(0) }
+      this.links.set(l.id, l)
+    } else if (l.dir !== dir.ino) this.inodes.get(l.dir)?.linksHere.delete(l.id)
+    l.dir = dir.ino
+    l.version++
+    l.sealed = seal(this.metaKey(dir), Buffer.from(JSON.stringify({ n: name, i: ino })), linkAad(this.chainId, l.id, l.dir, l.version))
+    l.entry = { name, ino }
+    dir.linksHere.add(l.id)
+    return { type: 'linkPut', link: l.id, dir: l.dir, version: l.version, sealed: l.sealed }
+  }
+
+  /** Forgets link `l`; the listings are left to the caller. */
+  dropLink(l: Link): void {
+    this.inodes.get(l.dir)?.linksHere.delete(l.id)
+    this.links.delete(l.id)
+  }
+
+  /** The extended attributes of `n`, decrypted on first use; {@link ForgedDataError} if they fail authentication. */
+  xattrs(n: Inode): Map<string, Buffer> {
+    if (n.xattrs) return n.xattrs
+    const map = new Map<string, Buffer>()
+    if (n.sealedXattrs) {
+      let pairs: unknown
+      try {
+        pairs = JSON.parse(open(xattrKeyOf(this.meta(n).key, this.chainId), n.sealedXattrs, xattrAad(this.chainId, n.ino, n.xattrVersion)).toString('utf8'))
+      } catch (err) {
+        if (err instanceof DecryptError) throw new ForgedDataError(`extended attributes of inode ${n.ino} fail authentication`)
+        throw err
+      }
+      if (!Array.isArray(pairs)) throw new ForgedDataError(`extended attributes of inode ${n.ino} are inconsistent`)
+      for (const p of pairs as unknown[]) {
+        if (!Array.isArray(p) || typeof p[0] !== 'string' || typeof p[1] !== 'string') throw new ForgedDataError(`extended attributes of inode ${n.ino} are inconsistent`)
+        map.set(p[0], Buffer.from(p[1], 'base64'))
+      }
+    }
+    n.xattrs = map
+    return map
+  }
+
+  /** Seals the extended attributes of `n` (as {@link xattrs} holds them) as their next version; returns the event. */
+  sealXattrs(n: Inode): XattrPutEvent {
+    const pairs = [...this.xattrs(n)].map(([k, v]) => [k, v.toString('base64')])
+    n.xattrVersion++
+    n.sealedXattrs = seal(xattrKeyOf(this.meta(n).key, this.chainId), Buffer.from(JSON.stringify(pairs)), xattrAad(this.chainId, n.ino, n.xattrVersion))
+    return { type: 'xattrPut', ino: n.ino, version: n.xattrVersion, sealed: n.sealedXattrs }
   }
 
   /** A fresh random inode key. */

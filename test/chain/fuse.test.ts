@@ -91,6 +91,40 @@ describe.skipIf(skip)(`chain mount through FUSE${skip ? ` (skipped: ${skip})` : 
     expect((await stat(t.path)).size).toBeGreaterThan(SECRET_TEXT.length * 50)
   })
 
+  it('keeps hard links, fifos, extended attributes and nanosecond times made with ln, mkfifo, setfattr and touch -d', async () => {
+    const script = [
+      'mkdir posix && cd posix',
+      'printf linked > f && ln f g && mkdir d && ln f d/h && mkfifo p',
+      "setfattr -n user.origin -v chain f && getfattr --only-values -n user.origin d/h && echo",
+      "TZ=UTC touch -d '2001-02-03 04:05:06.123456789' g",
+      "TZ=UTC stat -c '%n %h %F %y' f g d/h p",
+      'stat -c %h . d',
+      'rm f && stat -c %h g d/h && cat g && echo',
+      "getfattr --only-values -n user.origin g && echo",
+      'mv d/h h2 && ls d | wc -l && stat -c %h h2',
+    ].join(' && ')
+    const { stdout } = await sh(script, m.dir)
+    expect(stdout.split('\n')).toEqual([
+      'chain',
+      'f 3 regular file 2001-02-03 04:05:06.123456789 +0000',
+      'g 3 regular file 2001-02-03 04:05:06.123456789 +0000',
+      'd/h 3 regular file 2001-02-03 04:05:06.123456789 +0000',
+      expect.stringMatching(/^p 1 fifo /),
+      '3',
+      '2',
+      '2',
+      '2',
+      'linked',
+      'chain',
+      '0',
+      '2',
+      '',
+    ])
+    const s = await vfs.stat('/posix/g')
+    expect(s).toMatchObject({ nlink: 2, mtimeNs: 981173106123456789n })
+    expect(await vfs.lstat('/posix/p')).toMatchObject({ kind: 'fifo' })
+  })
+
   it('reports df figures for the mount', async () => {
     const { stdout } = await sh(`df -P ${m.dir} | tail -1 | awk '{print ($2 > 0)}'`)
     expect(stdout.trim()).toBe('1')

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach } from 'vitest'
 import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
-import { Chain, type ChainOptions } from '../../src/chain/store.ts'
+import { Chain, type CreateChainOptions } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
@@ -23,7 +23,7 @@ export async function tempHome(): Promise<{ home: string; path: string; cleanup(
 }
 
 /** Opens (or creates) a chain at `path` and mounts it at `/c` in a fresh VFS. */
-export async function chainVfs(path: string, home: string, options: Partial<ChainOptions> = {}): Promise<{ vfs: Vfs; chain: Chain }> {
+export async function chainVfs(path: string, home: string, options: Partial<CreateChainOptions> = {}): Promise<{ vfs: Vfs; chain: Chain }> {
   const chain = await Chain.openOrCreate(path, { identity: testIdentity(), home, ...options })
   const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
   return { vfs, chain }
