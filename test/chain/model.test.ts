@@ -3,6 +3,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
+import { verifyChain } from '../../src/chain/verify.ts'
+import { compactChain } from '../../src/chain/compact.ts'
 import { memoryMount } from '../../src/vfs/memory.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
@@ -25,7 +27,12 @@ type Op =
   | { op: 'rename'; p: string; to: string }
   | { op: 'symlink'; p: string; target: string }
   | { op: 'chmod'; p: string; mode: number }
+  | { op: 'link'; p: string; to: string }
+  | { op: 'exchange'; p: string; to: string }
+  | { op: 'mkfifo'; p: string }
+  | { op: 'setxattr'; p: string; value: string }
   | { op: 'reopen' }
+  | { op: 'compact' }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('writeFile' as const), p: path, data: bytes }),
@@ -37,7 +44,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('rename' as const), p: path, to: path }),
   fc.record({ op: fc.constant('symlink' as const), p: path, target: fc.constantFrom('a', '../b', '/c/a') }),
   fc.record({ op: fc.constant('chmod' as const), p: path, mode: fc.constantFrom(0o600, 0o755, 0o444) }),
+  fc.record({ op: fc.constant('link' as const), p: path, to: path }),
+  fc.record({ op: fc.constant('exchange' as const), p: path, to: path }),
+  fc.record({ op: fc.constant('mkfifo' as const), p: path }),
+  fc.record({ op: fc.constant('setxattr' as const), p: path, value: fc.constantFrom('', 'v1', 'v2') }),
   fc.constant({ op: 'reopen' as const }),
+  fc.constant({ op: 'compact' as const }),
 )
 
 async function apply(vfs: Vfs, o: Op): Promise<string> {
@@ -77,7 +89,20 @@ async function apply(vfs: Vfs, o: Op): Promise<string> {
       case 'chmod':
         await vfs.chmod(p, o.mode)
         break
+      case 'link':
+        await vfs.link(p, '/c' + o.to)
+        break
+      case 'exchange':
+        await vfs.rename(p, '/c' + o.to, undefined, 'exchange')
+        break
+      case 'mkfifo':
+        await vfs.mknod(p, 'fifo', 0o644)
+        break
+      case 'setxattr':
+        await vfs.setxattr(p, 'user.v', Buffer.from(o.value))
+        break
       case 'reopen':
+      case 'compact':
         break
     }
     return 'ok'
@@ -86,24 +111,29 @@ async function apply(vfs: Vfs, o: Op): Promise<string> {
   }
 }
 
-async function snapshot(vfs: Vfs, dir = '/c'): Promise<unknown[]> {
+/** The tree below `dir`; hard links show as the first path (in listing order) that names the same inode. */
+async function snapshot(vfs: Vfs, dir = '/c', seen = new Map<number, string>()): Promise<unknown[]> {
   const out: unknown[] = []
   const entries = (await vfs.readdirAll(dir)).sort((a, b) => (a.name < b.name ? -1 : 1))
   for (const e of entries) {
     const p = `${dir}/${e.name}`
     const s = await vfs.lstat(p)
-    if (e.kind === 'dir') out.push([p, 'dir', s.mode, await snapshot(vfs, p)])
-    else if (e.kind === 'symlink') out.push([p, 'symlink', await vfs.readlink(p)])
+    const xattrs = await Promise.all((await vfs.listxattr(p, { follow: false })).sort().map(async n => [n, Buffer.from(await vfs.getxattr(p, n, { follow: false })).toString()]))
+    const same = seen.get(s.ino)
+    if (same === undefined) seen.set(s.ino, p)
+    if (e.kind === 'dir') out.push([p, 'dir', s.mode, s.nlink, xattrs, await snapshot(vfs, p, seen)])
+    else if (e.kind === 'symlink') out.push([p, 'symlink', s.nlink, same, await vfs.readlink(p)])
+    else if (e.kind !== 'file') out.push([p, e.kind, s.mode, s.nlink, same, xattrs])
     else {
       const data = await vfs.readFile(p)
-      out.push([p, 'file', s.mode, s.size, data.length, Buffer.from(data).toString('base64')])
+      out.push([p, 'file', s.mode, s.nlink, same, xattrs, s.size, data.length, Buffer.from(data).toString('base64')])
     }
   }
   return out
 }
 
 describe('chain mount against the memory mount', () => {
-  it('gives the same results and tree for random operation sequences, across close and reopen', async () => {
+  it('gives the same results and tree for random operation sequences, across close, reopen and compaction', async () => {
     const t = await tempHome()
     let run = 0
     try {
@@ -121,6 +151,10 @@ describe('chain mount against the memory mount', () => {
                 cv = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
                 continue
               }
+              if (o.op === 'compact') {
+                await compactChain(chain)
+                continue
+              }
               const [a, b] = [await apply(cv, o), await apply(mv, o)]
               expect(a, JSON.stringify({ ...o, data: undefined })).toBe(b)
             }
@@ -129,6 +163,7 @@ describe('chain mount against the memory mount', () => {
             chain = await Chain.open(path, { identity: testIdentity(), home: t.home, trust: false })
             cv = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
             expect(await snapshot(cv)).toEqual(await snapshot(mv))
+            expect(await verifyChain(path, { trust: false })).toMatchObject({ ok: true })
           } finally {
             await cv.close()
             await mv.close()
