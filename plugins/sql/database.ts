@@ -97,7 +97,7 @@ export async function openSqlDatabase(options: SqlDatabaseOptions): Promise<SqlD
   const channel = options.channel ?? DEFAULT_CHANNEL
   let source: SqlSource
   if (options.source) source = options.source
-  else if (options.pglite) source = await createPgliteSource(options.pglite)
+  else if (options.pglite) source = await createPgliteSource(options.pglite, { logger })
   else if (options.url || options.pool) source = createPgSource({ url: options.url, pool: options.pool, max: options.maxConnections, logger })
   else if (options.dataSource) source = createPgSource({ ...dataSourceConnection(options.dataSource), max: options.maxConnections, logger })
   else throw new Error('sql: give one of url, pool, pglite, source or dataSource')

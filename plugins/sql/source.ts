@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from '../../src/vfs/log.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
-import { toSqlVfsError } from './errors.ts'
+import { isVfsError, type VfsError } from '../../src/vfs/errors.ts'
+import { isConnectionError, toSqlVfsError, type SqlOp } from './errors.ts'
 
 /** One cell as the database returns it to FacetFS: always text (or NULL); `codec.ts` turns it into a record value. */
 export type Cell = string | null
@@ -14,8 +15,33 @@ export interface Queryable {
    * Runs one statement with text parameters; rows come back as arrays of text cells, in
    * select-list order. `prepare` keeps the statement parsed and planned on each
    * connection (for hot, fixed statements such as a get by key); PGlite ignores it.
+   * `write` marks a statement that changes rows, for the errors that mean something
+   * else on a read (see `SQLSTATE_ERRNOS`).
    */
-  query(text: string, params?: readonly Cell[], options?: { prepare?: boolean }): Promise<{ rows: Cell[][]; rowCount: number }>
+  query(text: string, params?: readonly Cell[], options?: QueryOptions): Promise<{ rows: Cell[][]; rowCount: number }>
+}
+
+/** Options of one {@link Queryable.query}. */
+export interface QueryOptions {
+  /** Keep the statement prepared on each connection. @default false */
+  prepare?: boolean
+  /** The statement writes rows. @default false */
+  write?: boolean
+}
+
+/**
+ * Converts a database error for the caller and logs it when it is `EIO`: a lost
+ * connection as a warning, anything else (a fault, or a FacetFS bug) as an error with
+ * the statement.
+ */
+function failure(err: unknown, logger: Logger, text: string, op: SqlOp): VfsError {
+  if (isVfsError(err)) return err
+  const e = toSqlVfsError(err, op)
+  if (e.code === 'EIO') {
+    if (isConnectionError(e)) logger.warn({ err: e.detail }, 'sql: database connection lost')
+    else logger.error({ err: e.detail, sqlstate: (err as { code?: unknown } | null)?.code, statement: text }, 'sql: database error')
+  }
+  return e
 }
 
 /**
@@ -23,8 +49,9 @@ export interface Queryable {
  * `pg` pool or an embedded PGlite. Every cell is text: type conversion happens in one
  * place (`codec.ts`), so both implementations round-trip the same way.
  *
- * Errors are {@link import('../../src/vfs/errors.ts').VfsError}s: constraint violations
- * `EEXIST`/`EINVAL`, a lost connection `EIO` (see `errors.ts`).
+ * Errors are {@link import('../../src/vfs/errors.ts').VfsError}s by SQLSTATE (see
+ * `SQLSTATE_ERRNOS` in `errors.ts`): constraint violations `EEXIST`/`EINVAL`, a lost
+ * connection `EIO` (logged).
  */
 export interface SqlSource extends Queryable {
   /** `'pg'` for a server, `'pglite'` for the embedded database. */
@@ -103,24 +130,24 @@ export function createPgSource(options: PgSourceOptions): SqlSource {
     }
     return name
   }
-  const run = async (client: pg.Pool | pg.PoolClient | pg.Client, text: string, params?: readonly Cell[], prepare?: boolean) => {
+  const run = async (client: pg.Pool | pg.PoolClient | pg.Client, text: string, params?: readonly Cell[], opts?: QueryOptions) => {
     try {
-      const r = await client.query({ text, values: params as unknown[] | undefined, rowMode: 'array', ...(prepare ? { name: nameOf(text) } : {}) })
+      const r = await client.query({ text, values: params as unknown[] | undefined, rowMode: 'array', ...(opts?.prepare ? { name: nameOf(text) } : {}) })
       return { rows: r.rows as Cell[][], rowCount: r.rowCount ?? 0 }
     } catch (err) {
-      throw toSqlVfsError(err)
+      throw failure(err, logger, text, opts?.write ? 'write' : 'read')
     }
   }
 
   return {
     kind: 'pg',
-    query: (text, params, opts) => run(pool, text, params, opts?.prepare),
+    query: (text, params, opts) => run(pool, text, params, opts),
     async transaction(fn, opts) {
       let client: pg.PoolClient
       try {
         client = await pool.connect()
       } catch (err) {
-        throw toSqlVfsError(err)
+        throw failure(err, logger, 'connect', 'read')
       }
       let broken: unknown
       // A backend terminated between two statements errors the idle client; keep that from crashing the process.
@@ -131,7 +158,7 @@ export function createPgSource(options: PgSourceOptions): SqlSource {
       client.on('error', onError)
       try {
         await run(client, opts?.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN')
-        const result = await fn({ query: (text, params) => run(client, text, params) })
+        const result = await fn({ query: (text, params, o) => run(client, text, params, o) })
         await run(client, 'COMMIT')
         return result
       } catch (err) {
@@ -179,7 +206,7 @@ export function createPgSource(options: PgSourceOptions): SqlSource {
       try {
         await connect()
       } catch (err) {
-        throw toSqlVfsError(err)
+        throw failure(err, logger, `LISTEN ${channel}`, 'read')
       }
       return async () => {
         stopped = true
@@ -204,6 +231,8 @@ export function createPgSource(options: PgSourceOptions): SqlSource {
 export interface PgliteSourceOptions {
   /** Close the PGlite instance when the source closes. @default false (the caller owns it) */
   owned?: boolean
+  /** Where database errors that become `EIO` are logged. @default silentLogger */
+  logger?: Logger
 }
 
 /**
@@ -228,25 +257,26 @@ export async function createPgliteSource(db: PGlite, options: PgliteSourceOption
     }
     return textParsers
   }
-  const run = async (q: Pick<PGlite, 'query'>, text: string, params?: readonly Cell[]) => {
+  const logger = options.logger ?? silentLogger
+  const run = async (q: Pick<PGlite, 'query'>, text: string, params?: readonly Cell[], opts?: QueryOptions) => {
     try {
       const r = await q.query<Cell[]>(text, params as unknown[] | undefined, { rowMode: 'array', parsers: parsers() })
       return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length }
     } catch (err) {
-      throw toSqlVfsError(err)
+      throw failure(err, logger, text, opts?.write ? 'write' : 'read')
     }
   }
   return {
     kind: 'pglite',
-    query: (text, params) => run(db, text, params),
+    query: (text, params, opts) => run(db, text, params, opts),
     async transaction(fn, opts) {
       try {
         return await db.transaction(async tx => {
           if (opts?.readOnly) await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY')
-          return fn({ query: (text, params) => run(tx, text, params) })
+          return fn({ query: (text, params, o) => run(tx, text, params, o) })
         })
       } catch (err) {
-        throw toSqlVfsError(err)
+        throw failure(err, logger, 'transaction', 'read')
       }
     },
     async listen(channel, onMessage) {
