@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isVfsError } from '../../src/vfs/errors.ts'
 import type { SqlDatabase } from './database.ts'
-import { pgTestDb, type TestDb } from './test-helpers.ts'
+import { createPgSource, type SqlSource } from './source.ts'
+import { PG_URL, pgTestDb, type TestDb } from './test-helpers.ts'
 
 describe('connection faults on the PostgreSQL server', () => {
   let t: TestDb
@@ -91,5 +92,96 @@ describe('connection faults on the PostgreSQL server', () => {
     const stored = (await t.exec(`SELECT id FROM counters WHERE id >= 100 ORDER BY id`)).map(r => r.id as number)
     for (const id of acknowledged) expect(stored).toContain(id)
     expect(acknowledged.length).toBeGreaterThan(0)
+  })
+
+  describe('whole-table files', () => {
+    const ROWS = 5000
+    let kills: number
+    let killAfter: number
+    /** Terminates the backend of the render's transaction after its `killAfter`-th FETCH, once per render attempt that reaches it. */
+    const killingSource = (): SqlSource => {
+      const inner = createPgSource({ url: PG_URL, pool: { application_name: app } })
+      return {
+        ...inner,
+        transaction: (fn, opts) =>
+          inner.transaction(async tx => {
+            const pid = (await tx.query('SELECT pg_backend_pid()::text')).rows[0]![0]!
+            let fetches = 0
+            return fn({
+              async query(text, params, o) {
+                const r = await tx.query(text, params, o)
+                if (text.startsWith('FETCH') && ++fetches === killAfter && kills === 0) {
+                  kills++
+                  await t.exec('SELECT pg_terminate_backend($1::int)', [pid])
+                  await new Promise(res => setTimeout(res, 50))
+                }
+                return r
+              },
+            })
+          }, opts),
+      }
+    }
+
+    beforeEach(async () => {
+      kills = 0
+      killAfter = 3
+      await t.exec(`CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)`)
+      await t.exec(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, ${ROWS}) g`)
+    })
+
+    const ids = (lines: string[], parse: (line: string) => number) => {
+      const seen = lines.map(parse)
+      return { count: seen.length, distinct: new Set(seen).size, first: seen[0], last: seen[seen.length - 1] }
+    }
+
+    it('restarts a whole-table render from nothing after its backend is terminated mid-stream: exact rows, no duplicates', async () => {
+      const killed = await t.open({ source: killingSource(), tables: ['items'], fetchSize: 500 })
+      const items = killed.tables.get('items')!
+      const nd = (await items.renderWhole('ndjson', 1 << 26)).toString().split('\n').filter(Boolean)
+      expect(kills).toBe(1)
+      expect(ids(nd, l => (JSON.parse(l) as { id: number }).id)).toEqual({ count: ROWS, distinct: ROWS, first: 1, last: ROWS })
+      kills = 0
+      const csv = (await items.renderWhole('csv', 1 << 26)).toString().split('\n').filter(Boolean)
+      expect(kills).toBe(1)
+      expect(csv[0]).toBe('id,label')
+      expect(ids(csv.slice(1), l => Number(l.split(',')[0]))).toEqual({ count: ROWS, distinct: ROWS, first: 1, last: ROWS })
+    })
+
+    it('renders one snapshot: rows others change during a render are all in it or all out of it, also across the restart', async () => {
+      killAfter = 2
+      const killed = await t.open({ source: killingSource(), tables: ['items'], fetchSize: 500 })
+      const render = killed.tables.get('items')!.renderWhole('ndjson', 1 << 26)
+      await t.exec(`BEGIN; INSERT INTO items SELECT g, 'late ' || g FROM generate_series(${ROWS + 1}, ${ROWS + 100}) g; DELETE FROM items WHERE id <= 100; COMMIT`)
+      const seen = (await render).toString().split('\n').filter(Boolean).map(l => (JSON.parse(l) as { id: number }).id)
+      const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+      expect([range(1, ROWS), range(101, ROWS + 100)]).toContainEqual(seen)
+      expect(kills).toBe(1)
+    })
+
+    it('never serves a whole-table file with duplicate or missing rows while backends are terminated again and again', async () => {
+      const table = (await t.open({ pool: { application_name: app }, maxConnections: 2, fetchSize: 200 })).tables.get('items')!
+      let stop = false
+      const killer = (async () => {
+        while (!stop) {
+          await terminate()
+          await new Promise(res => setTimeout(res, 25))
+        }
+      })()
+      let complete = 0
+      const failures: unknown[] = []
+      for (let i = 0; i < 20; i++) {
+        try {
+          const lines = (await table.renderWhole('ndjson', 1 << 26)).toString().split('\n').filter(Boolean)
+          expect(ids(lines, l => (JSON.parse(l) as { id: number }).id)).toEqual({ count: ROWS, distinct: ROWS, first: 1, last: ROWS })
+          complete++
+        } catch (err) {
+          failures.push(err)
+        }
+      }
+      stop = true
+      await killer
+      for (const err of failures) expect(isVfsError(err, 'EIO'), String(err)).toBe(true)
+      expect(complete).toBeGreaterThan(0)
+    })
   })
 })

@@ -320,6 +320,8 @@ export class SqlTable {
   /**
    * Renders the whole table as NDJSON (one record per line) or CSV (a header of field
    * names; NULL as an empty cell, an empty string as `""`, JSON values as JSON text).
+   * It is one snapshot: one read-only REPEATABLE READ transaction, and when the
+   * connection drops midway the rendering starts over from nothing on a new one.
    * Past `maxBytes` it stops reading and throws `EFBIG` pointing at the folder of rows.
    */
   async renderWhole(format: WholeFormat, maxBytes: number): Promise<Buffer> {
@@ -327,7 +329,7 @@ export class SqlTable {
     // Far more data on disk than the cap allows: refuse without reading it.
     const { rows } = await this.read(() => this.source.query(`SELECT pg_relation_size($1::regclass)::text`, [this.rel]))
     if (Number(rows[0]?.[0] ?? 0) > 8 * maxBytes) throw tooBig()
-    const chunks: Buffer[] = []
+    let chunks: Buffer[] = []
     let size = 0
     let over = false
     const push = (text: string): boolean => {
@@ -340,13 +342,16 @@ export class SqlTable {
       chunks.push(b)
       return true
     }
-    if (format === 'csv') push(stringify([this.fields.map(f => f.field)]))
-    await this.read(() =>
-      this.scan(records => {
+    await this.read(() => {
+      chunks = []
+      size = 0
+      over = false
+      if (format === 'csv') push(stringify([this.fields.map(f => f.field)]))
+      return this.scan(records => {
         if (format === 'ndjson') return push(records.map(r => JSON.stringify(r) + '\n').join(''))
         return push(stringify(records.map(r => this.fields.map(f => csvCell(r[f.field]))), { quoted_match: /^$/ }))
-      }),
-    )
+      })
+    })
     if (over) throw tooBig()
     return Buffer.concat(chunks, size)
   }
