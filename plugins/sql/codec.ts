@@ -17,9 +17,10 @@ import type { Cell } from './source.ts'
  * | `timestamptz` | timestamp with time zone | ISO 8601 in UTC with offset and exact microseconds: `"2024-05-01T10:00:00.123456+00:00"` |
  * | `timestamp` | timestamp without time zone | ISO 8601 without offset: `"2024-05-01T10:00:00.123456"` |
  * | `date` | date | `"2024-05-01"` |
+ * | `bpchar` | character(n) | the text with its padding (`"ab   "` for `char(5)`) |
  * | `text` | everything else (text, varchar, uuid, enums, time, interval, inet…) | PostgreSQL's text form |
  */
-export type TypeKind = 'int' | 'bigint' | 'float' | 'numeric' | 'bool' | 'json' | 'bytea' | 'timestamptz' | 'timestamp' | 'date' | 'text'
+export type TypeKind = 'int' | 'bigint' | 'float' | 'numeric' | 'bool' | 'json' | 'bytea' | 'timestamptz' | 'timestamp' | 'date' | 'bpchar' | 'text'
 
 /** What the codec needs to know about a column. */
 export interface ColumnType {
@@ -28,7 +29,7 @@ export interface ColumnType {
   /** Kind of the value, or of each element for arrays. */
   readonly kind: TypeKind
   readonly array: boolean
-  /** The type to cast parameters to, without modifiers (`character varying`, `integer[]`, `public.mood`). */
+  /** The type to cast parameters to, without modifiers (`character varying`, `integer[]`, `public.mood`; `bpchar`, not `character`, which would mean `character(1)`). */
   readonly castType: string
 }
 
@@ -47,6 +48,7 @@ const KIND_BY_TYPE: Record<string, TypeKind> = {
   'timestamp with time zone': 'timestamptz',
   'timestamp without time zone': 'timestamp',
   date: 'date',
+  character: 'bpchar',
 }
 
 /** The {@link TypeKind} of a base type named as `regtype` prints it (`'bigint'`, `'timestamp with time zone'`). */
@@ -63,13 +65,15 @@ export function ident(name: string): string {
  * The SQL expression that renders column `ref` (an already-quoted reference such as
  * `t."id"` or `NEW."id"`) as text the codec decodes. Scalars avoid session-dependent
  * output (time zone, date style, bytea output); array elements use the session's text
- * form, which FacetFS's own connections fix (see `SESSION_SETTINGS`).
+ * form, which FacetFS's own connections fix (see `SESSION_SETTINGS`). `character(n)`
+ * goes through `to_json`, because its cast to text drops the padding.
  */
 export function renderSql(col: ColumnType, ref: string): string {
-  if (col.array) return `array_to_json(${ref}::text[])::text`
+  if (col.array) return col.kind === 'bpchar' ? `array_to_json(${ref})::text` : `array_to_json(${ref}::text[])::text`
   switch (col.kind) {
     case 'timestamptz':
       return `(to_json(${ref} AT TIME ZONE 'UTC')#>>'{}')`
+    case 'bpchar':
     case 'timestamp':
     case 'date':
       return `(to_json(${ref})#>>'{}')`

@@ -56,7 +56,9 @@ SELECT json_build_object(
     SELECT coalesce(json_agg(json_build_object(
       'name', a.attname,
       'type', format_type(a.atttypid, a.atttypmod),
-      'castType', a.atttypid::regtype::text,
+      'castType', CASE a.atttypid WHEN 'bpchar'::regtype THEN 'bpchar' WHEN '_bpchar'::regtype THEN 'bpchar[]'
+                                  WHEN 'bit'::regtype THEN '"bit"' WHEN '_bit'::regtype THEN '"bit"[]'
+                                  ELSE a.atttypid::regtype::text END,
       'base', CASE WHEN bt.typcategory = 'A' THEN bt.typelem::regtype::text ELSE bt.oid::regtype::text END,
       'array', bt.typcategory = 'A',
       'nullable', NOT a.attnotnull,

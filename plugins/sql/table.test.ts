@@ -242,6 +242,18 @@ describe.each(BACKENDS)('SqlTable on $backend', ({ make }) => {
     expectErr(await caught(people().renderWhole('ndjson', 100)), 'EFBIG', /people\.ndjson would be larger than 100 bytes; read the rows one by one in people\//)
   })
 
+  it('keeps the padding of character(n) values and arrays, and finds a row by its key with or without the padding', async () => {
+    await t.exec(`CREATE TABLE codes (code char(4) PRIMARY KEY, alts char(2)[])`)
+    const db2 = await t.open({ tables: ['codes'] })
+    const codes = db2.tables.get('codes')!
+    const r = await codes.insert({ code: 'ab', alts: ['x', null, 'yz'] })
+    expect(r.record).toEqual({ code: 'ab  ', alts: ['x ', null, 'yz'] })
+    expect(r.key).toEqual(['ab  '])
+    expect((await codes.get(['ab']))!.record.code).toBe('ab  ')
+    expect((await codes.listKeys(10)).rows).toEqual([{ key: ['ab  '] }])
+    expect((await codes.renderWhole('ndjson', 1 << 20)).toString()).toBe('{"code":"ab  ","alts":["x ",null,"yz"]}\n')
+  })
+
   it('names rows of keys with any characters and reads them back', async () => {
     await t.exec(`CREATE TABLE notes (title text PRIMARY KEY, body text)`)
     const db2 = await t.open({ tables: ['notes'] })
