@@ -1,5 +1,6 @@
 import { vfsError } from '../../src/vfs/errors.ts'
-import { kindOf, type ColumnType, type TypeKind } from './codec.ts'
+import { ident, kindOf, type ColumnType, type TypeKind } from './codec.ts'
+import { isConnectionError } from './errors.ts'
 import type { Queryable } from './source.ts'
 
 /** One column of a table, as read from the catalog. */
@@ -43,7 +44,16 @@ export interface TableInfo {
   readonly comment: string | null
   /** Whether rows carry `xmin` (plain and partitioned tables do, views do not). */
   readonly hasXmin: boolean
+  /**
+   * The writes the database refuses on this relation, each with the database's own
+   * reason (`cannot update view "totals": Views containing GROUP BY are not
+   * automatically updatable.`); empty for a table. A materialized view refuses all three.
+   */
+  readonly refuses: Partial<Record<WriteKind, string>>
 }
+
+/** The three kinds of row writes. */
+export type WriteKind = 'insert' | 'update' | 'delete'
 
 const RELKINDS: Record<string, string> = { r: 'table', p: 'partitioned table', v: 'view', m: 'materialized view', f: 'foreign table' }
 const CONTYPES: Record<string, ConstraintInfo['type']> = { p: 'primary key', u: 'unique', f: 'foreign key', c: 'check', x: 'exclusion' }
@@ -51,6 +61,7 @@ const CONTYPES: Record<string, ConstraintInfo['type']> = { p: 'primary key', u: 
 const INTROSPECT_SQL = `
 SELECT json_build_object(
   'relkind', c.relkind,
+  'updatable', pg_relation_is_updatable(c.oid, true),
   'comment', obj_description(c.oid, 'pg_class'),
   'columns', (
     SELECT coalesce(json_agg(json_build_object(
@@ -126,7 +137,7 @@ export async function introspectTable(db: Queryable, schema: string, name: strin
   const { rows } = await db.query(INTROSPECT_SQL, [schema, name])
   const cell = rows[0]?.[0]
   if (!cell) throw vfsError('ENOENT', `no table or view ${schema}.${name}`)
-  const raw = JSON.parse(cell) as { relkind: string; comment: string | null; columns: RawColumn[]; constraints: RawConstraint[]; indexes: string[] }
+  const raw = JSON.parse(cell) as { relkind: string; updatable: number; comment: string | null; columns: RawColumn[]; constraints: RawConstraint[]; indexes: string[] }
   const columns: ColumnInfo[] = raw.columns.map(c => ({
     name: c.name,
     type: c.type,
@@ -156,7 +167,36 @@ export async function introspectTable(db: Queryable, schema: string, name: strin
     indexes: raw.indexes,
     comment: raw.comment,
     hasXmin: raw.relkind === 'r' || raw.relkind === 'p' || raw.relkind === 'm',
+    refuses: await refusedWrites(db, `${ident(schema)}.${ident(name)}`, raw.updatable, columns),
   }
+}
+
+/** The bits of `pg_relation_is_updatable` for each write (`1 << CMD_UPDATE` and so on). */
+const WRITE_BITS: Record<WriteKind, number> = { update: 4, insert: 8, delete: 16 }
+
+/**
+ * Asks the database why it refuses each write that `pg_relation_is_updatable` says it
+ * refuses: `EXPLAIN` of the statement fails with the same message, detail and hint as
+ * the write itself, and changes nothing.
+ */
+async function refusedWrites(db: Queryable, rel: string, updatable: number, columns: readonly ColumnInfo[]): Promise<Partial<Record<WriteKind, string>>> {
+  const out: Partial<Record<WriteKind, string>> = {}
+  const probes: Record<WriteKind, string> = {
+    update: columns[0] ? `EXPLAIN UPDATE ${rel} SET ${ident(columns[0].name)} = ${ident(columns[0].name)} WHERE false` : '',
+    insert: `EXPLAIN INSERT INTO ${rel} DEFAULT VALUES`,
+    delete: `EXPLAIN DELETE FROM ${rel} WHERE false`,
+  }
+  for (const kind of ['update', 'insert', 'delete'] as const) {
+    if (updatable & WRITE_BITS[kind]) continue
+    try {
+      if (probes[kind]) await db.query(probes[kind])
+      out[kind] = `PostgreSQL does not allow ${kind.toUpperCase()} on ${rel}`
+    } catch (err) {
+      if (isConnectionError(err)) throw err
+      out[kind] = (err as { detail?: string }).detail ?? String(err)
+    }
+  }
+  return out
 }
 
 /** Names of the plain and partitioned tables in `schema`, sorted. */

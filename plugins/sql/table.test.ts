@@ -242,6 +242,25 @@ describe.each(BACKENDS)('SqlTable on $backend', ({ make }) => {
     expectErr(await caught(people().renderWhole('ndjson', 100)), 'EFBIG', /people\.ndjson would be larger than 100 bytes; read the rows one by one in people\//)
   })
 
+  it('reads from the catalog which writes a view or materialized view refuses, with the database reasons', async () => {
+    await t.exec(`CREATE VIEW team_sizes AS SELECT team_id, count(*) AS n FROM memberships GROUP BY team_id;
+      CREATE VIEW core_teams AS SELECT id, name FROM teams WHERE id < 10;
+      CREATE MATERIALIZED VIEW team_names AS SELECT id, name FROM teams`)
+    const db2 = await t.open({ tables: { teams: {}, team_sizes: { key: ['team_id'] }, core_teams: { key: ['id'] }, team_names: { key: ['id'] } } })
+    expect(db2.tables.get('teams')!.info.refuses).toEqual({})
+    expect(db2.tables.get('core_teams')!.info.refuses).toEqual({})
+    expect(db2.tables.get('team_sizes')!.info.refuses).toEqual({
+      update: expect.stringMatching(/^cannot update view "team_sizes": Views containing GROUP BY are not automatically updatable\. \(hint: /),
+      insert: expect.stringMatching(/^cannot insert into view "team_sizes"/),
+      delete: expect.stringMatching(/^cannot delete from view "team_sizes"/),
+    })
+    const names = db2.tables.get('team_names')!
+    expect(names.info.refuses).toEqual({ update: 'cannot change materialized view "team_names"', insert: 'cannot change materialized view "team_names"', delete: 'cannot change materialized view "team_names"' })
+    const row = (await names.get(['1']))!
+    expectErr(await caught(names.update(row, { name: 'x' })), 'EROFS', /^cannot change materialized view "team_names"$/)
+    expectErr(await caught(names.delete(['1'])), 'EROFS', /cannot change materialized view/)
+  })
+
   it('keeps the padding of character(n) values and arrays, and finds a row by its key with or without the padding', async () => {
     await t.exec(`CREATE TABLE codes (code char(4) PRIMARY KEY, alts char(2)[])`)
     const db2 = await t.open({ tables: ['codes'] })

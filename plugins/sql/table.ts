@@ -2,7 +2,7 @@ import { stringify } from 'csv-stringify/sync'
 import { vfsError, isVfsError } from '../../src/vfs/errors.ts'
 import { decodeCell, encodeValue, ident, paramSql, renderSql, sameValue } from './codec.ts'
 import { isConnectionError } from './errors.ts'
-import type { ColumnInfo, TableInfo } from './introspect.ts'
+import type { ColumnInfo, TableInfo, WriteKind } from './introspect.ts'
 import { keyHash } from './keys.ts'
 import type { Cell, Queryable, SqlSource } from './source.ts'
 
@@ -223,8 +223,15 @@ export class SqlTable {
     }
   }
 
+  /** Throws `EROFS` with the database's reason when it refuses `kind` writes on this relation (a view it cannot update, a materialized view). */
+  private writable(kind: WriteKind): void {
+    const why = this.info.refuses[kind]
+    if (why) throw vfsError('EROFS', why)
+  }
+
   /** Inserts a record; fields left out take their defaults. Returns the row as stored. A duplicate key is `EEXIST`. */
   async insert(record: SqlRecord): Promise<StoredRow> {
+    this.writable('insert')
     this.checkFields(record)
     const cols: string[] = []
     const exprs: string[] = []
@@ -240,7 +247,7 @@ export class SqlTable {
       exprs.push(paramSql(f.column, params.length))
     }
     const values = cols.length ? `(${cols.join(', ')}) VALUES (${exprs.join(', ')})` : 'DEFAULT VALUES'
-    const { rows } = await this.source.query(`INSERT INTO ${this.rel} AS t ${values} RETURNING ${this.versionSql}, ${this.selectList}`, params)
+    const { rows } = await this.source.query(`INSERT INTO ${this.rel} AS t ${values} RETURNING ${this.versionSql}, ${this.selectList}`, params, { write: true })
     const row = rows[0]!
     return this.toRow(row.slice(1), row[0] ?? null)
   }
@@ -251,6 +258,7 @@ export class SqlTable {
    * Nothing changed: no statement at all. The row changed meanwhile: `EAGAIN`; gone: `ENOENT`.
    */
   async update(original: StoredRow, next: SqlRecord): Promise<StoredRow> {
+    this.writable('update')
     this.checkFields(next)
     const sets: string[] = []
     const params: Cell[] = []
@@ -280,7 +288,7 @@ export class SqlTable {
         .join(' AND ')
     }
     const sql = `UPDATE ${this.rel} AS t SET ${sets.join(', ')} WHERE ${this.keyWhere(keyAt)} AND ${check} RETURNING ${this.versionSql}, ${this.selectList}`
-    const { rows } = await this.source.query(sql, params)
+    const { rows } = await this.source.query(sql, params, { write: true })
     const row = rows[0]
     if (row) return this.toRow(row.slice(1), row[0] ?? null)
     const now = await this.get(original.key)
@@ -288,11 +296,15 @@ export class SqlTable {
     throw vfsError('EAGAIN', `row ${original.key.join(',')} of ${this.info.name} was changed in the database since it was read; read it again and redo the edit`)
   }
 
-  /** Deletes a row by key; `ENOENT` when there is none. A row others still reference is `EINVAL` with the database's reason. */
+  /**
+   * Deletes a row by key; `ENOENT` when there is none. A row others still reference is
+   * `EINVAL`, and a delete the role may not make `EACCES`, with the database's reason.
+   */
   async delete(parts: readonly string[]): Promise<void> {
+    this.writable('delete')
     const params = this.keyParams(parts)
     if (!params) throw vfsError('ENOENT', 'no such row')
-    const { rowCount } = await this.source.query(`DELETE FROM ${this.rel} AS t WHERE ${this.keyWhere(1)}`, params)
+    const { rowCount } = await this.source.query(`DELETE FROM ${this.rel} AS t WHERE ${this.keyWhere(1)}`, params, { write: true })
     if (rowCount === 0) throw vfsError('ENOENT', 'no such row')
   }
 

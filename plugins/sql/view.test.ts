@@ -141,6 +141,49 @@ describe.each(BACKENDS)('the sql view on $backend', ({ make }) => {
     expect(doc.constraints.map((c: { type: string }) => c.type).sort()).toEqual(['check', 'foreign key', 'primary key'])
   })
 
+  it('shows a view the database cannot update without write bits, and refuses its writes with EROFS and the database reason', async () => {
+    await t.exec(`CREATE VIEW book_counts AS SELECT author_id, count(*)::int AS n FROM books GROUP BY author_id;
+      CREATE VIEW cheap_books AS SELECT id, title, price FROM books WHERE price < 10`)
+    const v = await mount({ tables: { book_counts: { key: ['author_id'] }, cheap_books: { key: ['id'] } } })
+    expect((await v.stat('/db/book_counts')).mode & 0o777).toBe(0o555)
+    expect((await v.stat('/db/book_counts/2.json')).mode & 0o777).toBe(0o444)
+    const cases: Array<[Promise<unknown>, RegExp]> = [
+      [v.writeFile('/db/book_counts/2.json', JSON.stringify({ n: 5 })), /cannot update view "book_counts": Views containing GROUP BY are not automatically updatable\. \(hint: To enable updating the view, provide an INSTEAD OF UPDATE trigger/],
+      [v.writeFile('/db/book_counts/9.json', JSON.stringify({ n: 5 })), /cannot insert into view "book_counts"/],
+      [v.unlink('/db/book_counts/2.json'), /cannot delete from view "book_counts"/],
+      [v.truncate('/db/book_counts/2.json', 0), /cannot update view "book_counts"/],
+    ]
+    for (const [p, reason] of cases) {
+      const err = await p.catch((e: unknown) => e)
+      expect(isVfsError(err, 'EROFS'), String(reason)).toBe(true)
+      expect((err as Error).message).toMatch(reason)
+    }
+    expect(JSON.parse((await v.readFile('/db/book_counts/.schema')).toString()).refuses.update).toMatch(/^cannot update view "book_counts"/)
+    // A view the database can update stays writable.
+    expect((await v.stat('/db/cheap_books/2.json')).mode & 0o777).toBe(0o644)
+    await v.writeFile('/db/cheap_books/2.json', JSON.stringify({ id: 2, price: '8.50' }))
+    expect(await t.exec(`SELECT price::text FROM books WHERE id = 2`)).toEqual([{ price: '8.50' }])
+  })
+
+  it('says a materialized view is not populated yet with EINVAL, and serves it read-only with EROFS once refreshed', async () => {
+    await t.exec(`CREATE MATERIALIZED VIEW author_names AS SELECT id, name FROM authors WITH NO DATA`)
+    const v = await mount({ tables: { author_names: { key: ['id'] } }, revalidateMs: 0 })
+    const listing = await v.readdirAll('/db/author_names').catch((e: unknown) => e)
+    expect(isVfsError(listing, 'EINVAL')).toBe(true)
+    expect((listing as Error).message).toMatch(/materialized view "author_names" has not been populated \(hint: Use the REFRESH MATERIALIZED VIEW command\.\)/)
+    expect((await v.stat('/db/author_names.csv')).size).toBe(0)
+    expect(await errnoOf(v.readFile('/db/author_names.csv'))).toBe('EINVAL')
+    await t.exec(`REFRESH MATERIALIZED VIEW author_names`)
+    expect((await v.readdirAll('/db/author_names')).map(e => e.name)).toEqual(['.schema', '1.json', '2.json', '3.json'])
+    expect((await v.readFile('/db/author_names.csv')).toString()).toBe('id,name\n1,Ada Lovelace\n2,Alan Turing\n3,Grace Hopper\n')
+    expect((await v.stat('/db/author_names/1.json')).mode & 0o777).toBe(0o444)
+    for (const p of [v.writeFile('/db/author_names/1.json', '{"name":"x"}'), v.unlink('/db/author_names/1.json'), v.writeFile('/db/author_names/new.json', '{"name":"x"}')]) {
+      const err = await p.catch((e: unknown) => e)
+      expect(isVfsError(err, 'EROFS')).toBe(true)
+      expect((err as Error).message).toMatch(/cannot change materialized view "author_names"/)
+    }
+  })
+
   it('reports changes made by other clients on the change bus when triggers are installed', async () => {
     const v = await mount({ installTriggers: true })
     await v.readdirAll('/db')

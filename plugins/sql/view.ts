@@ -14,6 +14,7 @@ import type {
   NodeReaddir,
   NodeRename,
   NodeSetattr,
+  NodeTruncate,
   NodeUnlink,
   OpContext,
   OpenFlags,
@@ -85,6 +86,7 @@ class TableRecords {
     this.bases = new LRUCache({ max: options.cacheSize ?? 10_000 })
     const format = formatOf(options.format ?? 'json')
     this.ext = format.ext
+    const refuses = table.info.refuses
     this.node = collection<SqlRecord>({
       format,
       list: async ({ limit, cursor }) => {
@@ -98,9 +100,11 @@ class TableRecords {
       },
       get: key => this.get(key),
       version: record => this.byRecord.get(record)?.version ?? '',
-      put: (key, record) => this.put(key, record),
-      insert: (_key, record) => this.insert(record),
-      remove: key => this.remove(key),
+      // A relation the database cannot update has no put, so its files show no write bits;
+      // the writes it refuses are EROFS with the database's reason (TableFolder, SqlTable).
+      put: refuses.update ? undefined : (key, record) => this.put(key, record),
+      insert: refuses.update && refuses.insert ? undefined : (_key, record) => this.insert(record),
+      remove: refuses.delete ? undefined : key => this.remove(key),
       watch: live ? emit => this.watch(emit) : undefined,
       cacheSize: options.cacheSize,
     })
@@ -221,11 +225,35 @@ class TableRecords {
   }
 }
 
+/** A row of a relation the database cannot update: no write bits, and opening it to write is `EROFS` with the database's reason. */
+class ReadOnlyRow implements VNode, NodeGetattr, NodeOpen, NodeTruncate {
+  readonly kind = 'file' as const
+
+  constructor(
+    private readonly inner: VNode & NodeGetattr & NodeOpen,
+    private readonly why: string,
+  ) {}
+
+  async getattr(ctx: OpContext): Promise<Attr> {
+    const a = await this.inner.getattr(ctx)
+    return { ...a, mode: a.mode & ~0o222 }
+  }
+  open(flags: OpenFlags, ctx: OpContext) {
+    if (flags.write) throw vfsError('EROFS', this.why)
+    return this.inner.open(flags, ctx)
+  }
+  truncate(): never {
+    throw vfsError('EROFS', this.why)
+  }
+}
+
 /** A table's folder: its records collection plus a read-only `.schema` file. */
 class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, Lifecycle {
   readonly kind = 'dir' as const
   private readonly inner: CollectionNode & Partial<NodeCreate & NodeUnlink & NodeRename & NodeMkdir & NodeSetattr> & Lifecycle
   readonly [LIFECYCLE]: Lifecycle[typeof LIFECYCLE]
+  private readonly ext: string
+  private readonly refuses: SqlTable['info']['refuses']
 
   constructor(
     records: TableRecords,
@@ -233,13 +261,23 @@ class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCr
   ) {
     this.inner = records.node as TableFolder['inner']
     this[LIFECYCLE] = this.inner[LIFECYCLE]
+    this.ext = records.ext
+    this.refuses = records.table.info.refuses
+  }
+
+  /** Whether `name` is a row file's name (not `.schema`, `.errors` or a temporary file's). */
+  private isRow(name: string): boolean {
+    return !name.startsWith('.') && name.endsWith('.' + this.ext) && name.length > this.ext.length + 1
   }
 
   getattr(ctx: OpContext) {
     return this.inner.getattr(ctx)
   }
-  lookup(name: string, ctx: OpContext) {
-    return name === '.schema' ? this.schema : this.inner.lookup(name, ctx)
+  async lookup(name: string, ctx: OpContext) {
+    if (name === '.schema') return this.schema
+    const node = await this.inner.lookup(name, ctx)
+    if (node && this.refuses.update && this.isRow(name)) return new ReadOnlyRow(node as VNode & NodeGetattr & NodeOpen, this.refuses.update)
+    return node
   }
   async readdir(page: PageRequest, ctx: OpContext): Promise<DirPage> {
     const p = await this.inner.readdir(page, ctx)
@@ -247,14 +285,17 @@ class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCr
   }
   create(name: string, mode: number, ctx: OpContext) {
     if (name === '.schema') throw vfsError('EEXIST')
+    if (this.refuses.insert && this.isRow(name)) throw vfsError('EROFS', this.refuses.insert)
     return this.inner.create!(name, mode, ctx)
   }
   unlink(name: string, ctx: OpContext) {
     if (name === '.schema') throw vfsError('EPERM', 'the schema file describes the table; it cannot be removed')
+    if (this.refuses.delete && this.isRow(name)) throw vfsError('EROFS', this.refuses.delete)
     return this.inner.unlink!(name, ctx)
   }
   rename(name: string, newParent: VNode, newName: string, ctx: OpContext) {
     if (name === '.schema' || newName === '.schema') throw vfsError('EPERM', 'the schema file cannot be moved or replaced')
+    if (this.refuses.update && this.isRow(newName)) throw vfsError('EROFS', this.refuses.update)
     return this.inner.rename!(name, newParent === this ? this.inner : newParent, newName, ctx)
   }
   mkdir(name: string, mode: number, ctx: OpContext) {
@@ -285,7 +326,8 @@ class RenderedFile implements VNode, NodeGetattr, NodeOpen {
     try {
       bytes = await this.render()
     } catch (err) {
-      if (!isVfsError(err, 'EFBIG')) throw err
+      // Too big, or a relation the database will not read yet (a materialized view not populated): refused on open, with the reason.
+      if (!isVfsError(err, 'EFBIG') && !isVfsError(err, 'EINVAL')) throw err
       refusal = err
     }
     const same = c && bytes && c.bytes && c.bytes.equals(bytes)
@@ -293,7 +335,7 @@ class RenderedFile implements VNode, NodeGetattr, NodeOpen {
     return this.cached
   }
 
-  /** The size of the rendering; 0 for a file past its cap (which refuses to open with `EFBIG`). */
+  /** The size of the rendering; 0 for a file that refuses to open (`EFBIG` past its cap, `EINVAL` for a relation not readable yet). */
   async getattr(ctx: OpContext): Promise<Attr> {
     const c = await this.current()
     const t = c.mtimeMs
@@ -334,6 +376,7 @@ export function schemaDocument(table: SqlTable): Record<string, unknown> {
       definition: c.definition,
     })),
     indexes: info.indexes,
+    ...(Object.keys(info.refuses).length ? { refuses: info.refuses } : {}),
   }
 }
 
@@ -444,13 +487,15 @@ class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
  *
  * - `/<table>/` — one record file per row, named by its primary key (`42.json`,
  *   `7,42.json` for a composite key); `cat` reads the row, an edit updates the changed
- *   columns, a new file inserts, `rm` deletes. Constraint violations are `EEXIST`
- *   (unique) or `EINVAL` (foreign key, not null, check, bad value) with the database's
- *   reason in `/<table>/.errors`; a row changed by someone else since it was opened is
- *   `EAGAIN`.
+ *   columns, a new file inserts, `rm` deletes. Refusals
+ *   carry the database's reason, in `/<table>/.errors` too, with an errno by SQLSTATE
+ *   (`SQLSTATE_ERRNOS`): `EEXIST` (unique), `EINVAL` (foreign key, not null, check, bad
+ *   value), `EACCES`, `EAGAIN` (a row changed by someone else since it was opened, a
+ *   conflict); the rows of a view the database cannot update show no write bits and
+ *   refuse writes with `EROFS`.
  * - `/<table>/.schema` — columns, key, constraints and indexes as JSON.
- * - `/<table>.csv`, `/<table>.ndjson` — the whole table, read through a cursor; past
- *   `maxWholeFileBytes` they refuse to open with `EFBIG`.
+ * - `/<table>.csv`, `/<table>.ndjson` — the whole table, one snapshot read through a
+ *   cursor; past `maxWholeFileBytes` they refuse to open with `EFBIG`.
  *
  * The database is opened on first use; `close` releases it.
  */
