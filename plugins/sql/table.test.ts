@@ -273,6 +273,17 @@ describe.each(BACKENDS)('SqlTable on $backend', ({ make }) => {
     expect((await codes.renderWhole('ndjson', 1 << 20)).toString()).toBe('{"code":"ab  ","alts":["x ",null,"yz"]}\n')
   })
 
+  it('tells key text its columns can hold from text they cannot, asking the database for types such as uuid', async () => {
+    await t.exec(`CREATE TABLE tokens (id uuid PRIMARY KEY DEFAULT gen_random_uuid())`)
+    const db2 = await t.open({ tables: ['tokens', 'memberships'] })
+    const tokens = db2.tables.get('tokens')!
+    expect(await tokens.keyValues(['new'])).toBeUndefined()
+    expect(await tokens.keyValues(['6ba7b810-9dad-11d1-80b4-00c04fd430c8'])).toEqual({ id: '6ba7b810-9dad-11d1-80b4-00c04fd430c8' })
+    expect(await db2.tables.get('memberships')!.keyValues(['1', '9007199254740993'])).toEqual({ team_id: 1, person_id: '9007199254740993' })
+    expect(await db2.tables.get('memberships')!.keyValues(['1', 'x'])).toBeUndefined()
+    expect(await db2.tables.get('memberships')!.keyValues(['99999999999', '1'])).toBeUndefined()
+  })
+
   it('names rows of keys with any characters and reads them back', async () => {
     await t.exec(`CREATE TABLE notes (title text PRIMARY KEY, body text)`)
     const db2 = await t.open({ tables: ['notes'] })

@@ -229,6 +229,23 @@ export class SqlTable {
     if (why) throw vfsError('EROFS', why)
   }
 
+  /**
+   * The key fields of the row that `parts` name, as record values; undefined when a
+   * part cannot be a value of its column. The database is asked, so types FacetFS does
+   * not check itself (uuid, inet, enums…) are judged by their own input functions.
+   */
+  async keyValues(parts: readonly string[]): Promise<SqlRecord | undefined> {
+    const params = this.keyParams(parts)
+    if (!params) return undefined
+    try {
+      await this.read(() => this.source.query(`SELECT ${this.keyFields.map((k, i) => paramSql(k.column, i + 1)).join(', ')}`, params))
+    } catch (err) {
+      if (isVfsError(err, 'EINVAL')) return undefined
+      throw err
+    }
+    return Object.fromEntries(this.keyFields.map((k, i) => [k.field, keyValue(k.column, parts[i]!)]))
+  }
+
   /** Inserts a record; fields left out take their defaults. Returns the row as stored. A duplicate key is `EEXIST`. */
   async insert(record: SqlRecord): Promise<StoredRow> {
     this.writable('insert')

@@ -141,6 +141,97 @@ describe.each(BACKENDS)('the sql view on $backend', ({ make }) => {
     expect(doc.constraints.map((c: { type: string }) => c.type).sort()).toEqual(['check', 'foreign key', 'primary key'])
   })
 
+  it('refuses JSON that is not an object, or a null key, with EINVAL and the reason in .errors; the row is unchanged', async () => {
+    const v = await mount()
+    const before = (await v.readFile('/db/books/2.json')).toString()
+    const cases: Array<[string, RegExp]> = [
+      ['[1,2]', /expected a JSON object of the columns of books, got an array/],
+      ['null', /expected a JSON object of the columns of books, got null/],
+      ['"two"', /got a string/],
+      ['{"id": null, "title": "x"}', /id: a key column cannot be null/],
+    ]
+    for (const [text, reason] of cases) {
+      const err = await v.writeFile('/db/books/2.json', text).catch((e: unknown) => e)
+      expect(isVfsError(err, 'EINVAL'), text).toBe(true)
+      expect((err as Error).message).toMatch(reason)
+      expect((await v.readFile('/db/books/.2.json.error')).toString()).toMatch(reason)
+      expect((await v.readFile('/db/books/2.json')).toString()).toBe(before)
+    }
+  })
+
+  it('takes a key column left out of an edit from the file name, and refuses a key that is not the name with EINVAL', async () => {
+    const v = await mount()
+    await v.writeFile('/db/books/2.json', JSON.stringify({ title: 'On Computable Numbers, with an Application' }))
+    expect(await t.exec(`SELECT title, price::text FROM books WHERE id = 2`)).toEqual([{ title: 'On Computable Numbers, with an Application', price: '9.99' }])
+    await v.writeFile('/db/reviews/1,babbage.json', JSON.stringify({ book_id: 1, stars: 4 }))
+    expect(await t.exec(`SELECT stars FROM reviews WHERE book_id = 1 AND reviewer = 'babbage'`)).toEqual([{ stars: 4 }])
+    const err = await v.writeFile('/db/books/2.json', JSON.stringify({ id: 3, title: 'x' })).catch((e: unknown) => e)
+    expect(isVfsError(err, 'EINVAL')).toBe(true)
+    expect((err as Error).message).toMatch(/the record's key is '3' but the file is named '2.json'/)
+  })
+
+  it('inserts a new file without its key with the table defaults and names the row by the key the database gave', async () => {
+    await t.exec(`CREATE TABLE notes (id serial PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false)`)
+    const v = await mount({ tables: ['notes'] })
+    const events: ChangeEvent[] = []
+    v.watch('/db', e => events.push(e))
+    await v.writeFile('/db/notes/new.json', JSON.stringify({ title: 'first' }))
+    await v.writeFile('/db/notes/new.json', JSON.stringify({ title: 'second' }))
+    expect((await v.readdirAll('/db/notes')).map(e => e.name)).toEqual(['.schema', '1.json', '2.json'])
+    expect(JSON.parse((await v.readFile('/db/notes/2.json')).toString())).toEqual({ id: 2, title: 'second', done: false })
+    expect(await errnoOf(v.stat('/db/notes/new.json'))).toBe('ENOENT')
+    expect(events.filter(e => e.type === 'create').map(e => e.path)).toEqual(expect.arrayContaining(['/db/notes/1.json', '/db/notes/2.json']))
+    // A name that is a key gives the key.
+    await v.writeFile('/db/notes/42.json', JSON.stringify({ title: 'named' }))
+    expect(await t.exec(`SELECT id, title FROM notes WHERE id = 42`)).toEqual([{ id: 42, title: 'named' }])
+  })
+
+  it('inserts into identity and uuid keys by their defaults, and refuses a key name for a GENERATED ALWAYS key with EINVAL', async () => {
+    await t.exec(`CREATE TABLE tickets (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text);
+      CREATE TABLE tokens (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), label text)`)
+    const v = await mount({ tables: ['tickets', 'tokens'] })
+    await v.writeFile('/db/tickets/new.json', JSON.stringify({ title: 'broken' }))
+    expect((await v.readdirAll('/db/tickets')).map(e => e.name)).toEqual(['.schema', '1.json'])
+    const err = await v.writeFile('/db/tickets/7.json', JSON.stringify({ title: 'x' })).catch((e: unknown) => e)
+    expect(isVfsError(err, 'EINVAL')).toBe(true)
+    expect((err as Error).message).toMatch(/id is GENERATED ALWAYS: the database gives it; write the new row to a file whose name is not a key \(new\.json\)/)
+    await v.writeFile('/db/tokens/new.json', JSON.stringify({ label: 'ci' }))
+    const names = (await v.readdirAll('/db/tokens')).map(e => e.name)
+    expect(names).toHaveLength(2)
+    expect(names[1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$/)
+    expect(JSON.parse((await v.readFile(`/db/tokens/${names[1]}`)).toString()).label).toBe('ci')
+  })
+
+  it('refuses a new file without its key when the key has no default and the name is not a key, with EINVAL naming the column', async () => {
+    const v = await mount()
+    const err = await v.writeFile('/db/authors/new.json', JSON.stringify({ name: 'Edsger Dijkstra' })).catch((e: unknown) => e)
+    expect(isVfsError(err, 'EINVAL')).toBe(true)
+    expect((err as Error).message).toMatch(/id: the key is missing and has no default, and 'new\.json' does not name a row of authors/)
+    expect((await v.readFile('/db/authors/.errors')).toString()).toMatch(/^new\.json: EINVAL: .*id: the key is missing/)
+    expect(await t.exec(`SELECT count(*)::int AS n FROM authors`)).toEqual([{ n: 3 }])
+  })
+
+  it('keeps the padding of character(n) values in rows, names, writes and whole-table files', async () => {
+    await t.exec(`CREATE TABLE codes (code char(5) PRIMARY KEY, alts char(3)[], note char(4));
+      INSERT INTO codes VALUES ('ab', '{x,yz,NULL}', NULL)`)
+    const v = await mount({ tables: ['codes'] })
+    expect((await v.readdirAll('/db/codes')).map(e => e.name)).toEqual(['.schema', 'ab   .json'])
+    expect(JSON.parse((await v.readFile('/db/codes/ab   .json')).toString())).toEqual({ code: 'ab   ', alts: ['x  ', 'yz ', null], note: null })
+    await v.writeFile('/db/codes/xyz.json', JSON.stringify({ note: 'q', alts: ['abc'] }))
+    expect(await t.exec(`SELECT concat(code, '|') AS code, concat(note, '|') AS note, alts::text FROM codes WHERE code = 'xyz'`)).toEqual([{ code: 'xyz  |', note: 'q   |', alts: '{abc}' }])
+    expect((await v.readFile('/db/codes.csv')).toString()).toBe('code,alts,note\nab   ,"[""x  "",""yz "",null]",\nxyz  ,"[""abc""]",q   \n')
+  })
+
+  it('refuses an invalid tsvector with EINVAL and the database reason', async () => {
+    await t.exec(`CREATE TABLE docs (id integer PRIMARY KEY, words tsvector)`)
+    const v = await mount({ tables: ['docs'] })
+    const err = await v.writeFile('/db/docs/1.json', JSON.stringify({ words: 'a:1x' })).catch((e: unknown) => e)
+    expect(isVfsError(err, 'EINVAL')).toBe(true)
+    expect((err as Error).message).toMatch(/syntax error in tsvector: "a:1x"/)
+    await v.writeFile('/db/docs/1.json', JSON.stringify({ words: 'a:1 b:2' }))
+    expect(JSON.parse((await v.readFile('/db/docs/1.json')).toString())).toEqual({ id: 1, words: "'a':1 'b':2" })
+  })
+
   it('shows a view the database cannot update without write bits, and refuses its writes with EROFS and the database reason', async () => {
     await t.exec(`CREATE VIEW book_counts AS SELECT author_id, count(*)::int AS n FROM books GROUP BY author_id;
       CREATE VIEW cheap_books AS SELECT id, title, price FROM books WHERE price < 10`)

@@ -21,14 +21,15 @@ import type {
   PageRequest,
   VNode,
 } from '../../src/vfs/node.ts'
-import { collection, type CollectionNode, type RecordChange } from '../../src/views/collection.ts'
+import { collection, encodeKey, type CollectionNode, type RecordChange } from '../../src/views/collection.ts'
 import { formatOf } from '../../src/views/formats.ts'
 import { LIFECYCLE, type Lifecycle, type ViewStats } from '../../src/views/lifecycle.ts'
+import type { StandardSchemaV1 } from '../../src/views/schema.ts'
 import type { View } from '../../src/views/view.ts'
 import { openSqlDatabase, type SqlDatabase, type SqlDatabaseOptions } from './database.ts'
 import { parseRowKey, rowKey } from './keys.ts'
 import type { RowChange } from './live.ts'
-import type { SqlRecord, SqlTable, StoredRow, WholeFormat } from './table.ts'
+import type { Field, SqlRecord, SqlTable, StoredRow, WholeFormat } from './table.ts'
 
 /** Options of the {@link sql} view: where the data is (see {@link SqlDatabaseOptions}) and how it is shown. */
 export interface SqlOptions extends SqlDatabaseOptions {
@@ -52,6 +53,31 @@ export interface SqlOptions extends SqlDatabaseOptions {
 const PARTS = Symbol('sql.keyParts')
 const LABEL = Symbol('sql.label')
 
+/**
+ * `collection()` fills a written record's `keyField` from the file name when the record
+ * lacks it. The SQL view names a field no column can have (PostgreSQL names hold no
+ * NUL), so its schema learns which file a record was written to; the field never
+ * reaches the database.
+ */
+const FILE_KEY = '\u0000facet.fileKey'
+
+/** How a written record's key was settled against its file name (see {@link TableRecords.check}). */
+interface Written {
+  /** The file's key: what the collection must hear back from `key`. */
+  fileKey: string
+  /** The name is not a key of the table: the database gives the key (sequence, identity, DEFAULT). */
+  defaults?: boolean
+  /** Key fields the record left out and the file name supplied. */
+  fromName?: readonly Field[]
+}
+
+/** A short description of a parsed value that is not a record, for error messages. */
+function shapeOf(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'string' ? 'a string' : `a ${typeof value}`
+}
+
 interface CachedRow {
   row: StoredRow
 }
@@ -70,6 +96,10 @@ class TableRecords {
   private readonly byRecord = new WeakMap<object, StoredRow>()
   /** The last seen label of each row, by bare key, so a written record keeps the name it was listed by. */
   private readonly labels: LRUCache<string, string>
+  /** Written records whose key is their file's key (see {@link check}). */
+  private readonly written = new WeakMap<object, Written>()
+  /** The collection's change emitter, to announce a row under the key the database gave it. */
+  private emitChange: ((change: RecordChange) => void) | undefined
   readonly ext: string
   readonly node: CollectionNode
 
@@ -87,8 +117,11 @@ class TableRecords {
     const format = formatOf(options.format ?? 'json')
     this.ext = format.ext
     const refuses = table.info.refuses
+    const schema: StandardSchemaV1<unknown, SqlRecord> = { '~standard': { version: 1, vendor: 'facetfs-sql', validate: value => this.check(value) } }
     this.node = collection<SqlRecord>({
       format,
+      keyField: FILE_KEY,
+      schema,
       list: async ({ limit, cursor }) => {
         const page = await table.listKeys(limit, cursor === undefined ? undefined : (JSON.parse(cursor) as string[]))
         const items = page.rows.map(r => ({ [PARTS]: r.key, [LABEL]: r.label }) as unknown as SqlRecord)
@@ -96,7 +129,12 @@ class TableRecords {
       },
       key: record => {
         const stub = record as { [PARTS]?: string[]; [LABEL]?: string | null }
-        return stub[PARTS] ? this.keyString(stub[PARTS], stub[LABEL]) : this.keyString(table.keyOf(record))
+        if (stub[PARTS]) return this.keyString(stub[PARTS], stub[LABEL])
+        const written = this.written.get(record)
+        if (written) return written.fileKey
+        const missing = table.keyFields.find(k => record[k.field] === undefined)
+        if (missing) throw vfsError('EINVAL', `${missing.field}: the record has no key column ${missing.column.name}`)
+        return this.keyString(table.keyOf(record))
       },
       get: key => this.get(key),
       version: record => this.byRecord.get(record)?.version ?? '',
@@ -105,7 +143,10 @@ class TableRecords {
       put: refuses.update ? undefined : (key, record) => this.put(key, record),
       insert: refuses.update && refuses.insert ? undefined : (_key, record) => this.insert(record),
       remove: refuses.delete ? undefined : key => this.remove(key),
-      watch: live ? emit => this.watch(emit) : undefined,
+      watch: emit => {
+        this.emitChange = emit
+        return live ? this.watch(emit) : undefined
+      },
       cacheSize: options.cacheSize,
     })
   }
@@ -172,9 +213,60 @@ class TableRecords {
     }
   }
 
+  /**
+   * The schema of written records: a JSON object (anything else is `EINVAL`) whose key
+   * is settled against its file name, so that `key` can answer without a query:
+   *
+   * - key columns in the record are its key, and must match the name's (else `EINVAL`);
+   * - key columns left out come from the name when the name is a key of the table
+   *   (`42.json`; asked of the database for types such as uuid);
+   * - when the name is not a key (`new.json`), they take the table's defaults (sequence,
+   *   identity, DEFAULT), and the row then appears under the key the database gave;
+   *   a left-out key column without a default is `EINVAL`.
+   */
+  private async check(value: unknown): Promise<StandardSchemaV1.Result<SqlRecord>> {
+    const refuse = (message: string, field?: string): StandardSchemaV1.FailureResult => ({ issues: [{ message, ...(field ? { path: [field] } : {}) }] })
+    const table = this.table
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      return refuse(`expected a JSON object of the columns of ${table.info.name}, got ${shapeOf(value)}`)
+    }
+    const { [FILE_KEY]: fileKey, ...record } = value as SqlRecord
+    if (typeof fileKey !== 'string') return { value: record }
+    const nullKey = table.keyFields.find(k => record[k.field] === null)
+    if (nullKey) return refuse(`a key column cannot be null; leave it out to take the database's default`, nullKey.field)
+    const missing = table.keyFields.filter(k => record[k.field] === undefined)
+    const named = await this.parts(fileKey)
+    const fromName = missing.length > 0 && named ? await table.keyValues(named) : undefined
+    if (missing.length && !fromName) {
+      const noDefault = missing.filter(k => k.column.default === null && k.column.generated === null)
+      if (noDefault.length) {
+        const fields = noDefault.map(k => k.field).join(', ')
+        return refuse(`${fields}: the key is missing and has no default, and '${encodeKey(fileKey)}.${this.ext}' does not name a row of ${table.info.name}; give ${fields} in the file, or name the file by its key`)
+      }
+      this.written.set(record, { fileKey, defaults: true })
+      return { value: record }
+    }
+    for (const k of missing) record[k.field] = fromName![k.field]
+    const key = table.keyOf(record)
+    if (named && key.length === named.length && key.every((part, i) => part === named[i])) {
+      this.written.set(record, missing.length ? { fileKey, fromName: missing } : { fileKey })
+    }
+    return { value: record }
+  }
+
   private async insert(record: SqlRecord): Promise<void> {
-    this.remember(await this.table.insert(record))
+    const written = this.written.get(record)
+    const generated = written?.fromName?.find(k => k.column.generated === 'always')
+    if (generated) {
+      throw vfsError(
+        'EINVAL',
+        `${generated.field} is GENERATED ALWAYS: the database gives it; write the new row to a file whose name is not a key (new.${this.ext}) and it appears under its key`,
+      )
+    }
+    const row = await this.table.insert(record)
+    this.remember(row)
     this.onTableChange()
+    if (written?.defaults) this.emitChange?.({ type: 'create', key: this.keyString(row.key) })
   }
 
   private async remove(key: string): Promise<void> {
@@ -487,7 +579,8 @@ class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
  *
  * - `/<table>/` — one record file per row, named by its primary key (`42.json`,
  *   `7,42.json` for a composite key); `cat` reads the row, an edit updates the changed
- *   columns, a new file inserts, `rm` deletes. Refusals
+ *   columns, a new file inserts (`new.json`, without the key, inserts with the table's
+ *   defaults and is then named by the key the database gave), `rm` deletes. Refusals
  *   carry the database's reason, in `/<table>/.errors` too, with an errno by SQLSTATE
  *   (`SQLSTATE_ERRNOS`): `EEXIST` (unique), `EINVAL` (foreign key, not null, check, bad
  *   value), `EACCES`, `EAGAIN` (a row changed by someone else since it was opened, a
