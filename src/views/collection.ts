@@ -447,7 +447,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
 
   setattr(): void {}
 
-  async unlink(name: string): Promise<void> {
+  async unlink(name: string, ctx: OpContext): Promise<void> {
     if (!this.writable && !this.options.remove) throw vfsError('EROFS')
     if (this.scratch.delete(name)) return
     const pending = this.pending.get(name)
@@ -470,7 +470,13 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     const key = this.keyFromName(name)
     if (key === undefined) throw vfsError('ENOENT')
     if (!this.options.remove) throw vfsError('EROFS', 'this view does not remove records')
-    await this.options.remove(key)
+    try {
+      await this.options.remove(key)
+    } catch (err) {
+      // a refused rm says why where a refused write does: .errors and .NAME.error
+      this.refuse(name, err, ctx)
+      throw err
+    }
     if (this.errors.delete(name)) this.errorsChangedMs = Date.now()
     this.invalidate(key)
   }

@@ -191,3 +191,32 @@ describe.skipIf(fuseSkip)('the write contract of a view, through FUSE', () => {
     expect(t).toMatchObject({ code: 0, stderr: '' })
   })
 })
+
+describe('a refused rm of a record', () => {
+  it('says why in .errors and .NAME.error, and keeps the record', async () => {
+    const keep = new Map([['x', { id: 'x', n: 1 }]])
+    const { vfsError } = await import('../../src/vfs/errors.ts')
+    const guarded = createVfs({
+      logger: silentLogger,
+      mounts: {
+        '/v': defineView(() => ({
+          name: 'guarded',
+          root: collection({
+            list: () => [...keep.values()],
+            keyField: 'id',
+            get: id => keep.get(id),
+            put: () => {},
+            remove: () => {
+              throw vfsError('EINVAL', 'x is referenced by 3 orders')
+            },
+          }),
+        }))(),
+      },
+    })
+    expect(await errnoOf(guarded.unlink('/v/x.json'))).toBe('EINVAL')
+    expect((await guarded.readFile('/v/.errors')).toString()).toBe('x.json: EINVAL: x is referenced by 3 orders\n')
+    expect((await guarded.readFile('/v/.x.json.error')).toString()).toBe('EINVAL: x is referenced by 3 orders\n')
+    expect((await guarded.readdirAll('/v')).map(e => e.name)).toContain('x.json')
+    await guarded.close()
+  })
+})
