@@ -142,6 +142,7 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
     return found
   }
   const nofollow = { follow: false } as const
+  const listings = new Listings(vfs)
   /**
    * Names libfuse hid instead of unlinking (a file still open when removed), already gone
    * from the tree, each with a handle of the router's own that keeps the file at hand:
@@ -171,14 +172,19 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
       answer('fgetattr', path ?? UNLINKED, cb, () => (fd > 0 || path === null ? vfs.fstat(fd, caller()) : vfs.lstat(path, caller())), stat)
     },
 
-    readdir(path: string, cb: FuseCallback) {
-      answer('readdir', path, cb, () => vfs.readdirAll(path, caller()), entries => {
-        const names = new Array<string>(entries.length + 2)
-        names[0] = '.'
-        names[1] = '..'
-        for (let i = 0; i < entries.length; i++) names[i + 2] = entries[i]!.name
-        return [0, names]
-      })
+    opendir(path: string, _flags: number, cb: FuseCallback) {
+      answer('opendir', path, cb, () => vfs.access(path, fsc.F_OK, caller()), () => [0, listings.open(path)])
+    },
+
+    releasedir(_path: string | null, fd: number, cb: FuseCallback) {
+      listings.close(Number(fd))
+      cb(0)
+    },
+
+    readdirPaged(path: string | null, fd: number, offset: number | bigint, cb: FuseCallback) {
+      const listing = listings.get(Number(fd), path)
+      if (!listing) return cb(-9)
+      answer('readdir', listing.path, cb, () => listing.page(Number(offset), caller()), page => [0, page.names, [], page.offsets])
     },
 
     readlink(path: string, cb: FuseCallback) {
@@ -224,9 +230,10 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
       answer('fsync', path ?? UNLINKED, cb, () => vfs.fsync(fd, datasync !== 0, caller()), ok)
     },
 
-    fsyncdir(path: string | null, _datasync: number, _fd: number, cb: FuseCallback) {
-      if (path === null) return cb(0)
-      answer('fsyncdir', path, cb, () => vfs.fsyncdir(path, caller()), ok)
+    fsyncdir(path: string | null, _datasync: number, fd: number, cb: FuseCallback) {
+      const at = path ?? listings.get(Number(fd), null)?.path
+      if (at === undefined) return cb(-9)
+      answer('fsyncdir', at, cb, () => vfs.fsyncdir(at, caller()), ok)
     },
 
     release(path: string | null, fd: number, cb: FuseCallback) {
@@ -322,5 +329,87 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
     removexattr(path: string, name: string, cb: FuseCallback) {
       answer('removexattr', path, cb, () => vfs.removexattr(path, name, nofollow, caller()), ok)
     },
+  }
+}
+
+/** How many entries one readdir reply offers the kernel (it takes what fits in its buffer). */
+const READDIR_PAGE = 512
+
+/** A page of a listing as the binding takes it: names and, for each, the offset to resume after it. */
+interface ListingPage {
+  names: string[]
+  offsets: number[]
+}
+
+/**
+ * One open folder being listed (`opendir` to `releasedir`): it reads the folder from the
+ * router a page at a time and hands the kernel entries by offset (entry i resumes at
+ * i + 1), keeping only the page in hand, so listing a folder of a million records holds
+ * a few hundred names at once. A kernel that seeks back (rewinddir, or a buffer that
+ * took fewer entries than offered) gets the listing read again from the start.
+ */
+class Listing {
+  /** Offset of `buffer[0]`. */
+  private base = 0
+  private buffer: string[] = ['.', '..']
+  private cursor: string | undefined
+  private started = false
+  private done = false
+
+  constructor(
+    private readonly vfs: Vfs,
+    readonly path: string,
+  ) {}
+
+  async page(offset: number, caller: CallerContext | undefined): Promise<ListingPage> {
+    if (offset < this.base) this.restart()
+    while (!this.done && this.base + this.buffer.length < offset + READDIR_PAGE) await this.fetch(caller)
+    const skip = Math.min(offset - this.base, this.buffer.length)
+    this.buffer = this.buffer.slice(skip)
+    this.base += skip
+    const names = this.buffer.slice(0, READDIR_PAGE)
+    const offsets = names.map((_, i) => this.base + i + 1)
+    return { names, offsets }
+  }
+
+  private restart(): void {
+    this.base = 0
+    this.buffer = ['.', '..']
+    this.cursor = undefined
+    this.started = false
+    this.done = false
+  }
+
+  private async fetch(caller: CallerContext | undefined): Promise<void> {
+    const page = await this.vfs.readdir(this.path, { limit: READDIR_PAGE, ...(this.started ? { cursor: this.cursor! } : {}) }, caller)
+    this.started = true
+    for (const e of page.entries) this.buffer.push(e.name)
+    this.cursor = page.cursor
+    if (page.cursor === undefined) this.done = true
+  }
+}
+
+/** The folders open for listing, by the handle number given the kernel at `opendir`. */
+class Listings {
+  private readonly byFd = new Map<number, Listing>()
+  private next = 1
+
+  constructor(private readonly vfs: Vfs) {}
+
+  open(path: string): number {
+    const fd = this.next++
+    this.byFd.set(fd, new Listing(this.vfs, path))
+    return fd
+  }
+
+  /** The listing of handle `fd`; one made afresh for `path` when the kernel lists without an `opendir` the adapter saw. */
+  get(fd: number, path: string | null): Listing | undefined {
+    const found = this.byFd.get(fd)
+    if (found || path === null) return found
+    return new Listing(this.vfs, path)
+  }
+
+  close(fd: number): void {
+    this.byFd.delete(fd)
   }
 }
