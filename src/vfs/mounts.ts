@@ -1,4 +1,4 @@
-import type { GraphQLContribution } from '../graphql/contribution.ts'
+import type { GraphQLContribution } from './contribution.ts'
 import type { Logger } from './log.ts'
 import type { Vfs } from './vfs.ts'
 import type { NodeKind, VNode } from './node.ts'
