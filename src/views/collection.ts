@@ -127,6 +127,12 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   private readonly scratch = new Map<string, Scratch>()
   private readonly pending = new Map<string, RecordNode<R>>()
   private readonly errors = new Map<string, string>()
+  /**
+   * Records the last listing brought, by key, for a second: `ls -l` looks up each name it
+   * just listed, and these answer those lookups without a `get` per record (one query
+   * per page for a SQL table, not per row). A change event of the source drops them.
+   */
+  private readonly listed = new LRUCache<string, { record: R; generation: number }>({ max: 20_000, ttl: 1000 })
   /** When `.errors` last changed, its files' time. */
   private errorsChangedMs = Date.now()
   private readonly wholeFiles = new Map<string, WholeFile<R>>()
@@ -290,7 +296,8 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     if (pending) return pending
     const key = this.keyFromName(name)
     if (key === undefined) return this.specialFile(name)
-    const r = await this.current(key)
+    const seen = this.listed.get(key)
+    const r = seen && seen.generation === this.generation ? this.rendered(key, seen.record) : await this.current(key)
     return r && new RecordNode(this, key, false, r)
   }
 
@@ -319,8 +326,11 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     const { items, cursor } = await this.pager.page(page.limit, page.cursor)
     const entries: DirEntry[] = page.cursor === undefined ? this.extras() : []
     for (const r of items) {
-      const name = this.nameOf(this.keyOf(r))
-      if (!this.pending.has(name)) entries.push({ name, kind: 'file' })
+      const key = this.keyOf(r)
+      const name = this.nameOf(key)
+      if (this.pending.has(name)) continue
+      entries.push({ name, kind: 'file' })
+      this.listed.set(key, { record: r, generation: this.generation })
     }
     return cursor === undefined ? { entries } : { entries, cursor }
   }

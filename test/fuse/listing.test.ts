@@ -11,6 +11,7 @@ describe.skipIf(fuseSkip)('listing large folders through FUSE a page at a time',
   let vfs: Vfs
   let mount: TestMount
   const limits: number[] = []
+  let gets = 0
 
   beforeAll(async () => {
     const numbers = defineView(() => ({
@@ -22,7 +23,19 @@ describe.skipIf(fuseSkip)('listing large folders through FUSE a page at a time',
         key: r => String(r.n),
       }),
     }))()
-    vfs = createVfs({ logger: silentLogger, mounts: { '/numbers': numbers, '/mem': memoryMount() } })
+    const rows = defineView(() => ({
+      name: 'rows',
+      root: collection({
+        list: () => Array.from({ length: 2000 }, (_, i) => ({ id: `r${i}`, text: 'x'.repeat(i % 50) })),
+        keyField: 'id',
+        get: id => {
+          gets++
+          const i = Number(id.slice(1))
+          return Number.isInteger(i) && i >= 0 && i < 2000 ? { id, text: 'x'.repeat(i % 50) } : undefined
+        },
+      }),
+    }))()
+    vfs = createVfs({ logger: silentLogger, mounts: { '/numbers': numbers, '/rows': rows, '/mem': memoryMount() } })
     const readdir = vfs.readdir.bind(vfs)
     vfs.readdir = (path, options, caller) => {
       limits.push(options?.limit ?? -1)
@@ -41,6 +54,16 @@ describe.skipIf(fuseSkip)('listing large folders through FUSE a page at a time',
     expect(out.stdout).toBe(`${COUNT}\n${COUNT}\n`)
     expect(limits.length).toBeGreaterThanOrEqual(2 * Math.ceil(COUNT / 512))
     expect(Math.max(...limits)).toBe(512)
+  })
+
+  it('answers ls -l of 2,000 records from the pages it listed, without a get per record', async () => {
+    gets = 0
+    const out = await sh(`ls -l ${mount.dir}/rows | grep -c json`)
+    expect(out.stdout).toBe('2000\n')
+    expect(gets).toBeLessThan(20)
+    const sizes = await sh(`stat -c %s ${mount.dir}/rows/r7.json; cat ${mount.dir}/rows/r7.json | wc -c`)
+    const [a, b] = sizes.stdout.trim().split('\n')
+    expect(a).toBe(b)
   })
 
   it('lists a folder being filled, with . and .. once and no name twice', async () => {
