@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import type { View } from '../../src/views/view.ts'
 import { sql, type SqlOptions } from './view.ts'
 
@@ -48,6 +48,8 @@ INSERT INTO reviews VALUES
  * everything is lost when the process exits.
  */
 export async function createDemoSql(options: Omit<SqlOptions, 'pglite' | 'url' | 'pool' | 'source' | 'dataSource'> = {}): Promise<View & { pglite: PGlite }> {
+  // PGlite is an optional peer of facetfs: load it only when the demo database is opened.
+  const { PGlite } = await import('@electric-sql/pglite')
   const pglite = new PGlite()
   await pglite.exec(DEMO_SQL)
   const view = sql({ name: 'db', installTriggers: true, ...options, pglite })

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { Command, CommanderError } from 'commander'
+import { DEMO_MOUNTS } from '../demo/mounts.ts'
 import { isVfsError } from '../vfs/errors.ts'
 import * as cat from './commands/cat.ts'
 import * as compact from './commands/compact.ts'
@@ -32,7 +33,8 @@ export function createProgram(): Command {
     'after',
     `
 Every command takes --config F (default: facet.config.ts in the working folder,
-else the built-in demo with /hello and /scratch).
+else the built-in demo, which mounts:
+${DEMO_MOUNTS.map(([path, what]) => `  ${path.padEnd(10)}${what}`).join('\n')}
 
 Examples:
   facet up --mount ./mnt        mount the tree with FUSE until Ctrl-C

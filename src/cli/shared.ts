@@ -141,7 +141,7 @@ export function checkConfig(value: unknown, file: string): FacetConfig {
  */
 export async function loadConfig(options: ConfigOptions = {}): Promise<LoadedConfig> {
   const source = await resolveConfigPath(options)
-  const config = source === 'demo' ? await (await import('../demo.ts')).createDemoConfig(demoOptions(options)) : await importConfig(source)
+  const config = source === 'demo' ? await (await import('../demo/index.ts')).createDemoConfig(demoOptions(options)) : await importConfig(source)
   const { createVfs } = await import('../vfs/vfs.ts')
   let vfs: Vfs
   try {
@@ -153,8 +153,8 @@ export async function loadConfig(options: ConfigOptions = {}): Promise<LoadedCon
   return { vfs, config, source, close: () => (closing ??= vfs.close()) }
 }
 
-function demoOptions(options: ConfigOptions): import('../demo.ts').DemoOptions {
-  const demo: import('../demo.ts').DemoOptions = { prompt: options.interactive === true }
+function demoOptions(options: ConfigOptions): import('../demo/index.ts').DemoOptions {
+  const demo: import('../demo/index.ts').DemoOptions = { prompt: options.interactive === true }
   if (options.passphraseFile) demo.passphraseFile = resolve(options.cwd ?? process.cwd(), options.passphraseFile)
   demo.note = note
   return demo

@@ -1,10 +1,11 @@
-import type { FacetConfig } from './config.ts'
-import { silentLogger } from './vfs/log.ts'
-import { memoryMount } from './vfs/memory.ts'
-import { lazyMount } from './vfs/lazy.ts'
-import type { Mount } from './vfs/mounts.ts'
-import { can, type OpContext } from './vfs/node.ts'
-import { defineView, dir, file, type View } from './views/view.ts'
+import { createRequire } from 'node:module'
+import type { FacetConfig } from '../config.ts'
+import { silentLogger } from '../vfs/log.ts'
+import { memoryMount } from '../vfs/memory.ts'
+import { lazyMount } from '../vfs/lazy.ts'
+import type { Mount } from '../vfs/mounts.ts'
+import { can, type OpContext } from '../vfs/node.ts'
+import { defineView, dir, file, type View } from '../views/view.ts'
 
 /** One record of the demo's built-in list. */
 export interface Planet {
@@ -27,7 +28,7 @@ export const PLANETS: readonly Planet[] = [
   { name: 'neptune', order: 8, kind: 'ice giant', rings: true },
 ]
 
-const HELLO_README = `This is /hello, a read-only example view (src/demo.ts).
+const HELLO_README = `This is /hello, a read-only example view (src/demo).
 Every file here is rendered from a built-in list of planets when it is read;
 nothing is stored on disk. Writing here fails with "Read-only file system".
 /scratch, next to it, is writable.
@@ -69,6 +70,8 @@ export async function scratchMount(): Promise<Mount> {
   return mount
 }
 
+export { DEMO_MOUNTS } from './mounts.ts'
+
 /** Options for {@link createDemoConfig}. */
 export interface DemoOptions {
   /** Mount the encrypted chain at `/files` when a passphrase can be had. @default true */
@@ -86,19 +89,32 @@ export interface DemoOptions {
 /**
  * Builds the built-in demo `facet` uses when there is no config: a read-only example
  * view at `/hello`, a writable memory folder at `/scratch`, an embedded PostgreSQL
- * (PGlite, opened on first use) at `/db`, FacetFS's own figures at `/proc`, and, when a
- * passphrase is set or typed, the encrypted chain `<home>/chains/files.chain` at `/files`.
+ * (PGlite, opened on first use, and left out when `@electric-sql/pglite` is not installed)
+ * at `/db`, FacetFS's own figures at `/proc`, and, when a passphrase is set or typed, the
+ * encrypted chain `<home>/chains/files.chain` at `/files` (see {@link DEMO_MOUNTS}).
+ * Only the CLI loads it: the package's own entry points never import the plugins it uses.
  */
 export async function createDemoConfig(options: DemoOptions = {}): Promise<FacetConfig> {
   const mounts: Record<string, Mount> = {
     '/hello': helloView(PLANETS),
     '/scratch': await scratchMount(),
-    '/db': lazyMount('db', async () => (await import('../plugins/sql/index.ts')).createDemoSql()),
-    '/proc': (await import('../plugins/proc/index.ts')).procView(),
   }
+  if (installed('@electric-sql/pglite')) mounts['/db'] = lazyMount('db', async () => (await import('../../plugins/sql/index.ts')).createDemoSql())
+  else if (options.prompt) options.note?.('/db (embedded PostgreSQL) is not mounted: install @electric-sql/pglite beside facetfs to have it')
+  mounts['/proc'] = (await import('../../plugins/proc/index.ts')).procView()
   const files = options.chain === false ? undefined : await demoChain(options)
   if (files) mounts['/files'] = files
   return { mounts }
+}
+
+/** True when `name` resolves from here; PGlite is an optional peer of facetfs. */
+function installed(name: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(name)
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
@@ -107,9 +123,9 @@ async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
     if (options.prompt) options.note?.('/files (encrypted chain) is not mounted: set FACET_PASSPHRASE or pass --passphrase-file to open it')
     return undefined
   }
-  const { ChainLockedError, openChainMount } = await import('./chain/index.ts')
-  const { facetHome, loadIdentity, createIdentity, readPublicIdentity } = await import('./crypto/identity.ts')
-  const { resolvePassphrase } = await import('./crypto/passphrase.ts')
+  const { ChainLockedError, openChainMount } = await import('../chain/index.ts')
+  const { facetHome, loadIdentity, createIdentity, readPublicIdentity } = await import('../crypto/identity.ts')
+  const { resolvePassphrase } = await import('../crypto/passphrase.ts')
   const home = options.home ?? facetHome()
   try {
     const exists = await readPublicIdentity('default', home).then(
