@@ -71,6 +71,13 @@ export interface CollectionOptions<R> {
   mtime?: (record: R) => number
   /** The largest record file a write may produce; bigger writes fail with `EFBIG`. @default 8 MiB */
   maxWriteBytes?: number
+  /**
+   * Whether the records `list` returns are whole: exactly what `get` returns for their
+   * keys. Then the lookups that follow a listing (`ls -l`) are answered from the page
+   * just listed instead of a `get` each. Leave it off when `list` returns summaries.
+   * @default true when there is no `get`, else false
+   */
+  listIsComplete?: boolean
   /** How many rendered records are cached. @default 10000 */
   cacheSize?: number
   /** Permission bits of the folder. @default 0o755 when writable, else 0o555 */
@@ -128,11 +135,11 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   private readonly pending = new Map<string, RecordNode<R>>()
   private readonly errors = new Map<string, string>()
   /**
-   * Records the last listing brought, by key, for a second: `ls -l` looks up each name it
+   * Records the last listing brought, by key, for 5 s: `ls -l` looks up each name it
    * just listed, and these answer those lookups without a `get` per record (one query
    * per page for a SQL table, not per row). A change event of the source drops them.
    */
-  private readonly listed = new LRUCache<string, { record: R; generation: number }>({ max: 20_000, ttl: 1000 })
+  private readonly listed = new LRUCache<string, { record: R; generation: number }>({ max: 20_000, ttl: 5000 })
   /** When `.errors` last changed, its files' time. */
   private errorsChangedMs = Date.now()
   private readonly wholeFiles = new Map<string, WholeFile<R>>()
@@ -158,6 +165,11 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
 
   get writable(): boolean {
     return Boolean(this.options.put || this.options.insert)
+  }
+
+  /** Whether listed records may answer lookups (see `CollectionOptions.listIsComplete`). */
+  private get listIsComplete(): boolean {
+    return this.options.listIsComplete ?? !this.options.get
   }
 
   /** Whether existing records can change: their files show write bits only then. */
@@ -330,7 +342,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
       const name = this.nameOf(key)
       if (this.pending.has(name)) continue
       entries.push({ name, kind: 'file' })
-      this.listed.set(key, { record: r, generation: this.generation })
+      if (this.listIsComplete) this.listed.set(key, { record: r, generation: this.generation })
     }
     return cursor === undefined ? { entries } : { entries, cursor }
   }
