@@ -16,7 +16,7 @@ import type {
   VNode,
 } from '../vfs/node.ts'
 import { checkName } from '../vfs/path.ts'
-import { LIFECYCLE, lifecycleNodes, STATIC_CHILDREN, type ViewStats } from './lifecycle.ts'
+import { LIFECYCLE, lifecycleNodes, STATIC_CHILDREN, type Lifecycle, type ViewStats } from './lifecycle.ts'
 
 /** A view plugin: a named mount whose tree is built from {@link dir}, {@link file} and {@link symlink}. */
 export interface View extends Mount {
@@ -226,7 +226,20 @@ class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
   private async all(): Promise<Record<string, VNode>> {
     const children = typeof this.children === 'function' ? await this.children() : this.children
     for (const name of Object.keys(children)) checkName(name)
+    if (typeof this.children === 'function') this.live.seen(children)
     return children
+  }
+
+  /**
+   * The lifecycle of a folder whose children come from a function: the collections (and
+   * other nodes with hooks) it returns are attached when first seen, at their paths, and
+   * closed when a later call no longer returns them or the view closes, so they watch
+   * their sources like static ones.
+   */
+  private readonly live = new LiveChildren()
+
+  get [LIFECYCLE](): Lifecycle[typeof LIFECYCLE] | undefined {
+    return typeof this.children === 'function' ? this.live.hooks : undefined
   }
 
   private staticEntries(children: Record<string, VNode>): DirEntry[] {
@@ -261,6 +274,44 @@ class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
     const slice = entries.slice(start, start + page.limit)
     const next = start + slice.length
     return next < entries.length ? { entries: slice, cursor: String(next) } : { entries: slice }
+  }
+}
+
+/** Attaches and closes the hook-carrying nodes a dynamic folder returns (see {@link StaticDir}). */
+class LiveChildren {
+  private host: MountHost | undefined
+  private path = '/'
+  private readonly attached = new Map<VNode, Array<VNode & Lifecycle>>()
+
+  readonly hooks: Lifecycle[typeof LIFECYCLE] = {
+    attach: (host, path) => {
+      this.host = host
+      this.path = path
+    },
+    close: async () => {
+      const all = [...this.attached.values()].flat()
+      this.attached.clear()
+      for (const node of all) await node[LIFECYCLE].close()
+    },
+  }
+
+  seen(children: Record<string, VNode>): void {
+    if (!this.host) return
+    const now = new Set(Object.values(children))
+    for (const [child, nodes] of this.attached) {
+      if (now.has(child)) continue
+      this.attached.delete(child)
+      for (const node of nodes) void node[LIFECYCLE].close().catch(err => this.host?.logger.warn({ err }, 'closing a view node failed'))
+    }
+    for (const [name, child] of Object.entries(children)) {
+      if (this.attached.has(child)) continue
+      const base = this.path === '/' ? '/' + name : `${this.path}/${name}`
+      const nodes = lifecycleNodes(child).map(({ path, node }) => {
+        node[LIFECYCLE].attach(this.host!, path === '/' ? base : base + path)
+        return node
+      })
+      this.attached.set(child, nodes)
+    }
   }
 }
 

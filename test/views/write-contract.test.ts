@@ -220,3 +220,27 @@ describe('a refused rm of a record', () => {
     await guarded.close()
   })
 })
+
+describe('folders of collections from a function', () => {
+  it('attach the collections they return, so their watch reaches the change bus', async () => {
+    let emit: ((c: { type: 'update'; key: string }) => void) | undefined
+    let unwatched = 0
+    const shelf = collection({
+      list: () => [{ id: 'x' }],
+      keyField: 'id',
+      watch: e => {
+        emit = e as never
+        return () => void unwatched++
+      },
+    })
+    const v = createVfs({ logger: silentLogger, mounts: { '/v': defineView(() => ({ name: 'shelves', root: dir(() => ({ shelf })) }))() } })
+    const events: string[] = []
+    v.watch('/v', e => events.push(`${e.type} ${e.path}`))
+    expect((await v.readdirAll('/v')).map(e => e.name)).toEqual(['shelf'])
+    expect(emit).toBeDefined()
+    emit!({ type: 'update', key: 'x' })
+    expect(events).toEqual(['update /v/shelf/x.json'])
+    await v.close()
+    expect(unwatched).toBe(1)
+  })
+})
