@@ -57,6 +57,12 @@ export interface CollectionOptions<R> {
   insert?: (key: string, record: R) => MaybePromise<void>
   /** Deletes a record (`rm`). Without it `EROFS`. */
   remove?: (key: string) => MaybePromise<void>
+  /**
+   * Moves a record into another collection of the same view (`mv friends/ada.vcf work/`),
+   * as one change of the store: `target` is the destination, as `collection()` returned
+   * it. Without it such a move fails with `EXDEV` (and `mv` copies and deletes).
+   */
+  move?: (key: string, target: CollectionNode, newKey: string) => MaybePromise<void>
   /** Changes a record's key (`mv a.json b.json`). Without it such a move fails with `EPERM`. */
   rekey?: (oldKey: string, newKey: string) => MaybePromise<void>
   /** Validates written records; any Standard Schema validator (zod, valibot, arktype…). The validator's output is what `put` receives. */
@@ -503,9 +509,25 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     this.invalidate(key)
   }
 
+  /** A move into another collection of the view, through `move` (see {@link CollectionOptions.move}). */
+  private async moveTo(name: string, target: VNode, newName: string, ctx: OpContext): Promise<void> {
+    if (!(target instanceof Collection) || !this.options.move) throw vfsError('EXDEV', 'this view does not move records between these folders')
+    const oldKey = this.keyFromName(name)
+    const newKey = target.keyFromName(newName)
+    if (oldKey === undefined || newKey === undefined) throw vfsError('EPERM', 'only records move between collections, to record names')
+    try {
+      await this.options.move(oldKey, target, newKey)
+    } catch (err) {
+      this.refuse(name, err, ctx)
+      throw err
+    }
+    this.invalidate(oldKey)
+    target.invalidate(newKey)
+  }
+
   async rename(name: string, newParent: VNode, newName: string, ctx: OpContext): Promise<void> {
+    if (newParent !== this) return this.moveTo(name, newParent, newName, ctx)
     if (!this.writable && !this.options.rekey) throw vfsError('EROFS')
-    if (newParent !== this) throw vfsError('EXDEV', 'records move only within their collection')
     const newKey = this.keyFromName(newName)
     const scratch = this.scratch.get(name)
     if (scratch) {

@@ -244,3 +244,37 @@ describe('folders of collections from a function', () => {
     expect(unwatched).toBe(1)
   })
 })
+
+describe('moves between collections of one view', () => {
+  it('move a record in one change of the store when the view says how, and refuse with EXDEV otherwise', async () => {
+    const groups = new Map([
+      ['friends', new Map([['ada', { id: 'ada', tel: '1' }]])],
+      ['work', new Map<string, { id: string; tel: string }>()],
+    ])
+    const moves: string[] = []
+    const group = (g: string) =>
+      collection({
+        list: () => [...groups.get(g)!.values()],
+        keyField: 'id',
+        get: id => groups.get(g)!.get(id),
+        put: (id, r) => void groups.get(g)!.set(id, r as { id: string; tel: string }),
+        move: (key, target, newKey) => {
+          const to = target === work ? 'work' : 'friends'
+          const r = groups.get(g)!.get(key)!
+          groups.get(g)!.delete(key)
+          groups.get(to)!.set(newKey, { ...r, id: newKey })
+          moves.push(`${g}/${key} -> ${to}/${newKey}`)
+        },
+      })
+    const friends = group('friends')
+    const work = group('work')
+    const other = collection({ list: () => [{ id: 'zed' }], keyField: 'id', put: () => {} })
+    const v = createVfs({ logger: silentLogger, mounts: { '/book': defineView(() => ({ name: 'book', root: dir({ friends, work, other }) }))() } })
+    await v.rename('/book/friends/ada.json', '/book/work/ada.json')
+    expect(moves).toEqual(['friends/ada -> work/ada'])
+    expect((await v.readdirAll('/book/friends')).filter(e => e.name.endsWith('.json'))).toEqual([])
+    expect(JSON.parse((await v.readFile('/book/work/ada.json')).toString())).toEqual({ id: 'ada', tel: '1' })
+    expect(await errnoOf(v.rename('/book/other/zed.json', '/book/work/zed.json'))).toBe('EXDEV')
+    await v.close()
+  })
+})
