@@ -18,7 +18,7 @@ import { CliError, shared, type CommandModule } from './shared.ts'
 /** The commands `facet` offers, in help order. Add a command by adding its module here. */
 export const COMMANDS: readonly CommandModule[] = [up, dev, ls, cat, stat, write, query, token, identity, verify, compact]
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string }
+const { version } = createRequire(import.meta.url)('facetfs/package.json') as { version: string }
 
 /** Builds the `facet` program with every command of {@link COMMANDS} registered. */
 export function createProgram(): Command {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Command } from 'commander'
 import type { FacetConfig } from '../config.ts'
+import { prepareConfigLoading } from './config-loader.ts'
 import type { Logger } from '../vfs/log.ts'
 import type { Vfs } from '../vfs/vfs.ts'
 
@@ -83,8 +84,9 @@ export interface ImportConfigOptions {
 /**
  * Imports a config module and checks its shape: it must default-export
  * `defineConfig({ mounts: { '/path': mount } })`. TypeScript configs load through tsx,
- * which `bin/facet.js` registers for the whole process, so a config shares its
- * `facetfs` imports (and thus `VfsError`) with the CLI.
+ * registered for the whole process, and `facetfs` in a config (or in a plugin it
+ * imports) is this running copy, so a config in any folder shares `VfsError` and the
+ * rest with the CLI (see {@link prepareConfigLoading}).
  * Throws a {@link CliError} naming the file when it cannot load or has the wrong shape.
  */
 export async function importConfig(file: string, options: ImportConfigOptions = {}): Promise<FacetConfig> {
@@ -94,6 +96,7 @@ export async function importConfig(file: string, options: ImportConfigOptions = 
   try {
     mod = await importModule(url.href)
   } catch (err) {
+    await prepareConfigLoading()
     throw new CliError(`cannot load config ${file}: ${err instanceof Error ? err.message : String(err)}`)
   }
   return checkConfig(mod.default, file)
@@ -101,24 +104,28 @@ export async function importConfig(file: string, options: ImportConfigOptions = 
 
 /**
  * Imports a module through the process-wide loader, so it shares `facetfs` with the CLI.
- * Falls back to tsx's `tsImport` (a separate module graph) where that loader cannot:
- * plain node without tsx, or a `.ts` file in a CommonJS package scope, which tsx
- * compiles to CommonJS (its `default` then sits one level deeper).
+ * Falls back to tsx's `tsImport` (a separate module graph) where that loader cannot, as
+ * for a CommonJS config caught in a `require` cycle.
  */
 async function importModule(href: string): Promise<{ default?: unknown }> {
   try {
-    return (await import(href)) as { default?: unknown }
+    return esModule((await import(href)) as { default?: unknown })
   } catch (err) {
     const code = (err as { code?: unknown }).code
     if (code !== 'ERR_UNKNOWN_FILE_EXTENSION' && code !== 'ERR_REQUIRE_CYCLE_MODULE') throw err
     const { tsImport } = await import('tsx/esm/api')
-    const mod = (await tsImport(href, import.meta.url)) as { default?: { __esModule?: boolean; default?: unknown } }
-    return mod.default?.__esModule ? { default: mod.default.default } : mod
+    return esModule((await tsImport(href, import.meta.url)) as { default?: unknown })
   }
 }
 
 /** Checks that `value` is a {@link FacetConfig}; throws a {@link CliError} saying what is wrong. */
 export function checkConfig(value: unknown, file: string): FacetConfig {
+/** The module a config meant: tsx compiles a `.ts` file in a CommonJS scope (a folder without package.json) to CommonJS, whose `default` then sits one level deeper. */
+function esModule(mod: { default?: unknown }): { default?: unknown } {
+  const inner = mod.default as { __esModule?: boolean; default?: unknown } | undefined
+  return inner?.__esModule ? { default: inner.default } : mod
+}
+
   const bad = (why: string) =>
     new CliError(`bad config ${file}: ${why}; expected \`export default defineConfig({ mounts: { '/path': mount } })\``)
   if (value === undefined) throw bad('no default export')

@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import type { FacetConfig } from '../../config.ts'
 import type { Logger } from '../../vfs/log.ts'
 import type { Vfs } from '../../vfs/vfs.ts'
+import { prepareConfigLoading } from '../config-loader.ts'
 import type { ConfigOptions, Shared } from '../shared.ts'
 
 interface DevOptions extends ConfigOptions {
@@ -54,6 +55,7 @@ export interface DevServer {
  * Returns the config and the project files that were imported.
  */
 export async function loadFresh(file: string, check: (value: unknown, file: string) => FacetConfig): Promise<{ config: FacetConfig; files: Set<string> }> {
+  await prepareConfigLoading()
   const { tsImport } = await import('tsx/esm/api')
   const files = new Set<string>([file])
   const mod = (await tsImport(pathToFileURL(file).href, {
