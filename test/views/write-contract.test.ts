@@ -9,6 +9,8 @@ import { fuseSkip, mountForTest, run, sh, type TestMount } from '../helpers/fuse
 class Notes {
   readonly data = new Map<string, { id: string; body: string }>()
   readonly puts: string[] = []
+  /** Called after each put: a test waits on it for an apply that happens at release, after close(2) returned. */
+  onPut: (() => void) | undefined
   constructor() {
     this.data.set('a', { id: 'a', body: 'alpha\n' })
     this.data.set('long', { id: 'long', body: 'L'.repeat(5000) + '\n' })
@@ -35,6 +37,7 @@ function view(notes: Notes, books: Books) {
         put: (id, n) => {
           notes.puts.push(n.body)
           notes.data.set(id, { id, body: n.body })
+          notes.onPut?.()
         },
       }),
       books: collection({
@@ -159,7 +162,10 @@ describe.skipIf(fuseSkip)('the write contract of a view, through FUSE', () => {
 
   it('applies the empty file of a bare `: >` once, at close', async () => {
     notes.puts.length = 0
+    const applied = new Promise<void>(done => (notes.onPut = done))
     expect((await sh(`: > ${m}/v/notes/long.txt`)).code).toBe(0)
+    await applied
+    notes.onPut = undefined
     expect(notes.puts).toEqual([''])
     notes.data.set('long', { id: 'long', body: 'L'.repeat(5000) + '\n' })
   })
