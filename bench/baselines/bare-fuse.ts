@@ -33,6 +33,8 @@ export interface BareFuseOptions extends BareHandlerOptions {
   want?: number
   /** {@link FUSE_CAP} bits to drop at init. @default 0 */
   unwant?: number
+  /** The largest write request to take, in bytes (at init). @default libfuse's, 1 MiB */
+  maxWrite?: number
 }
 
 /** A mounted bare handler. */
@@ -62,12 +64,13 @@ export async function mountBareFuse(mountpoint: string, tree: BareTree, options:
   const want = options.want ?? 0
   const unwant = options.unwant ?? 0
   let connection: BareConnection | undefined
-  ops.initWithConfig = (conn: BareConnection, cb: (code: number, config?: { want: number }) => void): void => {
+  ops.initWithConfig = (conn: BareConnection, cb: (code: number, config?: { want?: number; maxWrite?: number }) => void): void => {
     connection = { ...conn }
+    const config: { want?: number; maxWrite?: number } = {}
     const wanted = ((conn.want | (want & conn.capable)) & ~unwant) >>> 0
-    if (wanted === conn.want) return cb(0)
-    connection.want = wanted
-    cb(0, { want: wanted })
+    if (wanted !== conn.want) config.want = connection.want = wanted
+    if (options.maxWrite !== undefined) config.maxWrite = connection.maxWrite = options.maxWrite
+    cb(0, config)
   }
   const fuse = new Fuse(mountpoint, ops, options.fuseOptions ?? fuseMountOptions())
   await new Promise<void>((resolve, reject) => fuse.mount(err => (err ? reject(err) : resolve())))
