@@ -94,9 +94,9 @@ export async function importConfig(file: string, options: ImportConfigOptions = 
   if (options.fresh) url.searchParams.set('t', String(Date.now()))
   let mod: { default?: unknown }
   try {
+    await prepareConfigLoading()
     mod = await importModule(url.href)
   } catch (err) {
-    await prepareConfigLoading()
     throw new CliError(`cannot load config ${file}: ${err instanceof Error ? err.message : String(err)}`)
   }
   return checkConfig(mod.default, file)
@@ -118,14 +118,14 @@ async function importModule(href: string): Promise<{ default?: unknown }> {
   }
 }
 
-/** Checks that `value` is a {@link FacetConfig}; throws a {@link CliError} saying what is wrong. */
-export function checkConfig(value: unknown, file: string): FacetConfig {
 /** The module a config meant: tsx compiles a `.ts` file in a CommonJS scope (a folder without package.json) to CommonJS, whose `default` then sits one level deeper. */
 function esModule(mod: { default?: unknown }): { default?: unknown } {
   const inner = mod.default as { __esModule?: boolean; default?: unknown } | undefined
   return inner?.__esModule ? { default: inner.default } : mod
 }
 
+/** Checks that `value` is a {@link FacetConfig}; throws a {@link CliError} saying what is wrong. */
+export function checkConfig(value: unknown, file: string): FacetConfig {
   const bad = (why: string) =>
     new CliError(`bad config ${file}: ${why}; expected \`export default defineConfig({ mounts: { '/path': mount } })\``)
   if (value === undefined) throw bad('no default export')
