@@ -6,6 +6,7 @@ import * as cat from './commands/cat.ts'
 import * as compact from './commands/compact.ts'
 import * as dev from './commands/dev.ts'
 import * as identity from './commands/identity.ts'
+import * as init from './commands/init.ts'
 import * as ls from './commands/ls.ts'
 import * as query from './commands/query.ts'
 import * as stat from './commands/stat.ts'
@@ -13,15 +14,29 @@ import * as token from './commands/token.ts'
 import * as up from './commands/up.ts'
 import * as verify from './commands/verify.ts'
 import * as write from './commands/write.ts'
+import { createCliLogger, LOG_LEVELS, parseLogFormat, parseLogLevel, type CliLogger, type LogFormat, type LogLevel } from './log.ts'
 import { CliError, shared, type CommandModule } from './shared.ts'
 
 /** The commands `facet` offers, in help order. Add a command by adding its module here. */
-export const COMMANDS: readonly CommandModule[] = [up, dev, ls, cat, stat, write, query, token, identity, verify, compact]
+export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, verify, compact]
 
 const { version } = createRequire(import.meta.url)('facetfs/package.json') as { version: string }
 
-/** Builds the `facet` program with every command of {@link COMMANDS} registered. */
-export function createProgram(): Command {
+/** The commands that serve until stopped: their log lines are written as they come, not held to the end. */
+const SERVING = new Set(['up', 'dev'])
+
+/** What one run of the program made, for {@link main} to finish with. */
+export interface ProgramRun {
+  /** The logger the command ran with, set just before its action. */
+  logger?: CliLogger
+}
+
+/**
+ * Builds the `facet` program with every command of {@link COMMANDS} registered. Before
+ * a command's action it makes the logger `--log-level` and `--log-format` ask for and
+ * hands it to the command as its `logger` option; `run.logger` keeps it.
+ */
+export function createProgram(run: ProgramRun = {}): Command {
   const program = new Command('facet')
     .description('FacetFS: a programmable virtual filesystem, mounted with FUSE or used in-process')
     .version(version, '-V, --version', 'print the version')
@@ -29,6 +44,13 @@ export function createProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`facet: ${text.replace(/^error: /, '')}`) })
     .showSuggestionAfterError()
+    .option('--log-level <level>', `the least log level written: ${LOG_LEVELS.join(', ')} (default: FACET_LOG_LEVEL, else warn)`, parseLogLevel)
+    .option('--log-format <format>', 'text, one line per entry, or json, structured (default: text on a terminal, else json)', parseLogFormat)
+  program.hook('preAction', (_program, action) => {
+    const { logLevel, logFormat } = program.opts<{ logLevel?: LogLevel; logFormat?: LogFormat }>()
+    run.logger = createCliLogger({ level: logLevel, format: logFormat, hold: !SERVING.has(action.name()) })
+    action.setOptionValue('logger', run.logger)
+  })
   program.addHelpText(
     'after',
     `
@@ -55,10 +77,14 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0)
     throw err
   })
+  const run: ProgramRun = {}
   try {
-    await createProgram().parseAsync(argv)
+    await createProgram(run).parseAsync(argv)
+    run.logger?.flush()
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
+    // a refused write was logged as it happened; its `facet:` line below says it once
+    run.logger?.flush(isVfsError(err) ? err : undefined)
     return report(err)
   }
 }

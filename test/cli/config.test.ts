@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { facet, ROOT } from './run.ts'
 
 const EXPECTED = "expected `export default defineConfig({ mounts: { '/path': mount } })`"
@@ -54,5 +54,42 @@ describe('facet --config', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('facet --config from a folder outside the repository', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'facet-anywhere-'))
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const plugin = `import { defineView, dir, file } from 'facetfs'
+export default defineView((who: string) => ({ name: 'hi', root: dir({ 'hi.txt': file(\`hi \${who}\\n\`) }) }))
+`
+  const config = `import { defineConfig, memoryMount } from 'facetfs'
+import hi from './hi.ts'
+export default defineConfig({ mounts: { '/hi': hi('there'), '/m': memoryMount() } })
+`
+
+  it('loads a config with no package.json beside it, resolving facetfs and its own imports', async () => {
+    await writeFile(join(dir, 'hi.ts'), plugin)
+    await writeFile(join(dir, 'facet.config.ts'), config)
+    const file = join(dir, 'facet.config.ts')
+    expect(await facet(['ls', '/', '--config', file], { cwd: tmpdir() })).toEqual({ code: 0, stdout: 'hi\nm\n', stderr: '' })
+    expect(await facet(['cat', '/hi/hi.txt', '--config', file], { cwd: tmpdir() })).toEqual({ code: 0, stdout: 'hi there\n', stderr: '' })
+  })
+
+  it("loads a config of an ES module package, whose VfsErrors print as the CLI's own", async () => {
+    await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n')
+    await writeFile(join(dir, 'hi.ts'), plugin)
+    await writeFile(join(dir, 'facet.config.ts'), config)
+    expect(await facet(['cat', '/hi/nope.txt'], { cwd: dir })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: "facet: ENOENT: no such file or directory, open '/hi/nope.txt'\n",
+    })
   })
 })

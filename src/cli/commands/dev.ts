@@ -6,10 +6,13 @@ import type { Logger } from '../../vfs/log.ts'
 import type { Vfs } from '../../vfs/vfs.ts'
 import { prepareConfigLoading } from '../config-loader.ts'
 import type { ConfigOptions, Shared } from '../shared.ts'
+import { addServeOptions, DEFAULT_GRAPHQL, DEFAULT_MOUNT_DIR, serveGraphql, type Address } from './up.ts'
 
 interface DevOptions extends ConfigOptions {
   mount?: string
   allowOther?: boolean
+  /** The GraphQL address; `false` with `--no-graphql`; undefined when neither is given. */
+  graphql?: Address | false
 }
 
 /** What one reload did. */
@@ -157,16 +160,10 @@ export async function createDevServer(options: DevServerOptions): Promise<DevSer
   }
 }
 
-/** Adds `facet dev`: like `facet up`, and reloads plugins and the config when their files change, without unmounting. */
+/** Adds `facet dev`: like `facet up` (with its mount, GraphQL and `--allow-other` options), and reloads plugins and the config when their files change, without unmounting. */
 export function register(program: Command, shared: Shared): void {
   shared
-    .addConfigOption(
-      program
-        .command('dev')
-        .description('like `up`, reloading the config and its plugins on change without unmounting')
-        .option('-m, --mount <dir>', 'folder to mount on, created when missing (default: ./mnt)')
-        .option('--allow-other', "let other local users use the mount; the kernel checks every access against modes and owners (needs 'user_allow_other' in /etc/fuse.conf)"),
-    )
+    .addConfigOption(addServeOptions(program.command('dev').description('like `up`, reloading the config and its plugins on change without unmounting')))
     .action(async (options: DevOptions) => {
       await dev(options, shared)
     })
@@ -188,7 +185,7 @@ async function dev(options: DevOptions, shared: Shared): Promise<void> {
   } catch (err) {
     throw new shared.CliError(`cannot load config ${source}: ${err instanceof Error ? err.message : String(err)}`)
   }
-  const dir = resolve(options.cwd ?? process.cwd(), options.mount ?? 'mnt')
+  const dir = resolve(options.cwd ?? process.cwd(), options.mount ?? DEFAULT_MOUNT_DIR)
   const { mountFuse, FuseUnavailableError } = await import('../../fuse/index.ts')
   let fuse: { unmount(): Promise<void> } | undefined
   try {
@@ -201,6 +198,15 @@ async function dev(options: DevOptions, shared: Shared): Promise<void> {
     }
     await shared.print(`${err.message}\nFacetFS dev is running without a mount; Ctrl-C to stop\n`)
   }
+  let graphql: { stop(): Promise<void> } | undefined
+  try {
+    if (options.graphql !== false) graphql = await serveGraphql(server.vfs, options.graphql ?? DEFAULT_GRAPHQL, options.graphql === undefined, shared)
+  } catch (err) {
+    await fuse?.unmount()
+    await server.close()
+    if (fuse) await shared.print('FacetFS unmounted\n')
+    throw err
+  }
   const keepAlive = setInterval(() => {}, 1 << 30)
   await new Promise<void>(done => {
     const stop = () => {
@@ -210,6 +216,7 @@ async function dev(options: DevOptions, shared: Shared): Promise<void> {
     process.on('SIGINT', stop).on('SIGTERM', stop)
   })
   clearInterval(keepAlive)
+  await graphql?.stop()
   await fuse?.unmount()
   await server.close()
   await shared.print('FacetFS unmounted\n')

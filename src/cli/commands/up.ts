@@ -33,17 +33,20 @@ export function parseAddress(text: string): Address {
   return { host: match[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1', port }
 }
 
+/** The options of `facet up` that `facet dev` takes too: where to mount, GraphQL, other users. Returns `command`. */
+export function addServeOptions(command: Command): Command {
+  return command
+    .option('-m, --mount <dir>', `folder to mount on, created when missing (default: ./${DEFAULT_MOUNT_DIR})`)
+    .option('--graphql <host:port>', `serve the GraphQL API on this address (default: ${DEFAULT_GRAPHQL.host}:${DEFAULT_GRAPHQL.port})`, parseAddress)
+    .option('--no-graphql', 'do not serve the GraphQL API')
+    .option('--allow-other', "let other local users use the mount; the kernel checks every access against modes and owners (needs 'user_allow_other' in /etc/fuse.conf)")
+}
+
 /** Adds `facet up`: opens the config, mounts it with FUSE and serves until SIGINT/SIGTERM. */
 export function register(program: Command, shared: Shared): void {
   shared
     .addConfigOption(
-      program
-        .command('up')
-        .description('mount the tree with FUSE (and serve GraphQL) until Ctrl-C or SIGTERM')
-        .option('-m, --mount <dir>', `folder to mount on, created when missing (default: ./${DEFAULT_MOUNT_DIR})`)
-        .option('--graphql <host:port>', `serve the GraphQL API on this address (default: ${DEFAULT_GRAPHQL.host}:${DEFAULT_GRAPHQL.port})`, parseAddress)
-        .option('--no-graphql', 'do not serve the GraphQL API')
-        .option('--allow-other', "let other local users use the mount; the kernel checks every access against modes and owners (needs 'user_allow_other' in /etc/fuse.conf)")
+      addServeOptions(program.command('up').description('mount the tree with FUSE (and serve GraphQL) until Ctrl-C or SIGTERM'))
         .option('--passphrase-file <file>', 'passphrase of the identity that opens the demo /files chain (else FACET_PASSPHRASE or a prompt)'),
     )
     .action(async (options: UpOptions) => {
@@ -68,6 +71,7 @@ async function up(options: UpOptions, shared: Shared): Promise<void> {
     stopping.cancel()
     await stopAll(stops)
     await loaded.close()
+    if (stops.some(s => s.name === 'unmount')) await shared.print('FacetFS unmounted\n')
     throw err
   }
 
@@ -113,17 +117,20 @@ export async function mountTree(vfs: Vfs, dir: string, shared: Shared, tuning: M
  * Starts the GraphQL server on `address`, prints its URL, and returns how to stop it.
  * When the address is only the default and cannot be had (the port is taken), it says
  * so and `up` carries on with FUSE alone; an explicit `--graphql` that fails is an error.
+ * Either way the message names the flags that get past it.
  */
-async function serveGraphql(vfs: Vfs, address: Address, byDefault: boolean, shared: Shared): Promise<{ name: string; stop: () => Promise<void> } | undefined> {
+export async function serveGraphql(vfs: Vfs, address: Address, byDefault: boolean, shared: Shared): Promise<{ name: string; stop: () => Promise<void> } | undefined> {
   const { serveGraphQL } = await import('../../graphql/server.ts')
   try {
     const server = await serveGraphQL(vfs, { host: address.host, port: address.port })
     await shared.print(`GraphQL at ${server.url} (GraphiQL in a browser, subscriptions at ${server.wsUrl})\n`)
     return { name: 'graphql', stop: () => server.close() }
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err)
-    if (!byDefault) throw new shared.CliError(`cannot serve GraphQL on ${address.host}:${address.port}: ${message}`)
-    shared.note(`GraphQL not served on ${address.host}:${address.port}: ${message} (choose another with --graphql HOST:PORT)`)
+    const at = `${address.host}:${address.port}`
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `${at} is in use` : err instanceof Error ? err.message : String(err)
+    const flags = 'choose another address with --graphql HOST:PORT (port 0 picks a free one), or leave GraphQL out with --no-graphql'
+    if (!byDefault) throw new shared.CliError(`cannot serve GraphQL: ${why}; ${flags}`)
+    shared.note(`GraphQL is not served: ${why}; ${flags}`)
     return undefined
   }
 }
