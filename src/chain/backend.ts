@@ -1,5 +1,5 @@
 import { open as fsOpen, stat, statfs as fsStatfs, type FileHandle } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { watch } from 'chokidar'
 import type { StatFs } from '../vfs/node.ts'
 import { fileHeader, frame, FRAME_HEADER_BYTES } from './format.ts'
@@ -15,6 +15,8 @@ export interface ChainBackend {
   readonly kind: string
   /** Where the chain lives, for messages (a path, or a table and chain id). */
   readonly name: string
+  /** Where the trust store pins this chain (the absolute path of a log file). @default `<kind>:<name>` */
+  readonly trustKey?: string | undefined
   /** True when a damaged last frame may be a write cut short by a crash (cut on open); when false any damage is an integrity error. */
   readonly tornTails: boolean
   /** True when the log holds a chain. */
@@ -52,6 +54,7 @@ export function fileBackend(path: string): ChainBackend {
   return {
     kind: 'file',
     name: path,
+    trustKey: resolve(path),
     tornTails: true,
     exists: () => exists(path),
     async create({ body }) {

@@ -184,6 +184,8 @@ export interface TornTail {
   bytes: number
   /** The sequence number the torn block would have had. */
   seq: number
+  /** What is wrong with the frame (e.g. `checksum mismatch`). */
+  reason: string
 }
 
 /** What {@link scanLog} found. */
@@ -255,7 +257,7 @@ async function scanFrames(fh: LogReader, verifier: BlockVerifier, onBlock: (v: V
     const torn = async (why: string): Promise<ScanResult> => {
       if (await laterFrameExists(read, pos + 1, total)) throw new ChainIntegrityError(`damaged frame (${why}) followed by further blocks`, seq, pos)
       await verifier.settle()
-      return { end: pos, tornTail: { offset: pos, bytes: total - pos, seq }, blocks, events }
+      return { end: pos, tornTail: { offset: pos, bytes: total - pos, seq, reason: why }, blocks, events }
     }
     if (total - pos < FRAME_HEADER_BYTES) return torn('incomplete frame header')
     const head = await read(pos, FRAME_HEADER_BYTES)

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises'
-import { facetHome, shortKeyId, type Identity } from '../crypto/identity.ts'
+import { facetHome, keyIdOf, shortKeyId, type Identity } from '../crypto/identity.ts'
 import { DecryptError, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { MLDSA65, sign } from '../crypto/pq.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
@@ -31,7 +31,7 @@ import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from
 import { Namespace, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
-import { checkTrust, readTrust, RollbackError, writeTrust } from './trust.ts'
+import { assessChain, describeChain, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts, type ChainPin } from './trust.ts'
 
 /** Options for opening or creating a chain. */
 export interface ChainOptions {
@@ -41,11 +41,11 @@ export interface ChainOptions {
   home?: string
   /** Open without the writer lock; every change fails with `EROFS`. @default false */
   readOnly?: boolean
-  /** Accept a log older than, or diverging from, the trusted head (and trust it from now on). @default false */
+  /** Accept a log older than, or diverging from, the trusted head, or whose last block was damaged after it was seen (cut, and trusted from now on), or one this identity wrote to but the trust store lost. Never a chain other than the one pinned for its location: that takes `facet trust accept`. @default false */
   allowRollback?: boolean
   /** Check and update the trust store. @default true */
   trust?: boolean
-  /** Where warnings (a cut torn tail) go. @default silentLogger */
+  /** Where warnings go: a cut torn tail, a first-use pin, an accepted rollback. @default silentLogger */
   logger?: Logger
   /** How long changes wait for more before a block is committed, in milliseconds. @default 20 */
   commitDelayMs?: number
@@ -71,6 +71,8 @@ export interface OpenReport {
   tornTail?: TornTail | undefined
   /** Set when a rollback or fork was accepted because `allowRollback` was given. */
   rollbackAccepted?: string | undefined
+  /** Set when this open pinned the chain's location in the trust store (its first use here). */
+  pinned?: ChainPin | undefined
 }
 
 /** Thrown when the identity has no key grant for the chain. */
@@ -248,18 +250,23 @@ export class Chain {
     }
     const body = signBlock(block, id)
     await backend.create({ chainId, seq: 0, body: body.body })
-    return Chain.open(backend, options)
+    return Chain.openWith(backend, options, true)
   }
 
   /**
    * Opens the chain in the log file at `path` or in a {@link ChainBackend}: verifies every
-   * block (hash chain and signatures), cuts a torn tail of a file log (logging a warning
-   * and returning it in `report`), checks the trust store, and unwraps the root key for
-   * `options.identity`.
+   * block (hash chain and signatures), holds it against the trust store (the chain id and
+   * owner pinned for this location, and the last head seen), unwraps the root key for
+   * `options.identity`, and only then cuts a torn tail of a file log (logging a warning and
+   * returning it in `report`): a refused open leaves the log as it was. The first open of
+   * an existing chain at a location pins it and says so (a warning).
    */
-  static async open(path: string | ChainBackend, options: ChainOptions): Promise<Chain> {
-    const backend = typeof path === 'string' ? fileBackend(path) : path
-    path = backend.name
+  static open(path: string | ChainBackend, options: ChainOptions): Promise<Chain> {
+    return Chain.openWith(typeof path === 'string' ? fileBackend(path) : path, options, false)
+  }
+
+  private static async openWith(backend: ChainBackend, options: ChainOptions, created: boolean): Promise<Chain> {
+    const path = backend.name
     const logger = options.logger ?? silentLogger
     const readOnly = options.readOnly === true
     const unlock = readOnly ? undefined : await backend.lock()
@@ -271,32 +278,42 @@ export class Chain {
       verifier.pool = () => (pq ??= acquirePqPool()).pool
       let tree: ChainTree | undefined
       const offsets: number[] = []
+      const id = options.identity
+      const me = Buffer.from(id.keyId)
+      let ownBlocks = 0
       const size = await fh.size()
       const scan = await scanLog(fh, verifier, v => {
         tree ??= new ChainTree(v.block.chainId)
         for (const e of v.block.events) tree.apply(e, v.bodyOffset)
         offsets.push(v.frameOffset)
+        if (v.block.seq > 0 && me.equals(v.block.author)) ownBlocks++
       }, FILE_HEADER_BYTES, size)
       if (!tree) throw new ChainIntegrityError('the log holds no complete block', 0, FILE_HEADER_BYTES)
       const report: OpenReport = { blocks: scan.blocks, events: scan.events, headSeq: verifier.headSeq, tornTail: scan.tornTail }
-      if (scan.tornTail) {
-        const t = scan.tornTail
-        // a store that appends whole blocks atomically has no torn writes: a damaged last block was altered
-        if (!backend.tornTails) throw new ChainIntegrityError('damaged frame (bad length or checksum): the block was altered', t.seq, t.offset)
-        if (!readOnly) await fh.truncate(t.offset)
-        logger.warn({ path, offset: t.offset, bytes: t.bytes, seq: t.seq }, `chain ${path}: torn tail of ${t.bytes} bytes after block ${t.seq - 1} ${readOnly ? 'ignored' : 'cut'} (an unfinished write from a crash)`)
-      }
+      const torn = scan.tornTail
+      // a store that appends whole blocks atomically has no torn writes: a damaged last block was altered
+      if (torn && !backend.tornTails) throw new ChainIntegrityError('damaged frame (bad length or checksum): the block was altered', torn.seq, torn.offset)
       const home = options.home ?? facetHome()
-      if (options.trust !== false) {
-        const problem = checkTrust(await readTrust(home, tree.chainId), { baseSeq: verifier.baseSeq, headSeq: verifier.headSeq, hashAt: s => verifier.hashAt(s) })
-        if (problem) {
-          if (!options.allowRollback) throw problem
-          report.rollbackAccepted = problem.message
-          logger.warn({ path }, `accepted by override: ${problem.message}`)
-        }
+      const genesis = verifier.genesis!
+      const facts: ChainFacts = {
+        key: trustKey(backend),
+        chainId: tree.chainId,
+        ownerName: genesis.ownerName,
+        ownerKeyId: keyIdOf(genesis.ownerSigningKey, genesis.ownerKemKey),
+        baseSeq: verifier.baseSeq,
+        headSeq: verifier.headSeq,
+        hashAt: s => verifier.hashAt(s),
+        tornTail: torn,
+        ownBlocks,
       }
-      const id = options.identity
-      const grant = tree.grants.find(g => g.ino === ROOT_INO && Buffer.from(g.reader).equals(Buffer.from(id.keyId)))
+      const trust = options.trust === false ? undefined : await assessChain(home, facts)
+      if (trust?.untrusted) throw trust.untrusted
+      if (trust?.rollback) {
+        if (!options.allowRollback) throw trust.rollback
+        report.rollbackAccepted = trust.rollback.message
+        logger.warn({ path }, `accepted by override (--allow-rollback): ${trust.rollback.message}`)
+      }
+      const grant = tree.grants.find(g => g.ino === ROOT_INO && Buffer.from(g.reader).equals(me))
       if (!grant) throw new NoAccessError(`identity '${id.name}' (${shortKeyId(id.keyId)}) holds no key for chain ${path}`)
       try {
         tree.rootKey = unwrapForReader(grant, tree.chainId, id.kemSecretKey)
@@ -305,6 +322,19 @@ export class Chain {
         throw err
       }
       tree.meta(tree.inode(ROOT_INO))
+      // every check has passed: only now is anything changed on disk
+      if (torn) {
+        if (!readOnly) await fh.truncate(torn.offset)
+        logger.warn({ path, offset: torn.offset, bytes: torn.bytes, seq: torn.seq, reason: torn.reason }, `chain ${path}: torn tail of ${torn.bytes} bytes after block ${torn.seq - 1} ${readOnly ? 'ignored' : 'cut'} (an unfinished write from a crash: ${torn.reason})`)
+      }
+      if (trust && !trust.pin) {
+        const pin = pinOf(facts)
+        await writePin(home, pin)
+        report.pinned = pin
+        const notMine = !me.equals(facts.ownerKeyId) ? ` — not the identity opening it ('${id.name}', key ${shortKeyId(id.keyId)}): trust it only if you expected someone else's chain here` : ''
+        if (created) logger.info({ path }, `chain ${path}: pinned ${describeChain(pin)}`)
+        else logger.warn({ path, chainId: pin.chainId, owner: pin.owner.keyId }, `chain ${path}: first use here; pinned ${describeChain(pin)}${notMine}`)
+      }
       const chain = new Chain(backend, fh, verifier, tree, scan.end, report, { ...options, logger }, unlock, pq)
       chain.blockOffsets.push(...offsets)
       if (options.trust !== false && !readOnly) {

@@ -7,7 +7,7 @@ import { compactChain } from '../../src/chain/compact.ts'
 import { frame, FORMAT_VERSION } from '../../src/chain/format.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { Chain, signBlock } from '../../src/chain/store.ts'
-import { verifyChain } from '../../src/chain/verify.ts'
+import { acceptChain, verifyChain } from '../../src/chain/verify.ts'
 import { MAX_FILE_SIZE } from '../../src/vfs/memory.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
@@ -333,6 +333,8 @@ describe('chain mount POSIX semantics', () => {
     const seeds = Buffer.alloc(96)
     for (let i = 0; i < 96; i++) seeds[i] = i
     const identity = identityFromSeeds('fixture', seeds)
+    // a log this identity wrote on another machine: trusted here once, explicitly
+    await acceptChain(t.path, { home: t.home })
     let { vfs, chain } = await chainVfs(t.path, t.home, { identity })
     const big = Buffer.alloc(10_000)
     for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff

@@ -6,16 +6,16 @@ interface VerifyCliOptions {
   trust?: boolean
 }
 
-/** Adds `facet verify CHAIN`: checks a chain log and exits non-zero naming the first bad block. */
+/** Adds `facet verify CHAIN`: checks a chain log and exits non-zero naming the first bad block, or why the trust store refuses it. */
 export function register(program: Command, shared: Shared): void {
   program
     .command('verify')
-    .description('check a chain: frame checksums, hash chain, every signature, and the local trust store; exits 1 naming the first bad block')
+    .description('check a chain: frame checksums, hash chain, every signature, and the local trust store (the chain pinned for this path, rollbacks); exits 1 naming the first bad block')
     .argument('<chain>', 'a chain log file, or a chain name under $FACET_HOME/chains')
     .option('--home <dir>', 'FacetFS home whose trust store is checked (default: $FACET_HOME or ~/.facet)')
-    .option('--no-trust', 'skip the trust store check (rolled-back or forked logs)')
+    .option('--no-trust', 'skip the trust store check (another chain at a pinned path, rolled-back or forked logs)')
     .action(async (arg: string, options: VerifyCliOptions) => {
-      const { verifyChain, resolveChainPath } = await import('../../chain/index.ts')
+      const { verifyChain, resolveChainPath, TrustStoreError } = await import('../../chain/index.ts')
       const { facetHome } = await import('../../crypto/identity.ts')
       const home = options.home ?? facetHome()
       const path = resolveChainPath(arg, home)
@@ -23,12 +23,16 @@ export function register(program: Command, shared: Shared): void {
       try {
         report = await verifyChain(path, { home, trust: options.trust !== false })
       } catch (err) {
+        if (err instanceof TrustStoreError) throw new shared.CliError(`${path}: cannot check the trust store: ${err.message}`)
         throw new shared.CliError(`cannot read chain ${path}: ${(err as Error).message}`)
       }
       if (!report.ok) {
         const p = report.problem!
+        if (p.kind === 'trust') throw new shared.CliError(`${path}: refused by the trust store: ${p.reason}`)
         throw new shared.CliError(`${path}: bad block ${p.seq}${p.offset >= 0 ? ` at byte ${p.offset}` : ''}: ${p.reason} (${report.blocks} good blocks before it)`)
       }
-      await shared.print(`${path}: ok, ${report.blocks} blocks, ${report.events} events, head ${report.headSeq}, chain ${report.chainId}\n`)
+      const owner = report.owner ? `, owner '${report.owner.name}' (key ${report.owner.keyId.slice(0, 16)})` : ''
+      const pinned = options.trust === false ? '' : report.pin ? ', pinned here' : ', not pinned here yet (the first open pins it)'
+      await shared.print(`${path}: ok, ${report.blocks} blocks, ${report.events} events, head ${report.headSeq}, chain ${report.chainId}${owner}${pinned}\n`)
     })
 }
