@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { watch } from 'chokidar'
 import type { StatFs } from '../vfs/node.ts'
 import { fileHeader, frame, FRAME_HEADER_BYTES } from './format.ts'
-import { exists, fsyncDir, lockLog, type LogReader } from './log.ts'
+import { exists, fsyncDir, lockLog, LogReplacedError, type LogReader } from './log.ts'
 
 /**
  * Where a chain's blocks are stored. The chain sees one byte sequence, the log: a
@@ -35,7 +35,7 @@ export interface ChainLog extends LogReader {
   readonly fd?: number
   /** The log's size in bytes now, including blocks other processes appended since the last look. */
   size(): Promise<number>
-  /** Appends the frame of block `seq` (`head` + `body`) at offset `at`; resolves once it is durable. */
+  /** Appends the frame of block `seq` (`head` + `body`) at offset `at`; resolves once it is durable, and only if the store still holds this log. */
   append(head: Buffer, body: Buffer, at: number, seq: number): Promise<void>
   /** Cuts the log at `at` (a torn tail) durably. */
   truncate(at: number): Promise<void>
@@ -76,6 +76,12 @@ export function fileBackend(path: string): ChainBackend {
 
 /** Wraps an open log file as a {@link ChainLog}. */
 export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh: FileHandle } {
+  // a writer that appended to a log moved away or replaced under it would ack blocks nobody reads again
+  const stillHere = async (seq: number): Promise<void> => {
+    const [open, now] = await Promise.all([fh.stat(), stat(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)))])
+    if (!now) throw new LogReplacedError(`the log ${path} was moved or deleted while open for writing; block ${seq} is not acknowledged and nothing more is written (reopen the chain)`)
+    if (open.ino !== now.ino || open.dev !== now.dev) throw new LogReplacedError(`the log ${path} was replaced by another file while open for writing; block ${seq} is not acknowledged and nothing more is written (reopen the chain)`)
+  }
   return {
     fh,
     fd: fh.fd,
@@ -84,6 +90,7 @@ export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh:
       return (await fh.stat()).size
     },
     async append(head, body, at, seq) {
+      await stillHere(seq)
       const bodyPos = at + FRAME_HEADER_BYTES
       const { bytesWritten } = await fh.writev([head, body], at)
       for (let done = bytesWritten - FRAME_HEADER_BYTES; done < body.length; ) {
@@ -93,6 +100,7 @@ export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh:
         done += n
       }
       await fh.datasync()
+      await stillHere(seq)
     },
     async truncate(at) {
       await fh.truncate(at)

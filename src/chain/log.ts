@@ -304,6 +304,11 @@ async function laterFrameExists(read: (pos: number, len: number) => Promise<Buff
   return false
 }
 
+/** Thrown when the file at a log's path is no longer the one a writer has open (moved, deleted or replaced): nothing more is written to it. */
+export class LogReplacedError extends Error {
+  override readonly name = 'LogReplacedError'
+}
+
 /** Thrown when another live process holds a chain open for writing. */
 export class ChainLockedError extends Error {
   override readonly name = 'ChainLockedError'

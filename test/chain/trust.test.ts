@@ -246,6 +246,36 @@ describe('nothing cut before every check passes (issue 12, case 3)', () => {
   })
 })
 
+describe('a writer whose log is replaced or moved (issue 12, case 5)', () => {
+  const t = tempHomeEach()
+
+  for (const how of ['replaced by another file', 'moved away'] as const) {
+    it(`fails the commit with EIO and never acks an fsync once its log is ${how}, then refuses every write with EIO`, async () => {
+      const { vfs, chain } = await chainVfs(t.path, t.home)
+      await vfs.writeFile('/c/kept.txt', 'durable')
+      await chain.sync()
+      if (how === 'moved away') await rename(t.path, `${t.path}.moved`)
+      else {
+        await copyFile(t.path, `${t.path}.copy`)
+        await rename(`${t.path}.copy`, t.path)
+      }
+      const logAt = how === 'moved away' ? `${t.path}.moved` : t.path
+      const size = (await stat(logAt)).size
+      // the close of the file commits it: that close fails, as does every fsync after
+      await expect(vfs.writeFile('/c/lost.txt', 'x'.repeat(70_000))).rejects.toMatchObject({ code: 'EIO', message: expect.stringMatching(how === 'moved away' ? /was moved or deleted while open for writing; block 2 is not acknowledged/ : /was replaced by another file while open for writing; block 2 is not acknowledged/) })
+      await expect(vfs.writeFile('/c/after.txt', 'y')).rejects.toMatchObject({ code: 'EIO' })
+      await expect(chain.sync()).rejects.toMatchObject({ code: 'EIO' })
+      await vfs.close().catch(() => {})
+      // nothing of the failed commit reached either file
+      expect((await stat(logAt)).size).toBe(size)
+      if (how === 'moved away') await rename(logAt, t.path)
+      const again = await chainVfs(t.path, t.home)
+      expect((await again.vfs.readdirAll('/c')).map(e => e.name)).toEqual(['kept.txt'])
+      await again.vfs.close()
+    })
+  }
+})
+
 describe('trust store layout', () => {
   const t = tempHomeEach()
 
