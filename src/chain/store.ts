@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { facetHome, keyIdOf, shortKeyId, type Identity } from '../crypto/identity.ts'
+import { chunkClass } from '../crypto/padding.ts'
 import { DecryptError, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { MLDSA65, sign } from '../crypto/pq.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
@@ -45,6 +46,8 @@ export interface ChainOptions {
   allowRollback?: boolean
   /** Check and update the trust store. @default true */
   trust?: boolean
+  /** Pad what this chain writes to size classes (the last chunk of a file, metadata, links, extended attributes; FORMAT.md, Padding), so sealed lengths show classes, not sizes. Off only to measure its cost. @default true */
+  padding?: boolean
   /** Where warnings go: a cut torn tail, a first-use pin, an accepted rollback. @default silentLogger */
   logger?: Logger
   /** How long changes wait for more before a block is committed, in milliseconds. @default 20 */
@@ -228,6 +231,7 @@ export class Chain {
     const chainId = randomBytes(CHAIN_ID_BYTES)
     const rootKey = ChainTree.newKey()
     const tree = new ChainTree(chainId)
+    tree.padding = options.padding !== false
     tree.rootKey = rootKey
     const root = tree.inode(ROOT_INO)
     const now = Date.now()
@@ -289,6 +293,7 @@ export class Chain {
         if (v.block.seq > 0 && me.equals(v.block.author)) ownBlocks++
       }, FILE_HEADER_BYTES, size)
       if (!tree) throw new ChainIntegrityError('the log holds no complete block', 0, FILE_HEADER_BYTES)
+      tree.padding = options.padding !== false
       const report: OpenReport = { blocks: scan.blocks, events: scan.events, headSeq: verifier.headSeq, tornTail: scan.tornTail }
       const torn = scan.tornTail
       // a store that appends whole blocks atomically has no torn writes: a damaged last block was altered
@@ -571,16 +576,23 @@ export class Chain {
     const m = this.tree.meta(n)
     const len = Math.min(this.chunkSize, m.size - index * this.chunkSize)
     if (len <= 0) return
-    const plain = buf.subarray(0, len)
+    // the last chunk of a file is padded with zeros to its size class: the metadata's size says where the content ends
+    const padded = this.tree.padding ? chunkClass(len, this.chunkSize) : len
+    let plain = buf.subarray(0, padded)
+    if (padded > len) {
+      // a short chunk is always a dirty buffer of a whole chunk; what lies past the size is zeros
+      if (buf.length >= padded) buf.fill(0, len, padded)
+      else (plain = Buffer.alloc(padded)).set(buf.subarray(0, len))
+    }
     const version = ++n.chunkVersion
-    const ref: ChunkRef = { version, pos: -1, len: len + SEAL_OVERHEAD }
+    const ref: ChunkRef = { version, pos: -1, len: padded + SEAL_OVERHEAD }
     const e: ChunkPutEvent = { type: 'chunkPut', ino: n.ino, index, version, sealed: EMPTY }
     n.chunks.set(index, ref)
     this.pending.push(e)
     this.pendingRefs.push({ e, ref })
     this.pendingBytes += ref.len
     // the buffer is reused for the next dirty chunk; a small chunk is kept readable in the cache by a copy
-    if (len <= CACHE_WRITTEN_BYTES) this.reader.cacheWritten(n, index, ref, plain)
+    if (len <= CACHE_WRITTEN_BYTES) this.reader.cacheWritten(n, index, ref, plain.subarray(0, len))
     const slot = len >= OFFLOAD_SEAL_BYTES ? this.sealSlot() : undefined
     if (slot === undefined) {
       ref.sealed = seal(this.tree.chunkKey(n), plain, chunkAad(this.chainId, n.ino, index, version))

@@ -1,3 +1,4 @@
+import { padRecord } from '../crypto/padding.ts'
 import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
 import type { NodeKind } from '../vfs/node.ts'
 import { msToNs } from '../vfs/stat.ts'
@@ -146,6 +147,8 @@ export class ChainTree {
   maxIno = ROOT_INO
   maxLink = 0
   rootKey: Buffer | undefined
+  /** Pad sealed records (metadata, links, extended attributes) to size classes, so their sealed length shows only the class. */
+  padding = true
 
   constructor(readonly chainId: Uint8Array) {}
 
@@ -331,7 +334,7 @@ export class ChainTree {
     if (meta.target !== undefined) j.l = meta.target
     if (meta.rdev) j.r = meta.rdev
     if (meta.links?.length) j.h = meta.links
-    return { keyParent, version, sealedMeta: seal(key, Buffer.from(JSON.stringify(j)), metaAad(this.chainId, n.ino, keyParent, version)) }
+    return { keyParent, version, sealedMeta: seal(key, this.record(j), metaAad(this.chainId, n.ino, keyParent, version)) }
   }
 
   /** Children of directory `n` by name, extra names included, decrypting their metadata on first use. */
@@ -402,7 +405,7 @@ export class ChainTree {
     } else if (l.dir !== dir.ino) this.inodes.get(l.dir)?.linksHere.delete(l.id)
     l.dir = dir.ino
     l.version++
-    l.sealed = seal(this.metaKey(dir), Buffer.from(JSON.stringify({ n: name, i: ino })), linkAad(this.chainId, l.id, l.dir, l.version))
+    l.sealed = seal(this.metaKey(dir), this.record({ n: name, i: ino }), linkAad(this.chainId, l.id, l.dir, l.version))
     l.entry = { name, ino }
     dir.linksHere.add(l.id)
     return { type: 'linkPut', link: l.id, dir: l.dir, version: l.version, sealed: l.sealed }
@@ -440,8 +443,14 @@ export class ChainTree {
   sealXattrs(n: Inode): XattrPutEvent {
     const pairs = [...this.xattrs(n)].map(([k, v]) => [k, v.toString('base64')])
     n.xattrVersion++
-    n.sealedXattrs = seal(xattrKeyOf(this.meta(n).key, this.chainId), Buffer.from(JSON.stringify(pairs)), xattrAad(this.chainId, n.ino, n.xattrVersion))
+    n.sealedXattrs = seal(xattrKeyOf(this.meta(n).key, this.chainId), this.record(pairs), xattrAad(this.chainId, n.ino, n.xattrVersion))
     return { type: 'xattrPut', ino: n.ino, version: n.xattrVersion, sealed: n.sealedXattrs }
+  }
+
+  /** The plaintext of a sealed record: its JSON, padded to its size class unless padding is off. */
+  private record(value: unknown): Buffer {
+    const json = JSON.stringify(value)
+    return this.padding ? padRecord(json) : Buffer.from(json)
   }
 
   /** A fresh random inode key. */
