@@ -45,6 +45,8 @@ interface IdentityFile {
   signingPublicKey: string
   kemPublicKey: string
   secret: { kdf: 'scrypt'; N: number; r: number; p: number; salt: string; cipher: 'aes-256-gcm'; data: string }
+  /** Set when the identity was stored under an empty passphrase on purpose. */
+  unprotected?: true
 }
 
 /** The FacetFS home folder: `FACET_HOME`, else `~/.facet`. */
@@ -102,14 +104,27 @@ export interface CreateIdentityOptions {
   home?: string
   /** scrypt cost of the passphrase key. @default DEFAULT_SCRYPT */
   scrypt?: ScryptParams
+  /** Store the identity under an empty passphrase, i.e. readable by anyone who can read its file (`--no-passphrase`). @default false */
+  allowEmptyPassphrase?: boolean
+}
+
+/** Thrown when a new identity would be stored under an empty (or blank) passphrase without {@link CreateIdentityOptions.allowEmptyPassphrase}. */
+export class EmptyPassphraseError extends Error {
+  override readonly name = 'EmptyPassphraseError'
 }
 
 /**
  * Makes a new identity and stores it encrypted under `passphrase` (scrypt → AES-256-GCM)
- * in `<home>/identities/<name>.json`, mode 0600. Refuses to overwrite an existing one.
+ * in `<home>/identities/<name>.json`, mode 0600. Refuses to overwrite an existing one, and
+ * refuses an empty or blank passphrase ({@link EmptyPassphraseError}) unless
+ * `allowEmptyPassphrase` is set, when the file records that it is unprotected.
  */
 export async function createIdentity(name: string, passphrase: string, options: CreateIdentityOptions = {}): Promise<Identity> {
   const home = options.home ?? facetHome()
+  const unprotected = passphrase.trim() === ''
+  if (unprotected && !options.allowEmptyPassphrase) {
+    throw new EmptyPassphraseError(`refusing to store identity '${checkIdentityName(name)}' under an empty passphrase: anyone who can read its file could sign and read as it. Choose a passphrase (or pass --no-passphrase to store it unprotected on purpose)`)
+  }
   const params = options.scrypt ?? DEFAULT_SCRYPT
   const id = generateIdentity(name)
   const salt = randomBytes(16)
@@ -124,6 +139,7 @@ export async function createIdentity(name: string, passphrase: string, options: 
     signingPublicKey: Buffer.from(id.signingPublicKey).toString('base64'),
     kemPublicKey: Buffer.from(id.kemPublicKey).toString('base64'),
     secret: { kdf: 'scrypt', ...params, salt: salt.toString('base64'), cipher: 'aes-256-gcm', data: data.toString('base64') },
+    ...(unprotected ? { unprotected: true as const } : {}),
   }
   const dir = join(home, 'identities')
   await mkdir(dir, { recursive: true, mode: 0o700 })

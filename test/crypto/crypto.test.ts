@@ -5,8 +5,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  ContactError,
   createIdentity,
   decapsulate,
+  EmptyPassphraseError,
+  exportPublicIdentity,
+  importContact,
+  listContacts,
+  parsePublicIdentity,
+  toPublic,
+  whoIs,
   DecryptError,
   encapsulate,
   generateIdentity,
@@ -99,6 +107,29 @@ describe('identities', () => {
   it('refuses a wrong passphrase and a second identity of the same name', async () => {
     await expect(loadIdentity('alice', 'wrong', home)).rejects.toBeInstanceOf(WrongPassphraseError)
     await expect(createIdentity('alice', 'x', { home, scrypt: FAST })).rejects.toThrow(/already exists/)
+  })
+
+  it('refuses an empty or blank passphrase unless asked to store the identity unprotected, and marks that file', async () => {
+    for (const empty of ['', ' \t ']) await expect(createIdentity('blank', empty, { home, scrypt: FAST })).rejects.toBeInstanceOf(EmptyPassphraseError)
+    await expect(readPublicIdentity('blank', home)).rejects.toThrow(/no identity 'blank'/)
+    const id = await createIdentity('blank', '', { home, scrypt: FAST, allowEmptyPassphrase: true })
+    expect(JSON.parse(await readFile(join(home, 'identities', 'blank.json'), 'utf8'))).toMatchObject({ unprotected: true })
+    expect((await loadIdentity('blank', '', home)).keyId).toEqual(id.keyId)
+  })
+
+  it('round-trips a public identity through export and parse, and keeps contacts apart from identities', async () => {
+    const bob = generateIdentity('bob')
+    const text = JSON.stringify(exportPublicIdentity(bob))
+    for (const secret of [Buffer.from(bob.seeds).toString('base64').slice(0, 24), Buffer.from(bob.seeds).toString('hex').slice(0, 24), Buffer.from(bob.signingSecretKey.subarray(256, 280)).toString('base64')]) expect(text).not.toContain(secret)
+    expect(parsePublicIdentity(text)).toEqual({ ...toPublic(bob), keyId: Buffer.from(bob.keyId), signingPublicKey: Buffer.from(bob.signingPublicKey), kemPublicKey: Buffer.from(bob.kemPublicKey) })
+    expect(await importContact(parsePublicIdentity(text), { home })).toMatchObject({ status: 'added', name: 'bob' })
+    expect(await importContact(parsePublicIdentity(text), { home, as: 'robert' })).toMatchObject({ status: 'known', name: 'bob' })
+    expect((await listContacts(home)).map(c => c.name)).toEqual(['bob'])
+    expect((await listIdentities(home)).map(i => i.name)).not.toContain('bob')
+    expect(await whoIs(bob.keyId, home)).toEqual({ name: 'bob', own: false })
+    const alice = await readPublicIdentity('alice', home)
+    expect(await importContact(alice, { home, as: 'al' })).toMatchObject({ status: 'known', name: 'alice', own: true })
+    expect(() => parsePublicIdentity('{"format":"facet-public-identity/1","name":"x"}')).toThrow(ContactError)
   })
 
   it('makes distinct identities with 32-byte key ids', () => {
