@@ -11,6 +11,7 @@ import * as ls from './commands/ls.ts'
 import * as query from './commands/query.ts'
 import * as stat from './commands/stat.ts'
 import * as token from './commands/token.ts'
+import * as trust from './commands/trust.ts'
 import * as up from './commands/up.ts'
 import * as verify from './commands/verify.ts'
 import * as write from './commands/write.ts'
@@ -18,7 +19,7 @@ import { createCliLogger, LOG_LEVELS, parseLogFormat, parseLogLevel, type CliLog
 import { CliError, shared, type CommandModule } from './shared.ts'
 
 /** The commands `facet` offers, in help order. Add a command by adding its module here. */
-export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, verify, compact]
+export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, verify, trust, compact]
 
 const { version } = createRequire(import.meta.url)('facetfs/package.json') as { version: string }
 

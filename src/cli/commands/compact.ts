@@ -17,7 +17,7 @@ export function register(program: Command, shared: Shared): void {
     .option('--home <dir>', 'FacetFS home (default: $FACET_HOME or ~/.facet)')
     .option('--identity <name>', 'the owner identity to sign with', 'default')
     .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (else FACET_PASSPHRASE, else a prompt)')
-    .option('--allow-rollback', 'accept a log older than the last one seen on this machine')
+    .option('--allow-rollback', 'accept a log older than the last one seen on this machine, or whose last block was damaged since')
     .action(async (arg: string, options: CompactCliOptions) => {
       const chain = await import('../../chain/index.ts')
       const c = await import('../../crypto/index.ts')
