@@ -42,6 +42,8 @@ export interface ConfigOptions {
   passphraseFile?: string | undefined
   /** For the demo's encrypted `/files`: ask on the terminal when no passphrase is set, and say what was left out. @default false */
   interactive?: boolean | undefined
+  /** For the demo's encrypted `/files`: open it even when its log was rolled back or its last block damaged (`--allow-rollback`). @default false */
+  allowRollback?: boolean | undefined
 }
 
 /** Where a config came from: an absolute file path, or `'demo'` for the built-in demo. */
@@ -164,6 +166,8 @@ function demoOptions(options: ConfigOptions): import('../demo/index.ts').DemoOpt
   const demo: import('../demo/index.ts').DemoOptions = { prompt: options.interactive === true }
   if (options.passphraseFile) demo.passphraseFile = resolve(options.cwd ?? process.cwd(), options.passphraseFile)
   demo.note = note
+  if (options.logger) demo.logger = options.logger
+  if (options.allowRollback) demo.allowRollback = true
   return demo
 }
 

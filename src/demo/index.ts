@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import type { FacetConfig } from '../config.ts'
-import { silentLogger } from '../vfs/log.ts'
+import { createLogger, silentLogger, type Logger } from '../vfs/log.ts'
 import { memoryMount } from '../vfs/memory.ts'
 import { lazyMount } from '../vfs/lazy.ts'
 import type { Mount } from '../vfs/mounts.ts'
@@ -84,6 +84,10 @@ export interface DemoOptions {
   prompt?: boolean
   /** Receives one line for each demo mount left out, and why (a missing passphrase only when `prompt` is set). */
   note?: (text: string) => void
+  /** Where the chain at `/files` warns: a torn tail cut at open, a first-use pin, an accepted rollback. @default a pino logger on stderr */
+  logger?: Logger
+  /** Open `/files` even when its log is older than the one seen here, or its last block was damaged since (`facet up --allow-rollback`). @default false */
+  allowRollback?: boolean
 }
 
 /**
@@ -138,12 +142,13 @@ async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
       prompt: exists ? "Passphrase for identity 'default' (opens /files): " : "New passphrase for identity 'default' (encrypts /files): ",
     })
     const identity = exists ? await loadIdentity('default', passphrase, home) : await createIdentity('default', passphrase, { home })
+    const chainOptions = { home, identity, logger: options.logger ?? createLogger(), allowRollback: options.allowRollback === true }
     try {
-      return await openChainMount({ home, identity })
+      return await openChainMount(chainOptions)
     } catch (err) {
       // A running `facet up` holds the writer lock: read alongside it.
       if (!(err instanceof ChainLockedError)) throw err
-      return await openChainMount({ home, identity, readOnly: true } as Parameters<typeof openChainMount>[0])
+      return await openChainMount({ ...chainOptions, readOnly: true } as Parameters<typeof openChainMount>[0])
     }
   } catch (err) {
     options.note?.(`/files (encrypted chain) is not mounted: ${err instanceof Error ? err.message : String(err)}`)

@@ -47,7 +47,8 @@ export function register(program: Command, shared: Shared): void {
   shared
     .addConfigOption(
       addServeOptions(program.command('up').description('mount the tree with FUSE (and serve GraphQL) until Ctrl-C or SIGTERM'))
-        .option('--passphrase-file <file>', 'passphrase of the identity that opens the demo /files chain (else FACET_PASSPHRASE or a prompt)'),
+        .option('--passphrase-file <file>', 'passphrase of the identity that opens the demo /files chain (else FACET_PASSPHRASE or a prompt)')
+        .option('--allow-rollback', 'open the demo /files chain even when its log is older than the one seen here, or its last block was damaged since (cut, then trusted)'),
     )
     .action(async (options: UpOptions) => {
       await up(options, shared)
