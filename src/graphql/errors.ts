@@ -46,6 +46,13 @@ export function createMaskError(): (error: unknown, message: string) => Error {
     const wrapper = isGraphQLErrorLike(error) ? error : undefined
     const original = wrapper?.originalError ?? error
     if (isVfsErrorLike(original)) return vfsGraphQLError(original, wrapper)
+    // yoga tells a deliberate error by `instanceof`, which fails for one made by another copy of graphql
+    if (isDeliberate(error)) return error
     return yogaMaskError(error, message, false)
   }
+}
+
+/** A GraphQLError made on purpose: not wrapping anything, or wrapping only GraphQLErrors. */
+function isDeliberate(err: unknown): err is GraphQLError {
+  return isGraphQLErrorLike(err) && (err.originalError == null || isDeliberate(err.originalError))
 }
