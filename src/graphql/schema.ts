@@ -4,6 +4,7 @@ import type { NodeKind } from '../vfs/node.ts'
 import { dirname, normalize, split } from '../vfs/path.ts'
 import type { ChangeEvent, Stat } from '../vfs/vfs.ts'
 import { parseRecord, recordFormat, stringifyRecord } from './records.ts'
+import { removeTree } from './remove.ts'
 import {
   existingNode,
   isoTime,
@@ -174,7 +175,7 @@ type Mutation {
   writeFile(path: String!, text: String, base64: String, json: JSON): File!
   "Makes a folder; with 'parents', also the missing folders above it, and an existing folder is fine (mkdir -p)."
   mkdir(path: String!, parents: Boolean = false, mode: Int = 493): Directory!
-  "Removes a file, symlink or empty folder; with 'recursive', a folder and all below it (rm -r)."
+  "Removes a file, symlink or empty folder; with 'recursive', a folder and all below it (rm -r), once the whole subtree is checked: a mount point in it gives EBUSY, a read-only part EROFS, a folder the caller may not empty EACCES, and then nothing is deleted."
   remove(path: String!, recursive: Boolean = false): Boolean!
   "Moves or renames within one mount (EXDEV across mounts), replacing the target."
   move(from: String!, to: String!): Node!
@@ -322,19 +323,6 @@ async function mkdirParents(ctx: Ctx, path: string, mode: number): Promise<void>
       if (!(err instanceof VfsError) || err.code !== 'EEXIST') throw err
     }
   }
-}
-
-async function removeTree(ctx: Ctx, path: string): Promise<void> {
-  for (;;) {
-    const page = await ctx.vfs.readdir(path, { limit: 1000 }, ctx.caller)
-    if (page.entries.length === 0) break
-    for (const e of page.entries) {
-      const child = path === '/' ? '/' + e.name : path + '/' + e.name
-      if (e.kind === 'dir') await removeTree(ctx, child)
-      else await ctx.vfs.unlink(child, ctx.caller)
-    }
-  }
-  await ctx.vfs.rmdir(path, ctx.caller)
 }
 
 /** The node a symlink leads to, following every link (40 at most, then ELOOP); null when it dangles. */
