@@ -5,7 +5,7 @@ import type { CallerContext, MountInfo, Vfs } from '../vfs/vfs.ts'
 import type { GraphQLContribution } from './contribution.ts'
 import { createMaskError, isGraphQLErrorLike, isVfsErrorLike } from './errors.ts'
 import { useJit } from './jit.ts'
-import { depthLimitRule, resolveLimits, type GraphQLLimits } from './limits.ts'
+import { depthLimitRule, resolveLimits, useCostLimit, type GraphQLLimits } from './limits.ts'
 import { treeResolvers, treeTypeDefs } from './schema.ts'
 import type { TokenVerifier } from './tokens.ts'
 import type { GraphQLContext } from './tree.ts'
@@ -86,7 +86,13 @@ export function createGraphQLApi(vfs: Vfs, options: GraphQLApiOptions = {}): Gra
       let mounts: MountInfo[] | undefined
       return { vfs, caller, limits, mounts: () => (mounts ??= vfs.mounts()), bytesRead: 0 }
     },
-    plugins: [guard(options.access ?? {}), useFollowedSchema(schemas), useDepthLimit(limits.maxDepth), ...(options.jit === false ? [] : [useJit()])],
+    plugins: [
+      guard(options.access ?? {}),
+      useFollowedSchema(schemas),
+      useDepthLimit(limits.maxDepth),
+      useCostLimit(limits),
+      ...(options.jit === false ? [] : [useJit()]),
+    ],
   })
 }
 
