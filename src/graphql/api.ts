@@ -2,21 +2,13 @@ import type { GraphQLSchema } from 'graphql'
 import { createSchema, createYoga, type GraphiQLOptions, type Plugin, type YogaServerInstance } from 'graphql-yoga'
 import type { Logger } from '../vfs/log.ts'
 import type { CallerContext, MountInfo, Vfs } from '../vfs/vfs.ts'
+import { accessGuard, admitRequest, whenAdmitted, type AccessPolicy, type Auth } from './access.ts'
 import type { GraphQLContribution } from './contribution.ts'
 import { createMaskError, isGraphQLErrorLike, isVfsErrorLike } from './errors.ts'
 import { useJit } from './jit.ts'
 import { depthLimitRule, resolveLimits, useCostLimit, type GraphQLLimits } from './limits.ts'
 import { treeResolvers, treeTypeDefs } from './schema.ts'
-import type { TokenVerifier } from './tokens.ts'
 import type { GraphQLContext } from './tree.ts'
-
-/** Who may use the API: bearer tokens, and the `Host` header values accepted. */
-export interface AccessPolicy {
-  /** When set, every request but the GraphiQL page needs `Authorization: Bearer <token>` (else 401). */
-  tokens?: TokenVerifier | undefined
-  /** When set, requests whose `Host` header is not in it are refused with 403 (DNS-rebinding guard on loopback). */
-  allowedHosts?: ReadonlySet<string> | undefined
-}
 
 /** Options for {@link createGraphQLApi}. */
 export interface GraphQLApiOptions {
@@ -34,14 +26,17 @@ export interface GraphQLApiOptions {
   cors?: Parameters<typeof createYoga>[0] extends infer O ? (O extends { cors?: infer C } ? C : never) : never
   /** Run queries and mutations as code compiled by graphql-jit. @default true */
   jit?: boolean
-  /** Who the tree sees as the caller of every operation. @default the process's uid and gid */
+  /** Who the tree sees as the caller of every operation without a token; a token's uid, gid and identity replace it. @default the process's uid and gid */
   caller?: CallerContext
+}
+
+/** What a front door other than HTTP (the WebSocket server) puts in the initial context: the token of the connection. */
+export interface ConnectionContext {
+  facetAuth?: Auth | undefined
 }
 
 /** The yoga instance {@link createGraphQLApi} returns: call `api.fetch(url, init)` in-process or mount it on a Node server. */
 export type GraphQLApi = YogaServerInstance<Record<string, unknown>, GraphQLContext>
-
-const JSON_TYPES = new Set(['application/json', 'application/graphql-response+json', 'application/graphql'])
 
 const DEFAULT_QUERY = `# FacetFS: the tree over GraphQL. Press the run button.
 query Root {
@@ -68,9 +63,19 @@ export function createGraphQLApi(vfs: Vfs, options: GraphQLApiOptions = {}): Gra
   const logger = vfs.logger
   const schemas = schemaFollower(vfs, options.contributions ?? [], logger)
   const caller = options.caller
+  const policy = options.access ?? {}
+  const admitted = new WeakMap<Request, Auth>()
   let graphiqlHtml: Promise<string> | undefined
   const graphiql: GraphiQLOptions = { title: 'FacetFS GraphQL', defaultQuery: DEFAULT_QUERY }
-  if (options.access?.tokens) graphiql.headers = JSON.stringify({ Authorization: 'Bearer <token from facet token create>' })
+  // a browser that sent the token by HTTP Basic sends it again by itself; a placeholder header would replace it
+  const graphiqlWithHeader: GraphiQLOptions = { ...graphiql, headers: JSON.stringify({ Authorization: 'Bearer <token from facet token create>' }) }
+  const graphiqlFor = (request: Request) => {
+    if (!policy.tokens && !policy.allowedHosts) return graphiql
+    // refused here, the page is not served and the access guard answers the request
+    return whenAdmitted(admitRequest(policy, { method: request.method, header: name => request.headers.get(name) }), ({ refusal, auth }) =>
+      refusal ? false : auth?.scheme === 'bearer' ? graphiqlWithHeader : graphiql,
+    )
+  }
 
   return createYoga<Record<string, unknown>, GraphQLContext>({
     graphqlEndpoint: options.endpoint ?? '/graphql',
@@ -78,16 +83,23 @@ export function createGraphQLApi(vfs: Vfs, options: GraphQLApiOptions = {}): Gra
     multipart: false,
     cors: options.cors ?? false,
     logging: yogaLogger(logger),
-    graphiql: options.graphiql === false ? false : graphiql,
+    graphiql: options.graphiql === false ? false : graphiqlFor,
     renderGraphiQL: opts =>
       (graphiqlHtml ??= import('@graphql-yoga/render-graphiql').then(m => m.renderGraphiQL(opts))),
     maskedErrors: { maskError: createMaskError() },
-    context: (): GraphQLContext => {
+    context: (initial: { request?: Request } & ConnectionContext): GraphQLContext => {
       let mounts: MountInfo[] | undefined
-      return { vfs, caller, limits, mounts: () => (mounts ??= vfs.mounts()), bytesRead: 0 }
+      const auth = initial.facetAuth ?? (initial.request && admitted.get(initial.request))
+      return {
+        vfs,
+        caller: auth?.caller ? { ...caller, ...auth.caller } : caller,
+        limits,
+        mounts: () => (mounts ??= vfs.mounts()),
+        bytesRead: 0,
+      }
     },
     plugins: [
-      guard(options.access ?? {}),
+      accessGuard(policy, admitted),
       useFollowedSchema(schemas),
       useDepthLimit(limits.maxDepth),
       useCostLimit(limits),
@@ -156,65 +168,5 @@ function schemaFollower(vfs: Vfs, extra: readonly GraphQLContribution[], logger:
     schema = build(accepted)
     key = wanted
     return schema
-  }
-}
-
-/** A refusal before any GraphQL runs. */
-export interface Refusal {
-  status: 401 | 403 | 415
-  code: string
-  message: string
-}
-
-/** Reads the bearer token from an `Authorization` header value. */
-export function bearerToken(header: string | null | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
-  return m?.[1]
-}
-
-/**
- * Checks a request against `policy` (tokens, accepted hosts) and refuses POST bodies
- * a browser could send cross-site without a preflight (forms, plain text). Gives
- * `undefined` when the request may proceed; a promise only when a token must be checked.
- */
-export function checkRequest(
-  policy: AccessPolicy,
-  req: { method: string; header(name: string): string | null | undefined },
-): Refusal | undefined | Promise<Refusal | undefined> {
-  if (policy.allowedHosts && !policy.allowedHosts.has((req.header('host') ?? '').toLowerCase())) {
-    return { status: 403, code: 'FORBIDDEN_HOST', message: 'this server answers only to its own loopback host names' }
-  }
-  if (req.method === 'POST') {
-    const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
-    if (!JSON_TYPES.has(type)) {
-      return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'POST a JSON body (Content-Type: application/json)' }
-    }
-  }
-  if (!policy.tokens) return undefined
-  const unauthenticated: Refusal = {
-    status: 401,
-    code: 'UNAUTHENTICATED',
-    message: 'a valid bearer token is required (Authorization: Bearer <token>; see facet token create)',
-  }
-  const token = bearerToken(req.header('authorization'))
-  if (!token) return unauthenticated
-  return policy.tokens.verify(token).then(ok => (ok ? undefined : unauthenticated))
-}
-
-/** Answers refused requests before yoga parses them (after GraphiQL's page and the health check, which stay public). */
-function guard(policy: AccessPolicy): Plugin {
-  return {
-    onRequest({ request, endResponse, fetchAPI }) {
-      const refuse = (refusal: Refusal | undefined): void => {
-        if (!refusal) return
-        const headers: Record<string, string> = { 'content-type': 'application/json' }
-        if (refusal.status === 401) headers['www-authenticate'] = 'Bearer realm="facet"'
-        const body = JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] })
-        endResponse(new fetchAPI.Response(body, { status: refusal.status, headers }))
-      }
-      const refusal = checkRequest(policy, { method: request.method, header: name => request.headers.get(name) })
-      if (refusal instanceof Promise) return refusal.then(refuse)
-      refuse(refusal)
-    },
   }
 }

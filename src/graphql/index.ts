@@ -1,5 +1,7 @@
-export { createGraphQLApi, checkRequest, bearerToken } from './api.ts'
-export type { AccessPolicy, GraphQLApi, GraphQLApiOptions, Refusal } from './api.ts'
+export { createGraphQLApi } from './api.ts'
+export type { ConnectionContext, GraphQLApi, GraphQLApiOptions } from './api.ts'
+export { admitRequest, bearerToken, credentialToken } from './access.ts'
+export type { AccessPolicy, Admission, Auth, Refusal } from './access.ts'
 export { serveGraphQL, isLoopback } from './server.ts'
 export type { GraphQLServer, ServeGraphQLOptions } from './server.ts'
 export type { GraphQLContribution } from './contribution.ts'
@@ -12,6 +14,7 @@ export { isVfsErrorLike, vfsGraphQLError } from './errors.ts'
 export { recordFormat, parseRecord, stringifyRecord } from './records.ts'
 export type { RecordFormat } from './records.ts'
 export {
+  callerOf,
   createToken,
   facetHome,
   fileTokens,
@@ -21,4 +24,4 @@ export {
   staticTokens,
   tokenFile,
 } from './tokens.ts'
-export type { CreateTokenOptions, TokenRecord, TokenVerifier } from './tokens.ts'
+export type { CreateTokenOptions, StaticToken, TokenIdentity, TokenRecord, TokenVerifier } from './tokens.ts'

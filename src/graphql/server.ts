@@ -5,8 +5,9 @@ import type { ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Vfs } from '../vfs/vfs.ts'
-import { bearerToken, checkRequest, createGraphQLApi, type AccessPolicy, type GraphQLApi, type GraphQLApiOptions } from './api.ts'
-import { fileTokens, staticTokens, type TokenVerifier } from './tokens.ts'
+import { admitRequest, credentialToken, type AccessPolicy, type Auth } from './access.ts'
+import { createGraphQLApi, type ConnectionContext, type GraphQLApi, type GraphQLApiOptions } from './api.ts'
+import { callerOf, fileTokens, staticTokens, type StaticToken, type TokenVerifier } from './tokens.ts'
 
 /** Options for {@link serveGraphQL}. */
 export interface ServeGraphQLOptions extends Omit<GraphQLApiOptions, 'access'> {
@@ -16,10 +17,11 @@ export interface ServeGraphQLOptions extends Omit<GraphQLApiOptions, 'access'> {
   port?: number
   /**
    * Bearer tokens the server accepts: a verifier (e.g. `fileTokens()`), or tokens in
-   * clear. When set, every request needs one, on loopback too.
+   * clear. When set, every request needs one, on loopback too (GraphiQL's page and any
+   * GET included), and runs as the uid, gid and identity the token maps to.
    * @default none on loopback; beyond it, the tokens of `facet token create` (`fileTokens()`)
    */
-  tokens?: TokenVerifier | readonly string[]
+  tokens?: TokenVerifier | readonly (string | StaticToken)[]
 }
 
 /** A listening GraphQL server. */
@@ -49,8 +51,9 @@ export function isLoopback(host: string): boolean {
  * It binds 127.0.0.1 by default and then answers only requests whose `Host` is a
  * loopback name (a DNS-rebinding guard). Any other address needs bearer tokens: it
  * refuses to start without any, and answers 401 to a request without a valid
- * `Authorization: Bearer` header (WebSocket clients may send it as the
- * `authorization` connection parameter instead).
+ * `Authorization: Bearer` header, GraphiQL's page included (a browser is asked for the
+ * token by HTTP Basic); WebSocket clients may send it as the `authorization`
+ * connection parameter instead. Each request runs as the caller its token maps to.
  */
 export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}): Promise<GraphQLServer> {
   const host = options.host ?? '127.0.0.1'
@@ -65,7 +68,8 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
   }
 
   const server = createServer()
-  const authorizedRequests = new WeakSet<IncomingMessage>()
+  const authorizedRequests = new WeakMap<IncomingMessage, Auth>()
+  const connections = new WeakMap<object, Auth>()
   const sockets = new WebSocketServer({ noServer: true })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -80,7 +84,8 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
   if (!tokens) {
     access.allowedHosts = new Set(['127.0.0.1', 'localhost', '[::1]', urlHost.toLowerCase()].map(h => `${h}:${port}`))
   }
-  const { access: _ignored, ...apiOptions } = options as GraphQLApiOptions
+  const { access: _ignored, tokens: _tokens, host: _host, port: _port, ...apiOptions } = options as ServeGraphQLOptions &
+    GraphQLApiOptions
   const api = createGraphQLApi(vfs, { ...apiOptions, access })
   const endpoint = options.endpoint ?? '/graphql'
   server.on('request', api)
@@ -88,14 +93,24 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
   const wsServer = useServer<Record<string, unknown>>(
     {
       onConnect: async ctx => {
-        if (!tokens || authorizedRequests.has(ctx.extra.request)) return true
-        const param = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
-        const token = typeof param === 'string' ? (bearerToken(param) ?? param) : undefined
-        return token !== undefined && (await tokens.verify(token))
+        if (!tokens) return true
+        let auth = authorizedRequests.get(ctx.extra.request)
+        if (!auth) {
+          const param = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
+          const credential = typeof param === 'string' ? (credentialToken(param) ?? { token: param, scheme: 'bearer' as const }) : undefined
+          const who = credential && (await tokens.identify(credential.token))
+          if (!credential || !who) return false
+          auth = { token: credential.token, caller: callerOf(who), scheme: credential.scheme }
+        }
+        connections.set(ctx, auth)
+        return true
       },
       onSubscribe: async (ctx, _id, payload) => {
+        const auth = connections.get(ctx)
+        const initial: ConnectionContext = { facetAuth: auth }
         const { schema, execute, subscribe, contextFactory, parse, validate } = api.getEnveloped({
           ...ctx,
+          ...initial,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
@@ -141,10 +156,10 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
       return Array.isArray(v) ? v[0] : v
     }
     const hasAuthHeader = header('authorization') !== undefined
-    const refusal = await checkRequest(hasAuthHeader ? access : { ...access, tokens: undefined }, { method: 'GET', header })
+    const { refusal, auth } = await admitRequest(hasAuthHeader ? access : { ...access, tokens: undefined }, { method: 'GET', header })
     if (refusal) return refuse(refusal.status, refusal.status === 401 ? 'Unauthorized' : 'Forbidden')
     sockets.handleUpgrade(req, socket, head, ws => {
-      if (hasAuthHeader) authorizedRequests.add(req)
+      if (auth) authorizedRequests.set(req, auth)
       sockets.emit('connection', ws, req)
     })
   }

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import type { CallerContext } from '../vfs/vfs.ts'
 
 /** One issued token as `tokens.json` keeps it: never the token itself, only its SHA-256. */
 export interface TokenRecord {
@@ -11,12 +12,36 @@ export interface TokenRecord {
   sha256: string
   /** ISO 8601 time of issue. */
   createdAt: string
+  /** The user id the router checks this token's calls as; absent in tokens issued before uids were kept (they act as the server's own user). */
+  uid?: number
+  /** The group id the router checks this token's calls as. */
+  gid?: number
+  /** Supplementary groups of the caller. */
+  groups?: number[]
+  /** The FacetFS identity the token speaks for, e.g. `'alice'`. */
+  identity?: string
+}
+
+/** Who a valid token speaks for: what the router sees as the caller of its requests. */
+export interface TokenIdentity {
+  /** The token's label. */
+  name: string
+  /** The caller's uid; `undefined` means the server process's own. */
+  uid?: number | undefined
+  /** The caller's gid; `undefined` means the server process's own. */
+  gid?: number | undefined
+  /** Supplementary groups. */
+  groups?: readonly number[] | undefined
+  /** A FacetFS identity name. */
+  identity?: string | undefined
 }
 
 /** Checks bearer tokens for the GraphQL server. */
 export interface TokenVerifier {
   /** Resolves true when `token` is a valid bearer token. */
   verify(token: string): Promise<boolean>
+  /** Resolves who a valid `token` speaks for; `undefined` when it is not (or no longer) valid. */
+  identify(token: string): Promise<TokenIdentity | undefined>
   /** How many tokens are accepted; the server refuses to listen beyond loopback with none. */
   count(): Promise<number>
 }
@@ -47,9 +72,30 @@ export async function readTokens(home: string = facetHome()): Promise<TokenRecor
   }
   const data = JSON.parse(text) as { tokens?: unknown }
   if (!Array.isArray(data.tokens)) throw new Error(`${tokenFile(home)}: expected { "tokens": [...] }`)
-  return data.tokens.filter(
-    (t): t is TokenRecord => typeof t === 'object' && t !== null && typeof t.name === 'string' && typeof t.sha256 === 'string',
+  return data.tokens.filter(isTokenRecord)
+}
+
+const isId = (v: unknown): boolean => v === undefined || (Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff_ffff)
+
+/** A record is taken only whole: a token whose uid, gid or groups are malformed is not accepted, rather than acting as another user. */
+function isTokenRecord(t: unknown): t is TokenRecord {
+  const r = t as Partial<TokenRecord> | null
+  return (
+    typeof r === 'object' && r !== null && typeof r.name === 'string' && typeof r.sha256 === 'string' &&
+    isId(r.uid) && isId(r.gid) && (r.identity === undefined || typeof r.identity === 'string') &&
+    (r.groups === undefined || (Array.isArray(r.groups) && r.groups.every(g => isId(g) && g !== undefined)))
   )
+}
+
+/** The caller a token identity maps to, for the VFS; `undefined` when it names no user (the server process's own uid and gid apply). */
+export function callerOf(who: TokenIdentity | undefined): CallerContext | undefined {
+  if (!who || (who.uid === undefined && who.gid === undefined && who.identity === undefined)) return undefined
+  const caller: { -readonly [K in keyof CallerContext]: CallerContext[K] } = {}
+  if (who.uid !== undefined) caller.uid = who.uid
+  if (who.gid !== undefined) caller.gid = who.gid
+  if (who.groups !== undefined) caller.groups = who.groups
+  if (who.identity !== undefined) caller.identity = who.identity
+  return caller
 }
 
 async function writeTokens(home: string, tokens: TokenRecord[]): Promise<void> {
@@ -67,12 +113,21 @@ export interface CreateTokenOptions {
   name?: string
   /** The FacetFS home folder. @default {@link facetHome} */
   home?: string
+  /** The user id the token's calls are checked as. @default the creating process's uid */
+  uid?: number
+  /** The group id the token's calls are checked as. @default the creating process's gid */
+  gid?: number
+  /** Supplementary groups of the caller. @default none */
+  groups?: readonly number[]
+  /** The FacetFS identity the token speaks for. @default none */
+  identity?: string
 }
 
 /**
  * Issues a bearer token: a random 256-bit secret whose SHA-256 is added to
- * `tokens.json` (mode 0600) in the FacetFS home. Returns the token, which is
- * stored nowhere and must be shown to the user once.
+ * `tokens.json` (mode 0600) in the FacetFS home, with the uid, gid and identity its
+ * calls are checked as. Returns the token, which is stored nowhere and must be shown
+ * to the user once.
  */
 export async function createToken(options: CreateTokenOptions = {}): Promise<{ token: string; record: TokenRecord }> {
   const home = options.home ?? facetHome()
@@ -85,8 +140,18 @@ export async function createToken(options: CreateTokenOptions = {}): Promise<{ t
   }
   if (!/^[\w.@-]{1,64}$/.test(name)) throw new Error(`bad token name '${name}': use 1-64 letters, digits, '.', '_', '@' or '-'`)
   if (tokens.some(t => t.name === name)) throw new Error(`a token named '${name}' exists already`)
+  const uid = options.uid ?? process.getuid?.() ?? 0
+  const gid = options.gid ?? process.getgid?.() ?? 0
+  for (const [what, id] of [['uid', uid], ['gid', gid], ...(options.groups ?? []).map(g => ['group', g] as const)] as const) {
+    if (!isId(id)) throw new Error(`bad ${what} ${id}: use a whole number from 0 to 4294967295`)
+  }
+  if (options.identity !== undefined && !/^[\w.@-]{1,64}$/.test(options.identity)) {
+    throw new Error(`bad identity name '${options.identity}': use 1-64 letters, digits, '.', '_', '@' or '-'`)
+  }
   const token = 'facet_' + randomBytes(32).toString('base64url')
-  const record: TokenRecord = { name, sha256: hashToken(token), createdAt: new Date().toISOString() }
+  const record: TokenRecord = { name, sha256: hashToken(token), createdAt: new Date().toISOString(), uid, gid }
+  if (options.groups?.length) record.groups = [...options.groups]
+  if (options.identity !== undefined) record.identity = options.identity
   await writeTokens(home, [...tokens, record])
   return { token, record }
 }
@@ -100,33 +165,56 @@ export async function revokeToken(name: string, home: string = facetHome()): Pro
   return true
 }
 
-function matchesAny(token: string, hashes: Iterable<string>): boolean {
+/** The entry whose hash is the token's, comparing every hash in constant time. */
+function findByHash<T extends { sha256: string }>(token: string, entries: readonly T[]): T | undefined {
   const h = Buffer.from(hashToken(token), 'hex')
-  let ok = false
-  for (const hex of hashes) {
-    const other = Buffer.from(hex, 'hex')
-    if (other.length === h.length && timingSafeEqual(h, other)) ok = true
+  let found: T | undefined
+  for (const e of entries) {
+    const other = Buffer.from(e.sha256, 'hex')
+    if (other.length === h.length && timingSafeEqual(h, other)) found ??= e
   }
-  return ok
+  return found
 }
 
-/** Accepts exactly the given tokens (kept only as hashes in memory). */
-export function staticTokens(tokens: readonly string[]): TokenVerifier {
-  const hashes = tokens.map(hashToken)
+function identityOf(r: TokenRecord): TokenIdentity {
+  return { name: r.name, uid: r.uid, gid: r.gid, groups: r.groups, identity: r.identity }
+}
+
+/** A token given in clear to {@link staticTokens}, with the caller it speaks for. */
+export interface StaticToken {
+  token: string
+  /** @default the server process's uid */
+  uid?: number
+  /** @default the server process's gid */
+  gid?: number
+  /** @default none */
+  groups?: readonly number[]
+  /** @default none */
+  identity?: string
+}
+
+/** Accepts exactly the given tokens (kept only as hashes in memory); a bare string acts as the server process's own user. */
+export function staticTokens(tokens: readonly (string | StaticToken)[]): TokenVerifier {
+  const entries = tokens.map((t, i) => {
+    const s = typeof t === 'string' ? { token: t } : t
+    return { sha256: hashToken(s.token), who: { name: `static-${i + 1}`, uid: s.uid, gid: s.gid, groups: s.groups, identity: s.identity } }
+  })
   return {
-    verify: async token => matchesAny(token, hashes),
-    count: async () => hashes.length,
+    verify: async token => findByHash(token, entries) !== undefined,
+    identify: async token => findByHash(token, entries)?.who,
+    count: async () => entries.length,
   }
 }
 
 /**
  * Accepts the tokens issued into `home` by `facet token create`, re-reading
  * `tokens.json` when it changes, so a token created or revoked while the server
- * runs takes effect at once.
+ * runs takes effect at once. Each token speaks for the uid, gid and identity stored
+ * with it; one stored without a uid acts as the server process's own user.
  */
 export function fileTokens(home: string = facetHome()): TokenVerifier {
-  let cached: { key: string; hashes: string[] } | undefined
-  const load = async (): Promise<string[]> => {
+  let cached: { key: string; records: TokenRecord[] } | undefined
+  const load = async (): Promise<TokenRecord[]> => {
     let key = 'none'
     try {
       const s = await stat(tokenFile(home))
@@ -134,11 +222,15 @@ export function fileTokens(home: string = facetHome()): TokenVerifier {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
-    if (cached?.key !== key) cached = { key, hashes: (await readTokens(home)).map(t => t.sha256) }
-    return cached.hashes
+    if (cached?.key !== key) cached = { key, records: await readTokens(home) }
+    return cached.records
   }
   return {
-    verify: async token => matchesAny(token, await load()),
+    verify: async token => findByHash(token, await load()) !== undefined,
+    identify: async token => {
+      const r = findByHash(token, await load())
+      return r && identityOf(r)
+    },
     count: async () => (await load()).length,
   }
 }

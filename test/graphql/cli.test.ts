@@ -72,7 +72,7 @@ describe('facet token', () => {
     expect((await stat(file)).mode & 0o777).toBe(0o600)
     const text = await readFile(file, 'utf8')
     expect(text).not.toContain(token)
-    expect(JSON.parse(text).tokens).toEqual([{ name: 'laptop', sha256: hashToken(token), createdAt: expect.any(String) }])
+    expect(JSON.parse(text).tokens).toEqual([{ name: 'laptop', sha256: hashToken(token), createdAt: expect.any(String), uid: process.getuid!(), gid: process.getgid!() }])
 
     const list = await facet(['token', 'list'])
     expect(list.stdout).toMatch(/^laptop\t\d{4}-\d\d-\d\dT/)

@@ -88,7 +88,9 @@ describe('serveGraphQL on a real socket', () => {
     expect(ok.status).toBe(200)
     expect((await ok.json()).data.mounts).toHaveLength(3)
     const page = await fetch(url, { headers: { accept: 'text/html' } })
-    expect(page.status).toBe(200)
+    expect(page.status).toBe(401)
+    await page.body?.cancel()
+    expect((await fetch(url, { headers: { accept: 'text/html', authorization: `Bearer ${token}` } })).status).toBe(200)
   })
 
   it('takes a token created while it runs', async () => {
