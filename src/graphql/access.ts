@@ -1,5 +1,6 @@
 import type { Plugin } from 'graphql-yoga'
 import type { CallerContext } from '../vfs/vfs.ts'
+import type { RevocationWatch } from './revocation.ts'
 import { callerOf, type TokenVerifier } from './tokens.ts'
 
 /** Who may use the API: bearer tokens, and the `Host` header values accepted. */
@@ -12,6 +13,8 @@ export interface AccessPolicy {
   tokens?: TokenVerifier | undefined
   /** When set, requests whose `Host` header is not in it are refused with 403 (DNS-rebinding guard on loopback). */
   allowedHosts?: ReadonlySet<string> | undefined
+  /** Ends the subscriptions of a token once it is revoked. @default one made from `tokens`, checking every 250 ms */
+  revocations?: RevocationWatch | undefined
 }
 
 /** A refusal before any GraphQL runs. */

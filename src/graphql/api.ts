@@ -7,6 +7,7 @@ import type { GraphQLContribution } from './contribution.ts'
 import { createMaskError, isGraphQLErrorLike, isVfsErrorLike } from './errors.ts'
 import { useJit } from './jit.ts'
 import { depthLimitRule, resolveLimits, useCostLimit, type GraphQLLimits } from './limits.ts'
+import { createRevocationWatch } from './revocation.ts'
 import { treeResolvers, treeTypeDefs } from './schema.ts'
 import type { GraphQLContext } from './tree.ts'
 
@@ -18,7 +19,7 @@ export interface GraphQLApiOptions {
   endpoint?: string
   /** Serve GraphiQL (from the package, no CDN) to a browser GETting the endpoint. @default true */
   graphiql?: boolean
-  /** Tokens and hosts; `serveGraphQL` sets it. @default open to any caller */
+  /** Tokens, hosts and revocation; `serveGraphQL` sets it. @default open to any caller */
   access?: AccessPolicy
   /** Schema contributions beside those of the mounts (`mount.graphql`). @default none */
   contributions?: readonly GraphQLContribution[]
@@ -64,6 +65,7 @@ export function createGraphQLApi(vfs: Vfs, options: GraphQLApiOptions = {}): Gra
   const schemas = schemaFollower(vfs, options.contributions ?? [], logger)
   const caller = options.caller
   const policy = options.access ?? {}
+  const revocations = policy.revocations ?? (policy.tokens ? createRevocationWatch(policy.tokens, { logger }) : undefined)
   const admitted = new WeakMap<Request, Auth>()
   let graphiqlHtml: Promise<string> | undefined
   const graphiql: GraphiQLOptions = { title: 'FacetFS GraphQL', defaultQuery: DEFAULT_QUERY }
@@ -96,6 +98,8 @@ export function createGraphQLApi(vfs: Vfs, options: GraphQLApiOptions = {}): Gra
         limits,
         mounts: () => (mounts ??= vfs.mounts()),
         bytesRead: 0,
+        token: auth?.token,
+        revocations,
       }
     },
     plugins: [

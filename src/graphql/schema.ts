@@ -349,38 +349,60 @@ const MAX_QUEUED_CHANGES = 10_000
  * The changes at or below `path` as an async iterator. It listens from the moment it is
  * made (so a change right after the subscription starts is not missed), queues up to
  * 10000 events for a slow client, and then ends the subscription with `SLOW_CONSUMER`.
+ * When the request's token is revoked it delivers nothing more and ends with
+ * `UNAUTHENTICATED`, which closes an SSE stream.
  */
 function changeStream(ctx: Ctx, path: string, recursive: boolean): AsyncIterableIterator<ChangeEvent> {
   const root = normalize(path)
   const direct = (p: string | undefined) => p !== undefined && (p === root || dirname(p) === root)
   const queue: ChangeEvent[] = []
-  let waiting: ((r: IteratorResult<ChangeEvent>) => void) | undefined
+  let waiting: { resolve(r: IteratorResult<ChangeEvent>): void; reject(err: unknown): void } | undefined
   let failed: GraphQLError | undefined
   let done = false
   const end = (): Promise<IteratorResult<ChangeEvent>> => {
     if (!done) {
       done = true
       off()
+      unwatch()
       queue.length = 0
-      waiting?.({ value: undefined, done: true })
+      waiting?.resolve({ value: undefined, done: true })
       waiting = undefined
     }
     return Promise.resolve({ value: undefined, done: true })
   }
+  /** Ends the stream with `error`: at once when a `next()` is pending, else at the next one. */
+  const fail = (error: GraphQLError) => {
+    if (done) return
+    queue.length = 0
+    const w = waiting
+    waiting = undefined
+    if (!w) {
+      failed = error
+      return
+    }
+    void end()
+    w.reject(error)
+  }
   const off = ctx.vfs.watch(root, event => {
-    if (done || (!recursive && !direct(event.path) && !direct(event.oldPath))) return
+    if (done || failed || (!recursive && !direct(event.path) && !direct(event.oldPath))) return
     if (waiting) {
       const w = waiting
       waiting = undefined
-      w({ value: event, done: false })
+      w.resolve({ value: event, done: false })
     } else if (queue.length < MAX_QUEUED_CHANGES) {
       queue.push(event)
     } else {
-      failed = new GraphQLError('too many changes queued: the subscriber is not keeping up', { extensions: { code: 'SLOW_CONSUMER' } })
+      fail(new GraphQLError('too many changes queued: the subscriber is not keeping up', { extensions: { code: 'SLOW_CONSUMER' } }))
     }
   })
   const signal = ctx.caller?.signal
   signal?.addEventListener('abort', () => void end(), { once: true })
+  const unwatch =
+    ctx.token !== undefined && ctx.revocations
+      ? ctx.revocations.watch(ctx.token, () =>
+          fail(new GraphQLError('the token of this subscription was revoked', { extensions: { code: 'UNAUTHENTICATED' } })),
+        )
+      : () => {}
   return {
     next() {
       if (failed) {
@@ -391,7 +413,7 @@ function changeStream(ctx: Ctx, path: string, recursive: boolean): AsyncIterable
       const event = queue.shift()
       if (event) return Promise.resolve({ value: event, done: false })
       if (done) return Promise.resolve({ value: undefined, done: true })
-      return new Promise(resolve => (waiting = resolve))
+      return new Promise((resolve, reject) => (waiting = { resolve, reject }))
     },
     return: end,
     throw: end,

@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { ExecutionArgs } from 'graphql'
+import { GraphQLError, type ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
 import type { Vfs } from '../vfs/vfs.ts'
 import { admitRequest, credentialToken, type AccessPolicy, type Auth } from './access.ts'
 import { createGraphQLApi, type ConnectionContext, type GraphQLApi, type GraphQLApiOptions } from './api.ts'
+import { createRevocationWatch } from './revocation.ts'
 import { callerOf, fileTokens, staticTokens, type StaticToken, type TokenVerifier } from './tokens.ts'
 
 /** Options for {@link serveGraphQL}. */
@@ -22,6 +23,8 @@ export interface ServeGraphQLOptions extends Omit<GraphQLApiOptions, 'access'> {
    * @default none on loopback; beyond it, the tokens of `facet token create` (`fileTokens()`)
    */
   tokens?: TokenVerifier | readonly (string | StaticToken)[]
+  /** How often open WebSockets and subscriptions check that their token is still valid; a revoked one is closed. @default 250 (ms) */
+  revocationCheckMs?: number
 }
 
 /** A listening GraphQL server. */
@@ -53,7 +56,9 @@ export function isLoopback(host: string): boolean {
  * refuses to start without any, and answers 401 to a request without a valid
  * `Authorization: Bearer` header, GraphiQL's page included (a browser is asked for the
  * token by HTTP Basic); WebSocket clients may send it as the `authorization`
- * connection parameter instead. Each request runs as the caller its token maps to.
+ * connection parameter instead. Each request runs as the caller its token maps to. A
+ * token revoked while a WebSocket or an SSE subscription is open ends it within
+ * `revocationCheckMs`, and the socket takes no operation after that.
  */
 export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}): Promise<GraphQLServer> {
   const host = options.host ?? '127.0.0.1'
@@ -80,11 +85,12 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
   })
   const port = (server.address() as AddressInfo).port
   const urlHost = host.includes(':') ? `[${host}]` : host
-  const access: AccessPolicy = { tokens }
+  const revocations = tokens ? createRevocationWatch(tokens, { intervalMs: options.revocationCheckMs, logger: vfs.logger }) : undefined
+  const access: AccessPolicy = { tokens, revocations }
   if (!tokens) {
     access.allowedHosts = new Set(['127.0.0.1', 'localhost', '[::1]', urlHost.toLowerCase()].map(h => `${h}:${port}`))
   }
-  const { access: _ignored, tokens: _tokens, host: _host, port: _port, ...apiOptions } = options as ServeGraphQLOptions &
+  const { access: _ignored, tokens: _tokens, revocationCheckMs: _ms, host: _host, port: _port, ...apiOptions } = options as ServeGraphQLOptions &
     GraphQLApiOptions
   const api = createGraphQLApi(vfs, { ...apiOptions, access })
   const endpoint = options.endpoint ?? '/graphql'
@@ -93,7 +99,7 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
   const wsServer = useServer<Record<string, unknown>>(
     {
       onConnect: async ctx => {
-        if (!tokens) return true
+        if (!tokens || !revocations) return true
         let auth = authorizedRequests.get(ctx.extra.request)
         if (!auth) {
           const param = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
@@ -102,11 +108,21 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
           if (!credential || !who) return false
           auth = { token: credential.token, caller: callerOf(who), scheme: credential.scheme }
         }
+        const socket: WebSocket = ctx.extra.socket
+        const unwatch = revocations.watch(auth.token, () => socket.close(4403, 'Forbidden: the token was revoked'))
+        socket.once('close', unwatch)
         connections.set(ctx, auth)
         return true
       },
       onSubscribe: async (ctx, _id, payload) => {
         const auth = connections.get(ctx)
+        if (tokens && revocations && !(auth && (await tokens.identify(auth.token)))) {
+          // the watch closes the socket; this operation is refused already, as a result (not run)
+          void revocations.check()
+          const refused = { errors: [new GraphQLError('the token of this connection was revoked', { extensions: { code: 'UNAUTHENTICATED' } })] }
+          const { schema, parse } = api.getEnveloped()
+          return { schema, document: parse('{ __typename }'), rootValue: { execute: () => refused } }
+        }
         const initial: ConnectionContext = { facetAuth: auth }
         const { schema, execute, subscribe, contextFactory, parse, validate } = api.getEnveloped({
           ...ctx,
@@ -172,6 +188,7 @@ export async function serveGraphQL(vfs: Vfs, options: ServeGraphQLOptions = {}):
     api,
     close: () =>
       (closing ??= (async () => {
+        revocations?.close()
         await wsServer.dispose()
         for (const client of sockets.clients) client.terminate()
         await new Promise<void>(resolve => sockets.close(() => resolve()))

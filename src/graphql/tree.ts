@@ -5,6 +5,7 @@ import type { DirEntry, NodeKind } from '../vfs/node.ts'
 import { basename, isWithin, normalize } from '../vfs/path.ts'
 import type { CallerContext, MountInfo, Stat, Vfs } from '../vfs/vfs.ts'
 import type { ResolvedLimits } from './limits.ts'
+import type { RevocationWatch } from './revocation.ts'
 
 /** What every resolver receives as its context: the tree, who is asking, and the limits. */
 export interface GraphQLContext {
@@ -18,6 +19,10 @@ export interface GraphQLContext {
   mounts(): MountInfo[]
   /** Content bytes this request has returned so far, against `limits.maxRequestBytes`. */
   bytesRead: number
+  /** The token the request or connection came with, when tokens are required. */
+  readonly token?: string | undefined
+  /** Tells a subscription when {@link token} is revoked, so it ends. */
+  readonly revocations?: RevocationWatch | undefined
 }
 
 /**
