@@ -24,7 +24,7 @@ export interface Resolved {
  * True when `node` can change at all: a folder that makes or removes names, a file that
  * takes writes (one that only opens, as a view's file does, when its mode shows write bits).
  */
-function mutable(node: VNode, a: Attr): boolean {
+export function mutable(node: VNode, a: Attr): boolean {
   if (node.kind === 'dir') return can.create(node) || can.mkdir(node) || can.symlink(node) || can.mknod(node) || can.link(node) || can.unlink(node) || can.rmdir(node) || can.rename(node)
   return can.write(node) || can.truncate(node) || can.setxattr(node) || (can.open(node) && (a.mode & 0o222) !== 0)
 }

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from './log.ts'
 import { MountTable, type ChangeType, type Mount, type MountChange, type MountEntry } from './mounts.ts'
 import { can, type Attr, type DirEntry, type FileHandle, type NodeKind, type OpContext, type OpenFlags, type SpecialKind, type StatFs, type VNode } from './node.ts'
 import { checkName, isWithin, normalize, split } from './path.ts'
-import { Resolver, syntheticDir, type Resolved } from './resolver.ts'
+import { mutable, Resolver, syntheticDir, type Resolved } from './resolver.ts'
 import { needsBefore, ownerRequest, planSetattr, type SetattrRequest } from './setattr.ts'
 import { InodeNumbers, msToNs, type Stat } from './stat.ts'
 import { checkXattrName, holdsUserXattrs, readNeedsAccess, writeNeedsAccess, XATTR_CREATE, XATTR_REPLACE, XATTR_SIZE_MAX } from './xattr.ts'
@@ -194,11 +194,15 @@ export class Vfs {
     })
   }
 
-  /** Succeeds when `path` exists and the caller has the rights `mode` asks for (`access(2)`: `F_OK`, or `R_OK | W_OK | X_OK`). */
+  /** Succeeds when `path` exists and the caller has the rights `mode` asks for (`access(2)`: `F_OK`, or `R_OK | W_OK | X_OK`); `W_OK` on a part that cannot change is `EROFS`, even for root. */
   access(path: string, mode: number = fsc.F_OK, caller?: CallerContext): Promise<void> {
     return this.run('access', path, caller, async (p, ctx) => {
       const r = await this.paths.resolve(p, ctx, true)
-      if (mode !== fsc.F_OK) checkAccess(await this.paths.attrOf(r.node, ctx), mode & 7, ctx, r.node.kind === 'dir')
+      if (mode === fsc.F_OK) return
+      const a = await this.paths.attrOf(r.node, ctx)
+      // as access(2) on a read-only filesystem: EROFS for W_OK, whoever asks
+      if (mode & W_OK && (r.node === syntheticDir || !mutable(r.node, a))) throw vfsError('EROFS')
+      checkAccess(a, mode & 7, ctx, r.node.kind === 'dir')
     })
   }
 

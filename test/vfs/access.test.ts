@@ -224,5 +224,8 @@ describe('a read-only tree refuses writes with EROFS before any permission check
     expect(await code(vfs.mkdir('/ro/d', 0o755, alice))).toBe('EROFS')
     expect(await code(vfs.writeFile('/ro/a.txt', 'x', alice))).toBe('EROFS')
     expect(await code(vfs.unlink('/ro/a.txt', alice))).toBe('EROFS')
+    expect(await code(vfs.access('/ro/a.txt', fsc.W_OK, root))).toBe('EROFS')
+    expect(await code(vfs.access('/ro', fsc.W_OK, root))).toBe('EROFS')
+    expect(await code(vfs.access('/ro/a.txt', fsc.R_OK, alice))).toBe('ok')
   })
 })

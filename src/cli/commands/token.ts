@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import type { Shared } from '../shared.ts'
 
 /**
@@ -7,6 +7,13 @@ import type { Shared } from '../shared.ts'
  * SHA-256 is stored, in `tokens.json` (mode 0600) under `FACET_HOME` (default `~/.facet`);
  * `create` prints the token itself once.
  */
+/** Parses a user or group id for commander; a usage error when it is not one. */
+function id(text: string): number {
+  const n = Number(text)
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 0xfffffffe) throw new InvalidArgumentError('expected a user or group id, a whole number')
+  return n
+}
+
 export function register(program: Command, shared: Shared): void {
   const token = program.command('token').description('manage bearer tokens for the GraphQL server')
   const load = () => import('../../graphql/tokens.ts')
@@ -15,11 +22,19 @@ export function register(program: Command, shared: Shared): void {
     .command('create')
     .description('issue a token; it is printed once and only its SHA-256 is stored')
     .option('--name <name>', 'a label to tell tokens apart (default: token-<n>)')
-    .action(async (options: { name?: string }) => {
+    .option('--uid <n>', "the user id the token's calls are checked as (default: yours)", id)
+    .option('--gid <n>', "the group id the token's calls are checked as (default: yours)", id)
+    .option('--identity <name>', 'the FacetFS identity the token speaks for')
+    .action(async (options: { name?: string; uid?: number; gid?: number; identity?: string }) => {
       const tokens = await load()
       let created
       try {
-        created = await tokens.createToken(options.name === undefined ? {} : { name: options.name })
+        created = await tokens.createToken({
+          ...(options.name === undefined ? {} : { name: options.name }),
+          ...(options.uid === undefined ? {} : { uid: options.uid }),
+          ...(options.gid === undefined ? {} : { gid: options.gid }),
+          ...(options.identity === undefined ? {} : { identity: options.identity }),
+        })
       } catch (err) {
         throw new shared.CliError(err instanceof Error ? err.message : String(err))
       }
