@@ -28,7 +28,7 @@ describe('facet ls, cat, stat and write on the built-in demo', () => {
     const { code, stdout } = await facet(['ls', '-l', '/hello'])
     expect(code).toBe(0)
     expect(maskTimes(stdout)).toBe(
-      `-r--r--r-- 1 ${uid} ${gid}  244 <time> README.txt\n` +
+      `-r--r--r-- 1 ${uid} ${gid}  241 <time> README.txt\n` +
         `dr-xr-xr-x 2 ${uid} ${gid} 4096 <time> planets\n` +
         `-r--r--r-- 1 ${uid} ${gid}   92 <time> summary.txt\n`,
     )
