@@ -8,8 +8,9 @@ import { mountFuse } from '../src/fuse/index.ts'
 import { createVfs } from '../src/vfs/vfs.ts'
 import { memoryMount } from '../src/vfs/memory.ts'
 import { silentLogger } from '../src/vfs/log.ts'
-import { exec, median, nodeChild, timeCommand, type BenchContext } from './lib.ts'
-import { captureMountOptions, mountBareFuse } from './baselines/bare-fuse.ts'
+import { exec, median, nodeChild, SMALL_FILES, timeCommand, type BenchContext } from './lib.ts'
+import { mountBareFuse, type BareMount, type BareTree } from './baselines/bare-fuse.ts'
+import { BARE_FUSE_NATIVE, fuseNativeAvailability, mountBareFuseNative } from './baselines/bare-fuse-native.ts'
 
 interface Sizes {
   seqMiB: number
@@ -19,16 +20,6 @@ interface Sizes {
 }
 const FULL: Sizes = { seqMiB: 256, smallFiles: 10_000, openEvents: 100_000, reps: 3 }
 const QUICK: Sizes = { seqMiB: 32, smallFiles: 1_000, openEvents: 10_000, reps: 1 }
-
-/** Child script: writes `count` small files into a folder, timed inside the child. */
-const SMALL = `
-import { writeFileSync, mkdirSync } from 'node:fs'
-const [dir, count] = process.argv.slice(1)
-mkdirSync(dir, { recursive: true })
-const t = process.hrtime.bigint()
-for (let i = 0; i < Number(count); i++) writeFileSync(dir + '/f' + i + '.txt', 'small file number ' + i + '\\n')
-console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t) / 1e6 }))
-`
 
 async function ensureGocryptfs(b: BenchContext): Promise<boolean> {
   try {
@@ -63,7 +54,7 @@ async function measure(b: BenchContext, side: Side, s: Sizes): Promise<{ write: 
     reads.push(await timeCommand('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M', 'status=none']))
   }
   await exec('rm', ['-f', file])
-  const { ms: smallMs } = await nodeChild<{ ms: number }>(SMALL, [join(side.dir, 'small'), String(s.smallFiles)], { timeoutMs: 600_000 })
+  const { ms: smallMs } = await nodeChild<{ ms: number }>(SMALL_FILES, [join(side.dir, 'small'), String(s.smallFiles)], { timeoutMs: 600_000 })
   await exec('sync', [])
   await side.remount()
   const ls = await timeCommand('ls', ['-lR', join(side.dir, 'small')])
@@ -117,9 +108,7 @@ export default async function chainBench(b: BenchContext): Promise<void> {
   let chain = await Chain.create(chainPath, { identity: id, home })
   let vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
   const oursDir = b.tmpdir('facet-chain-mnt-')
-  const captured = await captureMountOptions(() => mountFuse(vfs, oursDir))
-  let ours = captured.result
-  const adapterOpts = captured.mounts.find(m => m.mountpoint === oursDir)?.opts ?? {}
+  let ours = await mountFuse(vfs, oursDir)
   b.defer(async () => {
     await ours.unmount()
     await vfs.close()
@@ -160,32 +149,49 @@ export default async function chainBench(b: BenchContext): Promise<void> {
   for (const side of sides) results.set(side.name, await measure(b, side, s))
   const ch = results.get('chain')!
 
-  // the ceiling of any reader in this process: fuse-native serving the same bytes from memory, no crypto
-  const floorDir = b.tmpdir('facet-bare-read-')
-  const floor = await mountBareFuse(floorDir, { 'seq.bin': Buffer.alloc(s.seqMiB * 2 ** 20) }, { ...adapterOpts })
-  const floorReads: number[] = []
-  try {
-    for (let r = 0; r < s.reps; r++) floorReads.push(await timeCommand('dd', [`if=${join(floorDir, 'seq.bin')}`, 'of=/dev/null', 'bs=1M', 'status=none']))
-  } finally {
-    await floor.unmount()
+  // the ceiling of any reader in this process: a bare handler serving the same bytes from memory, no crypto,
+  // on fuse-napi (mounted as the adapter mounts) and on fuse-native (libfuse 2, the old ceiling);
+  // and the floor of small-file creates on the same handlers
+  const floors: Array<{ label: string; mount: (dir: string, tree: BareTree) => Promise<BareMount> }> = [
+    { label: 'bare fuse-napi', mount: (dir, tree) => mountBareFuse(dir, tree, { writable: true }) },
+  ]
+  const oldFloor = fuseNativeAvailability()
+  if (oldFloor.ok) floors.push({ label: BARE_FUSE_NATIVE, mount: (dir, tree) => mountBareFuseNative(dir, tree, { writable: true }) })
+  else b.log(oldFloor.reason)
+  const floorResults: Array<{ label: string; read: number; small: number }> = []
+  for (const f of floors) {
+    const dir = b.tmpdir(`facet-bare-${f.label}`)
+    const floor = await f.mount(dir, { 'seq.bin': Buffer.alloc(s.seqMiB * 2 ** 20) })
+    const reads: number[] = []
+    let smallMs: number
+    try {
+      for (let r = 0; r < s.reps; r++) reads.push(await timeCommand('dd', [`if=${join(dir, 'seq.bin')}`, 'of=/dev/null', 'bs=1M', 'status=none']))
+      ;({ ms: smallMs } = await nodeChild<{ ms: number }>(SMALL_FILES, [join(dir, 'small'), String(s.smallFiles)], { timeoutMs: 600_000 }))
+    } finally {
+      await floor.unmount()
+    }
+    b.log(`${f.label}: read ${reads.map(w => w.toFixed(0)).join('/')} ms, ${s.smallFiles} files ${smallMs.toFixed(0)} ms`)
+    floorResults.push({ label: f.label, read: (s.seqMiB * 1.048576) / (median(reads) / 1000), small: s.smallFiles / (smallMs / 1000) })
   }
-  const floorRead = (s.seqMiB * 1.048576) / (median(floorReads) / 1000)
-  b.log(`bare fuse-native read: ${floorReads.map(w => w.toFixed(0)).join('/')} ms`)
-  b.row({ figure: `sequential read ${s.seqMiB} MiB (dd, cold)`, value: ch.read, unit: 'MB/s', baseline: 'bare fuse-native, from memory, no crypto', baselineValue: floorRead, higherIsBetter: true, note: 'the ceiling of a fuse-native filesystem' })
+  const floorRead = floorResults[0]!.read
+  for (const f of floorResults) {
+    b.row({ figure: `sequential read ${s.seqMiB} MiB (dd, cold)`, value: ch.read, unit: 'MB/s', baseline: `${f.label}, from memory, no crypto`, baselineValue: f.read, higherIsBetter: true, note: `the ceiling of a ${f.label.replace('bare ', '')} filesystem` })
+    b.row({ figure: `create ${s.smallFiles} small files`, value: ch.small, unit: 'files/s', baseline: `${f.label}, in memory`, baselineValue: f.small, higherIsBetter: true, note: 'the floor of a create through the binding' })
+  }
   // the same adapter over the memory mount: what FUSE and the router cost a small file, without a chain
   const memDir = b.tmpdir('facet-mem-')
   const memVfs = createVfs({ mounts: { '/': memoryMount() }, logger: silentLogger })
   const mem = await mountFuse(memVfs, memDir)
   let memMs: number
   try {
-    ;({ ms: memMs } = await nodeChild<{ ms: number }>(SMALL, [join(memDir, 'small'), String(s.smallFiles)], { timeoutMs: 600_000 }))
+    ;({ ms: memMs } = await nodeChild<{ ms: number }>(SMALL_FILES, [join(memDir, 'small'), String(s.smallFiles)], { timeoutMs: 600_000 }))
   } finally {
     await mem.unmount()
     await memVfs.close()
   }
   b.row({ figure: `create ${s.smallFiles} small files`, value: ch.small, unit: 'files/s', baseline: 'memory mount, same FUSE adapter', baselineValue: s.smallFiles / (memMs / 1000), higherIsBetter: true, note: 'what the chain adds to FUSE and the router' })
   const gocrypt = results.get('gocryptfs')
-  if (gocrypt) b.row({ figure: `sequential read ${s.seqMiB} MiB: the bare fuse-native ceiling itself`, value: floorRead, unit: 'MB/s', baseline: 'gocryptfs', baselineValue: gocrypt.read, higherIsBetter: true })
+  if (gocrypt) b.row({ figure: `sequential read ${s.seqMiB} MiB: the bare fuse-napi ceiling itself`, value: floorRead, unit: 'MB/s', baseline: 'gocryptfs', baselineValue: gocrypt.read, higherIsBetter: true })
   for (const base of ['gocryptfs', 'native disk']) {
     const r = results.get(base)
     if (!r) continue

@@ -5,8 +5,10 @@ import { createVfs } from '../src/vfs/vfs.ts'
 import { memoryMount } from '../src/vfs/memory.ts'
 import type { VNode } from '../src/vfs/node.ts'
 import { dir, file } from '../src/views/view.ts'
-import { captureMountOptions, mountBareFuse, type BareTree } from './baselines/bare-fuse.ts'
-import { exec, formatValue, median, nodeChild, timeCommand, type BenchContext } from './lib.ts'
+import { fuseMountOptions } from '../src/fuse/options.ts'
+import { mountBareFuse, type BareMount, type BareTree } from './baselines/bare-fuse.ts'
+import { BARE_FUSE_NATIVE, fuseNativeAvailability, mountBareFuseNative } from './baselines/bare-fuse-native.ts'
+import { COLD_STAT, ddRead, formatValue, HOT_STAT, interleave, median, nodeChild, timeCommand, type BenchContext, type Samples } from './lib.ts'
 
 /** Sizes of one run. */
 interface Sizes {
@@ -29,7 +31,7 @@ interface Sizes {
 const FULL: Sizes = { hotStats: 20_000, entries: 10_000, lsReps: 7, coldReps: 5, hotReps: 7, catBytes: 256 * 2 ** 20, catReps: 7 }
 const QUICK: Sizes = { hotStats: 2_000, entries: 1_000, lsReps: 2, coldReps: 1, hotReps: 2, catBytes: 16 * 2 ** 20, catReps: 1 }
 
-const BARE = 'bare fuse-native'
+const BARE = 'bare fuse-napi'
 const NATIVE = 'native disk'
 const PHASES = ['stat', 'cold', 'ls', 'read'] as const
 
@@ -65,26 +67,6 @@ function nativeFolder(path: string, n: number): void {
   for (let i = 0; i < n; i++) writeFileSync(join(path, recordName(i)), recordText(i))
 }
 
-/** Runs in a child: stats one path `count` times (after a short warm-up) and prints `{ ms }`. */
-const HOT_STAT = `
-import { statSync } from 'node:fs'
-const [path, count] = [process.argv[1], Number(process.argv[2])]
-for (let i = 0; i < 200; i++) statSync(path)
-const t0 = process.hrtime.bigint()
-for (let i = 0; i < count; i++) statSync(path)
-console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t0) / 1e6 }))
-`
-
-/** Runs in a child: stats each of `count` files of a folder once (each a first lookup) and prints `{ ms }`. */
-const COLD_STAT = `
-import { statSync } from 'node:fs'
-const [folder, count] = [process.argv[1], Number(process.argv[2])]
-const paths = Array.from({ length: count }, (_, i) => folder + '/user-' + String(i).padStart(5, '0') + '.json')
-const t0 = process.hrtime.bigint()
-for (const p of paths) statSync(p)
-console.log(JSON.stringify({ ms: Number(process.hrtime.bigint() - t0) / 1e6 }))
-`
-
 /** Which way a target is met: ours may be at most `limit` times worse than the floor. */
 function targetNote(ours: number, floor: number, higherIsBetter: boolean, limit: number, text: string): string {
   const slowdown = higherIsBetter ? floor / ours : ours / floor
@@ -93,9 +75,10 @@ function targetNote(ours: number, floor: number, higherIsBetter: boolean, limit:
 
 /**
  * FUSE figures: `stat` rate of a view file, `ls -l` of a 10,000-entry view folder and a
- * sequential 256 MiB read of a memory file, each against a bare fuse-native handler
- * serving the same from memory (mounted with the adapter's own options) and against the
- * native disk. All load comes from child processes; this process only serves.
+ * sequential 256 MiB read of a memory file, each against a bare fuse-napi handler
+ * serving the same from memory (mounted with the adapter's own options), the same bare
+ * handler on fuse-native (libfuse 2, the binding FacetFS ran on before) and the native
+ * disk. All load comes from child processes; this process only serves.
  */
 export default async function fuseBench(b: BenchContext): Promise<void> {
   const available = await fuseAvailability()
@@ -108,7 +91,6 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
   const lsDirs = Array.from({ length: s.lsReps + 1 }, (_, r) => `ls-${r}`)
   const coldDirs = Array.from({ length: s.coldReps + 1 }, (_, r) => `cold-${r}`)
   const bigNames = Array.from({ length: s.catReps }, (_, r) => `big-${r}.bin`)
-  const MB = s.catBytes / 1e6
   b.log(`sizes: ${s.entries} entries per folder, ${s.hotStats} stats per sample, ${s.catBytes / 2 ** 20} MiB read`)
 
   const viewChildren: Record<string, VNode> = { 'record.json': file(() => recordText(42)) }
@@ -124,17 +106,24 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
   b.defer(() => vfs.close())
 
   const oursDir = b.tmpdir('ours')
-  const { result: ours, mounts } = await captureMountOptions(() => mountFuse(vfs, oursDir))
+  const ours = await mountFuse(vfs, oursDir)
   b.defer(() => ours.unmount())
-  const seen = mounts.find(m => m.mountpoint === oursDir) ?? mounts[0]
-  const bareOpts = seen ? { ...seen.opts } : {}
-  b.log(seen ? `adapter mount options (bare mounted with the same): ${seen.optionString || '(none)'}` : 'could not observe the adapter mount options: bare uses fuse-native defaults')
+  b.log(`adapter mount options (both bare floors mounted with the same meaning): ${JSON.stringify(fuseMountOptions())}`)
 
+  const bareTree: BareTree = { view: bareViewTree, mem: {} }
+  for (const name of bigNames) (bareTree.mem as BareTree)[name] = big
   const bareDir = b.tmpdir('bare')
-  const bareMem: BareTree = {}
-  for (const name of bigNames) bareMem[name] = big
-  const bare = await mountBareFuse(bareDir, { view: bareViewTree, mem: bareMem }, bareOpts)
+  const bare = await mountBareFuse(bareDir, bareTree)
   b.defer(() => bare.unmount())
+  // the old floor: a fourth side when fuse-native (libfuse 2) loads here, else rows say why not
+  const oldFloor = fuseNativeAvailability()
+  const oldDir = b.tmpdir('bare-fuse-native')
+  let old: BareMount | undefined
+  if (oldFloor.ok) {
+    old = await mountBareFuseNative(oldDir, bareTree)
+    b.defer(() => old!.unmount())
+  } else b.log(oldFloor.reason)
+  const sides = old ? 4 : 3
 
   const nativeDir = b.tmpdir('native')
   writeFileSync(join(nativeDir, 'record.json'), recordText(42))
@@ -143,11 +132,12 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
 
   const oursView = join(oursDir, 'view')
   const bareView = join(bareDir, 'view')
+  const oldView = join(oldDir, 'view')
 
   // stat rate, repeated: one view file statted over and over (the kernel's attribute cache as the adapter configured it)
   if (phases.has('stat')) {
-    const paths = [join(oursView, 'record.json'), join(bareView, 'record.json'), join(nativeDir, 'record.json')] as const
-    const rates = await interleave(s.hotReps, 0, async (side): Promise<number> => {
+    const paths = [join(oursView, 'record.json'), join(bareView, 'record.json'), join(nativeDir, 'record.json'), join(oldView, 'record.json')] as const
+    const rates = await interleave(sides, s.hotReps, 0, async (side): Promise<number> => {
       const { ms } = await nodeChild<{ ms: number }>(HOT_STAT, [paths[side]!, String(s.hotStats)])
       return s.hotStats / (ms / 1000)
     })
@@ -156,8 +146,8 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
 
   // stat rate, cold: every stat is a first lookup, so each one reaches the handler's getattr
   if (phases.has('cold')) {
-    const rates = await interleave(s.coldReps, 1, async (side, rep): Promise<number> => {
-      const folder = [join(oursView, coldDirs[rep]!), join(bareView, coldDirs[rep]!), join(nativeDir, 'ls')][side]!
+    const rates = await interleave(sides, s.coldReps, 1, async (side, rep): Promise<number> => {
+      const folder = [join(oursView, coldDirs[rep]!), join(bareView, coldDirs[rep]!), join(nativeDir, 'ls'), join(oldView, coldDirs[rep]!)][side]!
       const { ms } = await nodeChild<{ ms: number }>(COLD_STAT, [folder, String(s.entries)])
       return s.entries / (ms / 1000)
     })
@@ -166,8 +156,8 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
 
   // ls -l of a fresh (never listed) view folder each repetition
   if (phases.has('ls')) {
-    const times = await interleave(s.lsReps, 1, (side, rep) => {
-      const folder = [join(oursView, lsDirs[rep]!), join(bareView, lsDirs[rep]!), join(nativeDir, 'ls')][side]!
+    const times = await interleave(sides, s.lsReps, 1, (side, rep) => {
+      const folder = [join(oursView, lsDirs[rep]!), join(bareView, lsDirs[rep]!), join(nativeDir, 'ls'), join(oldView, lsDirs[rep]!)][side]!
       return timeCommand('ls', ['-l', folder])
     })
     report(b, `ls -l, ${s.entries}-entry view folder (cold)`, 'ms', false, times, 1.5, 'within 1.5x of floor', 'native: dentries already cached')
@@ -175,20 +165,16 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
 
   // sequential read of a memory-mount file through FUSE: a new file each repetition so the page cache is cold
   if (phases.has('read')) {
-    const ddRead = async (path: string): Promise<number> => {
-      const { stderr } = await exec('dd', [`if=${path}`, 'of=/dev/null', 'bs=1M'], { env: { LC_ALL: 'C' }, timeoutMs: 300_000 })
-      const m = /^(\d+) bytes .* copied, ([\d.e+-]+) s/m.exec(stderr)
-      if (!m || Number(m[1]) !== s.catBytes) throw new Error(`dd of ${path} read ${m?.[1]} bytes, expected ${s.catBytes}: ${stderr}`)
-      return MB / Number(m[2])
-    }
     let written: string | undefined
     const rates = await interleave(
+      sides,
       s.catReps,
       0,
       (side, rep) => {
-        if (side === NATIVE_SIDE) return ddRead(join(nativeDir, 'big.bin'))
-        if (side === BARE_SIDE) return ddRead(join(bareDir, 'mem', bigNames[rep]!))
-        return ddRead(join(oursDir, 'mem', bigNames[rep]!))
+        if (side === NATIVE_SIDE) return ddRead(join(nativeDir, 'big.bin'), s.catBytes)
+        if (side === BARE_SIDE) return ddRead(join(bareDir, 'mem', bigNames[rep]!), s.catBytes)
+        if (side === OLD_SIDE) return ddRead(join(oldDir, 'mem', bigNames[rep]!), s.catBytes)
+        return ddRead(join(oursDir, 'mem', bigNames[rep]!), s.catBytes)
       },
       async (side, rep) => {
         if (written !== undefined) await vfs.unlink(written)
@@ -205,46 +191,12 @@ export default async function fuseBench(b: BenchContext): Promise<void> {
 const OURS_SIDE = 0
 const BARE_SIDE = 1
 const NATIVE_SIDE = 2
-
-/** Per-side samples of a figure, and the CPU time this (serving) process spent during each, in milliseconds. */
-interface Samples {
-  values: number[][]
-  cpuMs: number[][]
-}
-
-/**
- * Runs `measure` for ours, the bare floor and the native disk, `reps + warmup` times,
- * rotating which side goes first each repetition so drift in machine load spreads
- * evenly; drops the first `warmup` repetitions. `prepare` runs before each measurement,
- * outside the timing and CPU window. Also records this process's CPU time
- * during each measurement: the cost of serving it, which other load on the machine
- * barely changes (unlike wall time).
- */
-async function interleave(
-  reps: number,
-  warmup: number,
-  measure: (side: number, rep: number) => Promise<number>,
-  prepare?: (side: number, rep: number) => Promise<void>,
-): Promise<Samples> {
-  const samples: Samples = { values: [[], [], []], cpuMs: [[], [], []] }
-  for (let rep = 0; rep < reps + warmup; rep++) {
-    for (let k = 0; k < 3; k++) {
-      const side = (rep + k) % 3
-      await prepare?.(side, rep)
-      const cpu = process.cpuUsage()
-      const value = await measure(side, rep)
-      const used = process.cpuUsage(cpu)
-      if (rep < warmup) continue
-      samples.values[side]!.push(value)
-      samples.cpuMs[side]!.push((used.user + used.system) / 1000)
-    }
-  }
-  return samples
-}
+const OLD_SIDE = 3
 
 /**
  * Prints the rows of a figure from per-side samples: against the floor (with the target),
- * against the native disk, and the serving process's CPU time against the floor's.
+ * against the old fuse-native floor (when it ran), against the native disk, and the
+ * serving process's CPU time against the floor's.
  */
 function report(b: BenchContext, figure: string, unit: string, higherIsBetter: boolean, samples: Samples, limit: number, target: string, nativeNote: string): void {
   const [ours, floor, native] = samples.values.map(median) as [number, number, number]
@@ -257,6 +209,11 @@ function report(b: BenchContext, figure: string, unit: string, higherIsBetter: b
     `${targetNote(ours, floor, higherIsBetter, limit, target)}; median of ${oursAll.length} ` +
     `(ours ${spread(oursAll)}, floor ${spread(floorAll)}; best vs best ${bestRatio.toFixed(2)}x)`
   b.row({ figure, value: ours, unit, baseline: BARE, baselineValue: floor, higherIsBetter, note })
+  const oldAll = samples.values[OLD_SIDE]
+  if (oldAll?.length) {
+    const old = median(oldAll)
+    b.row({ figure, value: ours, unit, baseline: BARE_FUSE_NATIVE, baselineValue: old, higherIsBetter, note: `the old floor, same options; fuse-napi floor/old floor ${(floor / old).toFixed(2)}x (old ${spread(oldAll)})` })
+  }
   b.row({ figure, value: ours, unit, baseline: NATIVE, baselineValue: native, higherIsBetter, ...(nativeNote ? { note: nativeNote } : {}) })
   const [oursCpu, floorCpu] = samples.cpuMs.map(xs => (xs.length ? median(xs) : NaN)) as [number, number]
   b.row({

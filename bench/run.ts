@@ -40,7 +40,7 @@ function header(files: string[]): void {
   out(
     `machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown cpu'}), ` +
       `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), ` +
-      `linux ${release()}, node ${process.version}, fuse-native ${pkg('fuse-native')}`,
+      `linux ${release()}, node ${process.version}, fuse-napi ${pkg('fuse-napi')}, fuse-native ${pkg('fuse-native')} (old floor)`,
   )
   out(`load average at start: ${load()} (other work on the machine makes figures noisy; baselines run interleaved with ours)`)
   out(`mode: ${quick ? 'QUICK (BENCH_QUICK=1, small sizes: figures are a smoke test, not results)' : 'full'}; benches: ${files.map(f => basename(f, '.bench.ts')).join(', ')}`)

@@ -4,18 +4,18 @@ import { fuseAvailability, mountFuse } from '../src/fuse/index.ts'
 import { silentLogger } from '../src/vfs/log.ts'
 import { createVfs } from '../src/vfs/vfs.ts'
 import { sql } from '../plugins/sql/index.ts'
-import { captureMountOptions, mountBareFuse, type BareTree } from './baselines/bare-fuse.ts'
+import { mountBareFuse, type BareMount, type BareTree } from './baselines/bare-fuse.ts'
+import { BARE_FUSE_NATIVE, fuseNativeAvailability, mountBareFuseNative } from './baselines/bare-fuse-native.ts'
 import { median, nodeChild, timeCommand, type BenchContext, CAT_LOOP } from './lib.ts'
 
 const PG_URL = process.env.FACET_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const BARE = 'bare fuse-native'
+const BARE = 'bare fuse-napi'
 
-/** Runs in a child: reads one file `count` times (open, read, close each time) and prints `{ ms }`. */
 /**
  * SQL view figures on the PostgreSQL server: `cat` of one row through FUSE (every read
  * asks the database: `revalidateMs: 0`) against the same `SELECT` run directly with
  * `pg` plus the bare FUSE floor; and `ls` of a 100,000-row table against the bare
- * handler listing the same names.
+ * handler listing the same names (on fuse-napi, and on fuse-native: the old floor).
  */
 export default async function bench(b: BenchContext): Promise<void> {
   const rows = b.quick ? 10_000 : 100_000
@@ -47,7 +47,7 @@ export default async function bench(b: BenchContext): Promise<void> {
   const vfs = createVfs({ mounts: { '/db': view }, logger: silentLogger })
   b.defer(() => vfs.close())
   const oursDir = b.tmpdir('sql-ours')
-  const { result: ours, mounts } = await captureMountOptions(() => mountFuse(vfs, oursDir))
+  const ours = await mountFuse(vfs, oursDir)
   b.defer(() => ours.unmount())
 
   const id = rows >> 1
@@ -55,8 +55,14 @@ export default async function bench(b: BenchContext): Promise<void> {
   const names: BareTree = {}
   for (let i = 1; i <= rows; i++) names[`${i}.json`] = i === id ? rowBytes : new Uint8Array(0)
   const bareDir = b.tmpdir('sql-bare')
-  const bare = await mountBareFuse(bareDir, { users: names }, mounts[0]?.opts ?? {})
+  const bare = await mountBareFuse(bareDir, { users: names })
   b.defer(() => bare.unmount())
+  const oldFloor = fuseNativeAvailability()
+  let old: BareMount | undefined
+  if (oldFloor.ok) {
+    old = await mountBareFuseNative(b.tmpdir('sql-bare-fuse-native'), { users: names })
+    b.defer(() => old!.unmount())
+  } else b.log(oldFloor.reason)
 
   // cat of one row
   const oursCat = await nodeChild<{ ms: number }>(CAT_LOOP, [`${oursDir}/db/users/${id}.json`, String(cats)], { timeoutMs: 600_000 })
@@ -97,4 +103,8 @@ export default async function bench(b: BenchContext): Promise<void> {
   const oursLs = await ls(`${oursDir}/db/users`)
   const bareLs = await ls(`${bareDir}/users`)
   b.row({ figure: `ls, ${rows.toLocaleString('en')}-row table`, value: median(oursLs), unit: 'ms', baseline: BARE, baselineValue: median(bareLs), higherIsBetter: false, note: `median of ${reps}, keyset pages from the database` })
+  if (old) {
+    const oldLs = await ls(`${old.mountpoint}/users`)
+    b.row({ figure: `ls, ${rows.toLocaleString('en')}-row table`, value: median(oursLs), unit: 'ms', baseline: BARE_FUSE_NATIVE, baselineValue: median(oldLs), higherIsBetter: false, note: `median of ${reps}; the old floor, same options` })
+  }
 }

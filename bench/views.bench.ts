@@ -5,7 +5,8 @@ import { silentLogger } from '../src/vfs/log.ts'
 import { createVfs } from '../src/vfs/vfs.ts'
 import { collection } from '../src/views/collection.ts'
 import { defineView } from '../src/views/view.ts'
-import { captureMountOptions, mountBareFuse, type BareTree } from './baselines/bare-fuse.ts'
+import { mountBareFuse, type BareMount, type BareTree } from './baselines/bare-fuse.ts'
+import { BARE_FUSE_NATIVE, fuseNativeAvailability, mountBareFuseNative } from './baselines/bare-fuse-native.ts'
 import { median, nodeChild, timeCommand, type BenchContext, CAT_LOOP } from './lib.ts'
 
 interface User {
@@ -15,7 +16,7 @@ interface User {
   groups: string[]
 }
 
-const BARE = 'bare fuse-native'
+const BARE = 'bare fuse-napi'
 
 function user(i: number): User {
   return { id: i, name: `user ${i}`, email: `user${i}@example.org`, groups: ['staff', i % 2 ? 'odd' : 'even'] }
@@ -23,12 +24,12 @@ function user(i: number): User {
 
 const key = (u: User): string => `user-${String(u.id).padStart(7, '0')}`
 
-/** Runs in a child: reads one file `count` times (open, read, close each time) and prints `{ ms }`. */
 /**
  * View figures: `ls -l` of a 100,000-record collection and reading one record, through
- * FUSE, each against the bare fuse-native handler serving the same names and bytes from
- * a Map (the floor of the binding); and the memory of paging through a 1,000,000-record
- * collection in-process, against holding just its names in an array.
+ * FUSE, each against the bare fuse-napi handler serving the same names and bytes from
+ * a Map (the floor of the binding, mounted with the adapter's options) and the same
+ * handler on fuse-native (libfuse 2, the old floor); and the memory of paging through a
+ * 1,000,000-record collection in-process, against holding just its names in an array.
  */
 export default async function bench(b: BenchContext): Promise<void> {
   const n = b.quick ? 10_000 : 100_000
@@ -47,14 +48,20 @@ export default async function bench(b: BenchContext): Promise<void> {
     const vfs = createVfs({ mounts: { '/users': view }, logger: silentLogger })
     b.defer(() => vfs.close())
     const oursDir = b.tmpdir('views-ours')
-    const { result: ours, mounts } = await captureMountOptions(() => mountFuse(vfs, oursDir))
+    const ours = await mountFuse(vfs, oursDir)
     b.defer(() => ours.unmount())
 
     const tree: BareTree = {}
     for (const u of users) tree[`${key(u)}.json`] = Buffer.from(JSON.stringify(u, null, 2) + '\n')
     const bareDir = b.tmpdir('views-bare')
-    const bare = await mountBareFuse(bareDir, { users: tree }, mounts[0]?.opts ?? {})
+    const bare = await mountBareFuse(bareDir, { users: tree })
     b.defer(() => bare.unmount())
+    const oldFloor = fuseNativeAvailability()
+    let old: BareMount | undefined
+    if (oldFloor.ok) {
+      old = await mountBareFuseNative(b.tmpdir('views-bare-fuse-native'), { users: tree })
+      b.defer(() => old!.unmount())
+    } else b.log(oldFloor.reason)
 
     const ls = async (folder: string): Promise<number[]> => {
       await timeCommand('ls', ['-l', folder], { timeoutMs: 600_000 })
@@ -65,12 +72,18 @@ export default async function bench(b: BenchContext): Promise<void> {
     b.log(`ls -l of ${n} records, ${reps} runs per side after a warm-up`)
     const oursLs = await ls(`${oursDir}/users`)
     const bareLs = await ls(`${bareDir}/users`)
+    const oldLs = old ? await ls(`${old.mountpoint}/users`) : undefined
     b.row({ figure: `ls -l, ${n.toLocaleString('en')}-record collection`, value: median(oursLs), unit: 'ms', baseline: BARE, baselineValue: median(bareLs), higherIsBetter: false, note: `median of ${reps}` })
+    if (oldLs) b.row({ figure: `ls -l, ${n.toLocaleString('en')}-record collection`, value: median(oursLs), unit: 'ms', baseline: BARE_FUSE_NATIVE, baselineValue: median(oldLs), higherIsBetter: false, note: `median of ${reps}; the old floor, same options` })
 
     const one = `${key(users[n >> 1]!)}.json`
     const oursCat = await nodeChild<{ ms: number }>(CAT_LOOP, [`${oursDir}/users/${one}`, String(cats)])
     const bareCat = await nodeChild<{ ms: number }>(CAT_LOOP, [`${bareDir}/users/${one}`, String(cats)])
     b.row({ figure: 'cat of one record (open+read+close)', value: (oursCat.ms * 1000) / cats, unit: 'µs', baseline: BARE, baselineValue: (bareCat.ms * 1000) / cats, higherIsBetter: false, note: `${cats} reads from a child process` })
+    if (old) {
+      const oldCat = await nodeChild<{ ms: number }>(CAT_LOOP, [`${old.mountpoint}/users/${one}`, String(cats)])
+      b.row({ figure: 'cat of one record (open+read+close)', value: (oursCat.ms * 1000) / cats, unit: 'µs', baseline: BARE_FUSE_NATIVE, baselineValue: (oldCat.ms * 1000) / cats, higherIsBetter: false, note: `${cats} reads; the old floor, same options` })
+    }
   } else {
     b.log(`FUSE figures skipped: ${avail.reason}`)
   }
