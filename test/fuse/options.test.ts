@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { FuseUnavailableError, loadFuse } from '../../src/fuse/binding.ts'
-import { fuseMountOptions } from '../../src/fuse/options.ts'
+import { defaultWorkers, fuseMountOptions } from '../../src/fuse/options.ts'
 import { toFuseStatfs } from '../../src/fuse/ops.ts'
 import { fuseSkip } from '../helpers/fuse.ts'
 
 describe('mount options and loading', () => {
-  it('mounts with default_permissions, 128 KiB reads, exact attributes, 1 s entry cache and eight workers by default', () => {
+  it('mounts with default_permissions, 128 KiB reads, exact attributes, 1 s entry cache and a worker per core by default', () => {
     expect(fuseMountOptions()).toEqual({
       fsname: 'facetfs',
       subtype: 'facet',
@@ -13,7 +13,7 @@ describe('mount options and loading', () => {
       attrTimeout: 0,
       entryTimeout: 1,
       defaultPermissions: true,
-      maxConcurrency: 8,
+      maxConcurrency: defaultWorkers(),
       nullPathOk: true,
       autoUnmount: true,
     })
@@ -32,6 +32,11 @@ describe('mount options and loading', () => {
       allowOther: true,
       debug: true,
     })
+  })
+
+  it('sizes the workers to the machine, from 2 to 8', () => {
+    expect(defaultWorkers()).toBeGreaterThanOrEqual(2)
+    expect(defaultWorkers()).toBeLessThanOrEqual(8)
   })
 
   it('refuses an fsname that would inject options, a negative timeout, an odd transfer size and a worker count out of range with RangeError', () => {
