@@ -4,6 +4,7 @@ import { DEMO_MOUNTS } from '../demo/mounts.ts'
 import { isVfsError } from '../vfs/errors.ts'
 import * as cat from './commands/cat.ts'
 import * as compact from './commands/compact.ts'
+import * as dataset from './commands/dataset.ts'
 import * as dev from './commands/dev.ts'
 import * as identity from './commands/identity.ts'
 import * as init from './commands/init.ts'
@@ -19,7 +20,7 @@ import { createCliLogger, LOG_LEVELS, parseLogFormat, parseLogLevel, type CliLog
 import { CliError, shared, type CommandModule } from './shared.ts'
 
 /** The commands `facet` offers, in help order. Add a command by adding its module here. */
-export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, verify, trust, compact]
+export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, verify, trust, compact, dataset]
 
 const { version } = createRequire(import.meta.url)('facetfs/package.json') as { version: string }
 
