@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { Chain, chainMount, type ChainBackend } from '../chain/index.ts'
+import { Chain, ChainLockedError, chainMount, type ChainBackend } from '../chain/index.ts'
 import { facetHome, type Identity } from '../crypto/identity.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import { createVfs, type Vfs } from '../vfs/vfs.ts'
@@ -49,13 +49,14 @@ export async function openDatasetStore(options: OpenDatasetStoreOptions): Promis
   const chainOptions = { identity: options.identity, home, logger: options.logger ?? silentLogger, allowRollback: options.allowRollback === true }
   let chain: Chain
   if (options.readOnly) {
-    try {
-      chain = await Chain.open(where, { ...chainOptions, readOnly: true })
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      await (await Chain.openOrCreate(where, chainOptions)).close()
-      chain = await Chain.open(where, { ...chainOptions, readOnly: true })
-    }
+    // a first reader makes the store, unless a writer holds it (and so has made it)
+    await openDatasetStore({ ...options, readOnly: false }).then(
+      o => o.close(),
+      err => {
+        if (!(err instanceof ChainLockedError)) throw err
+      },
+    )
+    chain = await Chain.open(where, { ...chainOptions, readOnly: true })
   } else {
     chain = await Chain.openOrCreate(where, chainOptions)
   }

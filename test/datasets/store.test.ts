@@ -129,6 +129,19 @@ describe('dataset store', () => {
     await vfs.close()
   })
 
+  it('announces a tag moved by another writer as a change event, and shows it on the next read', async () => {
+    const { r1 } = await twoVersions()
+    const follower = await openDatasetStore({ identity: testIdentity(), home: join(root, 'home'), readOnly: true })
+    const vfs = createVfs({ mounts: { '/datasets': datasetsMount(follower.store, { onChange: l => follower.onChange(l), close: () => follower.close() }) }, logger: silentLogger })
+    expect((await vfs.readFile('/datasets/corpus/v2/docs/note-3.txt')).toString()).toBe('rewritten\n')
+    const moved = new Promise<string>(done => vfs.watch('/datasets', e => e.path === '/datasets/corpus/v2' && done(e.type)))
+    await open.store.moveTag('corpus', 'v2', r1.version)
+    await open.store.sync()
+    expect(await moved).toBe('update')
+    expect((await vfs.readFile('/datasets/corpus/v2/docs/note-3.txt')).toString()).toBe(`note 3\n`.repeat(170))
+    await vfs.close()
+  })
+
   describe.skipIf(fuseSkip)('through FUSE', () => {
     it('mounts both tags read-only and reads them back byte for byte', async () => {
       const { v1, v2 } = await twoVersions()
