@@ -106,8 +106,10 @@ export async function createDemoConfig(options: DemoOptions = {}): Promise<Facet
   if (installed('@electric-sql/pglite')) mounts['/db'] = lazyMount('db', async () => (await import('../../plugins/sql/index.ts')).createDemoSql())
   else if (options.prompt) options.note?.('/db (embedded PostgreSQL) is not mounted: install @electric-sql/pglite beside facetfs to have it')
   mounts['/proc'] = (await import('../../plugins/proc/index.ts')).procView()
-  const files = options.chain === false ? undefined : await demoChain(options)
+  let identity: import('../crypto/identity.ts').Identity | undefined
+  const files = options.chain === false ? undefined : await demoChain(options, id => (identity = id))
   if (files) mounts['/files'] = files
+  if (identity) mounts['/datasets'] = lazyMount('datasets', () => demoDatasets(identity!, options))
   return { mounts }
 }
 
@@ -121,7 +123,7 @@ function installed(name: string): boolean {
   }
 }
 
-async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
+async function demoChain(options: DemoOptions, unlocked: (identity: import('../crypto/identity.ts').Identity) => void): Promise<Mount | undefined> {
   const canAsk = options.prompt === true && process.stdin.isTTY === true
   if (!options.passphraseFile && !process.env.FACET_PASSPHRASE && !canAsk) {
     if (options.prompt) options.note?.('/files (encrypted chain) is not mounted: set FACET_PASSPHRASE or pass --passphrase-file to open it')
@@ -142,6 +144,7 @@ async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
       prompt: exists ? "Passphrase for identity 'default' (opens /files): " : "New passphrase for identity 'default' (encrypts /files): ",
     })
     const identity = exists ? await loadIdentity('default', passphrase, home) : await createIdentity('default', passphrase, { home })
+    unlocked(identity)
     const chainOptions = { home, identity, logger: options.logger ?? createLogger(), allowRollback: options.allowRollback === true }
     try {
       return await openChainMount(chainOptions)
@@ -154,4 +157,12 @@ async function demoChain(options: DemoOptions): Promise<Mount | undefined> {
     options.note?.(`/files (encrypted chain) is not mounted: ${err instanceof Error ? err.message : String(err)}`)
     return undefined
   }
+}
+
+/** The dataset store `<home>/chains/datasets.chain`, read-only beside `facet dataset`, following its pushes. */
+async function demoDatasets(identity: import('../crypto/identity.ts').Identity, options: DemoOptions): Promise<Mount> {
+  const { openDatasetStore, datasetsMount } = await import('../datasets/index.ts')
+  const { facetHome } = await import('../crypto/identity.ts')
+  const opened = await openDatasetStore({ identity, home: options.home ?? facetHome(), readOnly: true, allowRollback: options.allowRollback === true })
+  return datasetsMount(opened.store, { onChange: l => opened.onChange(l), close: () => opened.close() })
 }
