@@ -1,42 +1,47 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createVfs, silentLogger, type Vfs } from '../../src/index.ts'
 import { runViewConformance, errnoOf as errno } from '../../src/views/testing.ts'
-import { queueView } from './index.ts'
+import { queueView, type QueueOptions } from './index.ts'
+import { testBackends } from './test-helpers.ts'
 
-const dirs: string[] = []
-async function freshDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'facet-queue-'))
-  dirs.push(d)
-  return d
+const backends = testBackends()
+afterAll(async () => {
+  for (const b of backends) await b.cleanup()
+})
+
+for (const b of backends) {
+  runViewConformance(
+    `queue (${b.name})`,
+    async () => {
+      const options = await b.fresh()
+      const v = createVfs({ mounts: { '/q': queueView(options) }, logger: silentLogger })
+      await v.mkdir('/q/jobs')
+      for (const [n, body] of [['m1', 'first\n'], ['m2', '{"task":"resize","id":2}\n'], ['m3', '']]) await v.writeFile(`/q/jobs/${n}`, body!)
+      await v.close()
+      return queueView(options)
+    },
+    { folder: '/jobs', expectNames: ['claimed', 'dead', 'm1', 'm2'], readOnly: false },
+  )
 }
 
-runViewConformance(
-  'queue',
-  async () => {
-    const dir = await freshDir()
-    const view = queueView({ dir })
-    const v = createVfs({ mounts: { '/q': view }, logger: silentLogger })
-    await v.mkdir('/q/jobs')
-    for (const [n, body] of [['m1', 'first\n'], ['m2', '{"task":"resize","id":2}\n'], ['m3', '']]) await v.writeFile(`/q/jobs/${n}`, body!)
-    return queueView({ dir })
-  },
-  { folder: '/jobs', expectNames: ['claimed', 'dead', 'm1', 'm2'], readOnly: false },
-)
-
-describe('queue view', () => {
-  let dir: string
+describe.each(backends)('queue view ($name)', b => {
+  let options: QueueOptions
   let vfs: Vfs
+  const made: Vfs[] = []
+  const mount = (extra: Omit<QueueOptions, 'dir' | 'broker' | 'prefix'> = {}) => {
+    const v = createVfs({ mounts: { '/q': queueView({ ...options, ...extra }) }, logger: silentLogger })
+    made.push(v)
+    return v
+  }
   beforeEach(async () => {
-    dir = await freshDir()
-    vfs = createVfs({ mounts: { '/q': queueView({ dir, maxClaims: 2 }) }, logger: silentLogger })
+    options = await b.fresh()
+    vfs = mount({ maxClaims: 2 })
     await vfs.mkdir('/q/jobs')
   })
   afterEach(async () => {
-    await vfs.close()
-    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+    for (const v of made.splice(0)) await v.close()
   })
 
   const names = async (p: string) => (await vfs.readdirAll(p)).map(e => e.name)
@@ -47,7 +52,7 @@ describe('queue view', () => {
     await vfs.writeFile('/q/jobs/a', 'third')
     expect(await names('/q/jobs')).toEqual(['claimed', 'dead', 'b', 'a'])
     expect((await vfs.readFile('/q/jobs/b')).toString()).toBe('second')
-    expect(await readdir(join(dir, 'jobs', 'ready'))).toEqual(expect.arrayContaining(['a', 'b']))
+    if (options.dir) expect(await readdir(join(options.dir, 'jobs', 'ready'))).toEqual(expect.arrayContaining(['a', 'b']))
   })
 
   it('lets exactly one of two racing consumers claim a message; the other gets ENOENT', async () => {
@@ -82,12 +87,13 @@ describe('queue view', () => {
   })
 
   it('returns a claim not acknowledged in time to the queue', async () => {
-    const v = createVfs({ mounts: { '/q': queueView({ dir, claimTimeoutMs: 20 }) }, logger: silentLogger })
+    const v = mount({ claimTimeoutMs: 50 })
     await v.writeFile('/q/jobs/slow', 'x')
     await v.rename('/q/jobs/slow', '/q/jobs/claimed/slow')
-    await new Promise(r => setTimeout(r, 40))
+    expect((await v.readdirAll('/q/jobs/claimed')).map(e => e.name)).toEqual(['slow'])
+    await new Promise(r => setTimeout(r, 80))
     expect((await v.readdirAll('/q/jobs')).map(e => e.name)).toContain('slow')
-    await v.close()
+    expect((await v.readdirAll('/q/jobs/claimed')).map(e => e.name)).toEqual([])
   })
 
   it('keeps messages, claims and dead letters across a restart', async () => {
@@ -95,7 +101,7 @@ describe('queue view', () => {
     await vfs.writeFile('/q/jobs/b', 'B')
     await vfs.rename('/q/jobs/b', '/q/jobs/claimed/b')
     await vfs.close()
-    vfs = createVfs({ mounts: { '/q': queueView({ dir, maxClaims: 1 }) }, logger: silentLogger })
+    vfs = mount({ maxClaims: 1 })
     expect(await names('/q')).toEqual(['jobs'])
     expect(await names('/q/jobs')).toEqual(['claimed', 'dead', 'a'])
     expect((await vfs.readFile('/q/jobs/claimed/b')).toString()).toBe('B')
@@ -112,10 +118,10 @@ describe('queue view', () => {
   })
 
   it('refuses a message over the size limit with EFBIG and enqueues nothing', async () => {
-    const v = createVfs({ mounts: { '/q': queueView({ dir, maxMessageBytes: 1024 }) }, logger: silentLogger })
+    const v = mount({ maxMessageBytes: 1024 })
     expect(await errno(v.writeFile('/q/jobs/big', Buffer.alloc(2048)))).toBe('EFBIG')
-    expect(await readdir(join(dir, 'jobs', 'ready'))).toEqual([])
-    await v.close()
+    expect((await v.readdirAll('/q/jobs')).map(e => e.name)).toEqual(['claimed', 'dead'])
+    if (options.dir) expect(await readdir(join(options.dir, 'jobs', 'ready'))).toEqual([])
   })
 
   it('refuses moves that are not claims, releases or dead-lettering with EPERM or EXDEV', async () => {
