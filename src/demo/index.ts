@@ -108,8 +108,8 @@ export async function createDemoConfig(options: DemoOptions = {}): Promise<Facet
   mounts['/proc'] = (await import('../../plugins/proc/index.ts')).procView()
   let identity: import('../crypto/identity.ts').Identity | undefined
   const files = options.chain === false ? undefined : await demoChain(options, id => (identity = id))
+  if (files && identity) mounts['/datasets'] = lazyMount('datasets', () => demoDatasets(identity!, options))
   if (files) mounts['/files'] = files
-  if (identity) mounts['/datasets'] = lazyMount('datasets', () => demoDatasets(identity!, options))
   return { mounts }
 }
 

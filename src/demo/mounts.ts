@@ -4,6 +4,6 @@ export const DEMO_MOUNTS: readonly (readonly [path: string, what: string])[] = [
   ['/scratch', 'a writable folder held in memory'],
   ['/db', 'an embedded PostgreSQL (PGlite) with a small library, one file per row'],
   ['/proc', "FacetFS's own figures"],
-  ['/files', 'an encrypted chain, when a passphrase is set or typed'],
   ['/datasets', 'the dataset store read-only, NAME/TAG/… (facet dataset push), beside /files'],
+  ['/files', 'an encrypted chain, when a passphrase is set or typed'],
 ]

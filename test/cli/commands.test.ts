@@ -164,7 +164,7 @@ describe('the demo encrypted chain at /files', () => {
       const env = { FACET_HOME: home, FACET_PASSPHRASE: 'correct horse' }
       expect(await facet(['write', '/files/note.txt'], { input: 'kept\n', env })).toEqual({ code: 0, stdout: '', stderr: '' })
       expect(await facet(['cat', '/files/note.txt'], { env })).toEqual({ code: 0, stdout: 'kept\n', stderr: '' })
-      expect((await facet(['ls', '/'], { env })).stdout).toBe('db\nfiles\nhello\nproc\nscratch\n')
+      expect((await facet(['ls', '/'], { env })).stdout).toBe('datasets\ndb\nfiles\nhello\nproc\nscratch\n')
     } finally {
       await rm(home, { recursive: true, force: true })
     }
