@@ -13,7 +13,7 @@ export interface MessageInfo {
   name: string
   /** Exact byte length of the message body. */
   size: number
-  /** When it entered its state (enqueued, claimed, or dead-lettered), in milliseconds. */
+  /** When it was enqueued, in milliseconds; a claim, release or dead-lettering keeps it (as `rename(2)` keeps a file's mtime). */
   timeMs: number
   /** Claims so far. */
   claims: number

@@ -13,7 +13,7 @@ interface Entry {
   size: number
   state: State
   claims: number
-  /** When it entered its state. */
+  /** When it was enqueued (the stream's timestamp of the message). */
   timeMs: number
   /** When a claim times out (claimed only). */
   deadlineMs?: number
@@ -292,7 +292,7 @@ export class NatsBackend implements QueueBackend {
     const timeMs = Math.floor(Number(m.info.timestampNanos) / 1e6)
     if (rest.startsWith('s.')) {
       const name = fromToken(rest.slice(2))
-      this.applyState(idx, name, m.seq, (h?.get('Facet-State') || 'ready') as RecordState, Number(h?.get('Facet-Msg')), Number(h?.get('Facet-Claims') || 0), timeMs, Number(h?.get('Facet-Deadline')) || undefined, external)
+      this.applyState(idx, name, m.seq, (h?.get('Facet-State') || 'ready') as RecordState, Number(h?.get('Facet-Msg')), Number(h?.get('Facet-Claims') || 0), Number(h?.get('Facet-Deadline')) || undefined, external)
     } else {
       let name = rest.startsWith('m.') ? fromToken(rest.slice(2)) : String(m.seq)
       const have = idx.entries.get(name)
@@ -304,7 +304,7 @@ export class NatsBackend implements QueueBackend {
     idx.advance(m.seq)
   }
 
-  private applyState(idx: QueueIndex, name: string, seq: number, state: RecordState, msgSeq: number, claims: number, timeMs: number, deadlineMs: number | undefined, external: boolean): void {
+  private applyState(idx: QueueIndex, name: string, seq: number, state: RecordState, msgSeq: number, claims: number, deadlineMs: number | undefined, external: boolean): void {
     if (seq <= (idx.stateSeq.get(name) ?? 0)) return
     idx.stateSeq.set(name, seq)
     const e = idx.entries.get(name)
@@ -318,7 +318,6 @@ export class NatsBackend implements QueueBackend {
     }
     e.state = state
     e.claims = claims
-    e.timeMs = timeMs
     e.deadlineMs = state === 'claimed' ? deadlineMs : undefined
     if (e.deadlineMs !== undefined) this.schedule(idx)
     if (external && from !== state) this.host?.emit({ type: 'rename', path: messagePath(idx.queue, state, name), oldPath: messagePath(idx.queue, from, name), kind: 'file' })
@@ -370,7 +369,7 @@ export class NatsBackend implements QueueBackend {
       if (/wrong last sequence/.test(String((err as Error).message))) throw gone(idx.queue, name, e.state)
       throw err
     }
-    this.applyState(idx, name, ack.seq, state, e.seq, claims, now, deadline, false)
+    this.applyState(idx, name, ack.seq, state, e.seq, claims, deadline, false)
     idx.advance(ack.seq)
   }
 

@@ -23,7 +23,8 @@ local function body(f)
   return table.concat(lines)
 end
 local function idms(id) return tonumber(string.match(id, '^(%d+)')) end
-local function now() local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+-- a message's time in every state: when it was first enqueued (kept across dead-lettering and retries)
+local function enqueued(e) return tonumber(field(e[2], 'enqueued') or idms(e[1])) end
 local function fail(code, why) return redis.error_reply(code .. ' ' .. why) end
 local function event(from, to) redis.call('PUBLISH', channel, origin .. '\\t' .. queue .. '\\t' .. name .. '\\t' .. from .. '\\t' .. to) end
 -- the id of a live message by name: the index, else a name that is an entry id (a plain XADD without a name field)
@@ -43,8 +44,9 @@ local function giveBack(id, p, maxClaims)
   if n >= maxClaims then
     local e = redis.call('XRANGE', K, id, id)[1]
     local f = {}
-    for i = 1, #e[2], 2 do if e[2][i] ~= 'claims' then f[#f + 1] = e[2][i]; f[#f + 1] = e[2][i + 1] end end
+    for i = 1, #e[2], 2 do if e[2][i] ~= 'claims' and e[2][i] ~= 'enqueued' then f[#f + 1] = e[2][i]; f[#f + 1] = e[2][i + 1] end end
     f[#f + 1] = 'claims'; f[#f + 1] = tostring(n)
+    f[#f + 1] = 'enqueued'; f[#f + 1] = tostring(enqueued(e))
     local did = redis.call('XADD', D, '*', unpack(f))
     redis.call('XACK', K, '${GROUP}', id)
     redis.call('XDEL', K, id)
@@ -127,7 +129,6 @@ return 'ok'`,
    */
   list: `
 local state, timeout, maxClaims, only = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
-local t = now()
 local returned = {}
 local owners = {}
 for _, p in ipairs(redis.call('XPENDING', K, '${GROUP}', '-', '+', 1000000)) do
@@ -148,7 +149,7 @@ if state == 'dead' then
   local range = redis.call('XRANGE', D, '-', '+')
   for _, e in ipairs(range) do
     local n = field(e[2], 'name') or e[1]
-    if only == '' or only == n then row(n, body(e[2]), idms(e[1]), tonumber(field(e[2], 'claims') or '0')) end
+    if only == '' or only == n then row(n, body(e[2]), enqueued(e), tonumber(field(e[2], 'claims') or '0')) end
   end
 else
   local range
@@ -162,7 +163,7 @@ else
     local claimed = o and o[1] ~= 'ready'
     if (state == 'claimed') == (claimed == true) then
       if field(e[2], 'name') and not redis.call('HGET', N, n) then redis.call('HSET', N, n, e[1]) end
-      row(n, body(e[2]), claimed and (t - o[2]) or idms(e[1]), o and o[3] or 0)
+      row(n, body(e[2]), enqueued(e), o and o[3] or 0)
     end
   end
 end
@@ -344,14 +345,14 @@ export class RedisBackend implements QueueBackend {
           })
           continue
         }
-        let reply: Array<[string, Array<[string, string[]]>]> | null
+        let reply: Array<[string, Array<[string, string[]]>]> | Record<string, Array<[string, string[]]>> | null
         try {
           reply = (await reader.sendCommand(['XREAD', 'BLOCK', '1000', 'STREAMS', ...queues.map(q => this.prefix + q), ...queues.map(q => this.followed.get(q)!)])) as typeof reply
         } catch {
           if (!this.closed) await new Promise(r => setTimeout(r, 200))
           continue
         }
-        for (const [key, entries] of reply ?? []) {
+        for (const [key, entries] of Array.isArray(reply) ? reply : Object.entries(reply ?? {})) {
           const queue = key.slice(this.prefix.length)
           for (const [id, fields] of entries) {
             this.followed.set(queue, id)
