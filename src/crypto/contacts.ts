@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { checkIdentityName, facetHome, keyIdOf, listIdentities, type PublicIdentity } from './identity.ts'
+import { checkIdentityName, facetHome, keyIdOf, listIdentities, listNamedRecords, type PublicIdentity } from './identity.ts'
 import { encapsulate, MLDSA65, MLKEM768 } from './pq.ts'
 
 /** The format tag of an exported public identity (and of a contact file). */
@@ -132,25 +132,8 @@ export async function readContact(name: string, home: string = facetHome()): Pro
 }
 
 /** Lists the contacts under `home`, by name (files that do not parse are skipped). */
-export async function listContacts(home: string = facetHome()): Promise<PublicIdentity[]> {
-  let names: string[]
-  try {
-    names = await readdir(join(home, 'contacts'))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw err
-  }
-  const out: PublicIdentity[] = []
-  for (const file of names.sort()) {
-    if (!file.endsWith('.json')) continue
-    try {
-      const c = await readContact(file.slice(0, -5), home)
-      if (c) out.push(c)
-    } catch {
-      // not a contact file: skip it
-    }
-  }
-  return out
+export function listContacts(home: string = facetHome()): Promise<PublicIdentity[]> {
+  return listNamedRecords(join(home, 'contacts'), name => readContact(name, home))
 }
 
 /** Names the owner of a key id as this home knows it: one of its own identities, a contact, or nobody. */

@@ -203,25 +203,34 @@ export async function loadIdentity(name: string, passphrase: string, home: strin
   return id
 }
 
-/** Lists the public identities stored under `home`, by name. */
-export async function listIdentities(home: string = facetHome()): Promise<PublicIdentity[]> {
+/**
+ * Reads every `<name>.json` record in `folder` with `read(name)`, in name order; a
+ * missing folder is an empty list and files that do not parse are skipped.
+ */
+export async function listNamedRecords<T>(folder: string, read: (name: string) => Promise<T | undefined>): Promise<T[]> {
   let names: string[]
   try {
-    names = await readdir(join(home, 'identities'))
+    names = await readdir(folder)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw err
   }
-  const out: PublicIdentity[] = []
+  const out: T[] = []
   for (const file of names.sort()) {
     if (!file.endsWith('.json')) continue
     try {
-      out.push(await readPublicIdentity(file.slice(0, -5), home))
+      const record = await read(file.slice(0, -5))
+      if (record !== undefined) out.push(record)
     } catch {
-      // not an identity file: skip it
+      // not such a record: skip it
     }
   }
   return out
+}
+
+/** Lists the public identities stored under `home`, by name. */
+export function listIdentities(home: string = facetHome()): Promise<PublicIdentity[]> {
+  return listNamedRecords(join(home, 'identities'), name => readPublicIdentity(name, home))
 }
 
 /** Strips the secret keys from an identity. */
