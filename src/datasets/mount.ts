@@ -36,6 +36,7 @@ class VersionTree {
   readonly root: EntryDir
   constructor(
     readonly store: DatasetStore,
+    readonly id: string,
     readonly manifest: Manifest,
   ) {
     const created = Date.parse(manifest.created)
@@ -45,7 +46,7 @@ class VersionTree {
       const slash = e.path.lastIndexOf('/')
       const parent = slash < 0 ? '' : e.path.slice(0, slash)
       const name = e.path.slice(slash + 1)
-      const node = e.kind === 'dir' ? new EntryDir(this, e.path, e) : e.kind === 'symlink' ? new EntrySymlink(e) : new EntryFile(store, e)
+      const node = e.kind === 'dir' ? new EntryDir(this, e.path, e) : e.kind === 'symlink' ? new EntrySymlink(e) : new EntryFile(this, e)
       if (e.kind === 'dir') this.children.set(e.path, new Map())
       this.children.get(parent)?.set(name, node)
     }
@@ -85,14 +86,19 @@ class EntrySymlink implements NodeGetattr, NodeReadlink {
   }
 }
 
-/** A file of a version: reads find the chunks that cover the range and fetch them from the store. */
+/**
+ * A file of a version: reads find the chunks that cover the range and fetch them from the
+ * store. An open handle pins its version, so gc keeps its chunks until the handle is released.
+ */
 class EntryFile implements NodeGetattr, NodeOpen, NodeRead {
   readonly kind = 'file' as const
   private readonly starts: number[] = []
+  private readonly store: DatasetStore
   constructor(
-    private readonly store: DatasetStore,
+    private readonly tree: VersionTree,
     private readonly entry: ManifestEntry,
   ) {
+    this.store = tree.store
     let at = 0
     for (const [, n] of entry.chunks ?? []) {
       this.starts.push(at)
@@ -103,11 +109,17 @@ class EntryFile implements NodeGetattr, NodeOpen, NodeRead {
     return entryAttr(this.entry, this.entry.mode & 0o555)
   }
   open(): FileHandle {
+    const release = this.store.pin(this.tree.id, this.tree.manifest)
     const cache = new LRUCache<number, Promise<Buffer>>({ max: 8 })
-    return { read: (offset, length) => this.readRange(offset, length, cache) }
+    return { read: (offset, length) => this.readRange(offset, length, cache), release }
   }
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return this.readRange(offset, length, new LRUCache<number, Promise<Buffer>>({ max: 2 }))
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const release = this.store.pin(this.tree.id, this.tree.manifest)
+    try {
+      return await this.readRange(offset, length, new LRUCache<number, Promise<Buffer>>({ max: 2 }))
+    } finally {
+      release()
+    }
   }
   private async readRange(offset: number, length: number, cache: LRUCache<number, Promise<Buffer>>): Promise<Uint8Array> {
     const end = Math.min(offset + length, this.entry.size)
@@ -184,7 +196,7 @@ class Ctx {
   tree(dataset: string, id: string): Promise<VersionTree> {
     let t = this.trees.get(id)
     if (!t) {
-      t = this.store.version(dataset, id).then(m => new VersionTree(this.store, m))
+      t = this.store.version(dataset, id).then(m => new VersionTree(this.store, id, m))
       t.catch(() => this.trees.delete(id))
       this.trees.set(id, t)
     }

@@ -93,9 +93,18 @@ export async function recoverPull(dir: string): Promise<string | undefined> {
  */
 export async function pull(store: DatasetStore, dataset: string, tag: string, dir: string, options: PullOptions = {}): Promise<PullReport> {
   const target = resolve(dir)
-  const { fresh, old } = stagingOf(target)
   await recoverPull(target)
   const { id, manifest } = await store.resolve(dataset, tag)
+  const release = store.pin(id, manifest)
+  try {
+    return await pullVersion(store, dataset, tag, target, id, manifest, options)
+  } finally {
+    release()
+  }
+}
+
+async function pullVersion(store: DatasetStore, dataset: string, tag: string, target: string, id: string, manifest: Manifest, options: PullOptions): Promise<PullReport> {
+  const { fresh, old } = stagingOf(target)
   const local = (await exists(target)) ? await localChunks(store, target, options.force === true) : new Map<string, LocalChunk>()
   const report: PullReport = { version: id, files: 0, bytes: 0, chunksFetched: 0, bytesFetched: 0, chunksLocal: 0, bytesLocal: 0 }
   const total = manifest.entries.reduce((n, e) => n + (e.kind === 'file' ? e.size : 0), 0)

@@ -5,6 +5,7 @@ import type { Vfs } from '../vfs/vfs.ts'
 import { createChunker, DEFAULT_CDC, type CdcOptions, type Chunker } from './cdc.ts'
 import { ChunkSealer, ChunkStore, listNames, TEMP_PREFIX } from './chunk-store.ts'
 import { openManifest, signManifest, type Manifest, type SignedManifest } from './manifest.ts'
+import { Pins } from './pins.ts'
 import { checkDatasetName, checkTagName, currentVersion, type TagRecord } from './tags.ts'
 
 /** The format string of a store's `store.json`. */
@@ -39,6 +40,24 @@ export interface GcReport {
   bytes: number
   versions: number
   temps: number
+  /** Versions no tag points at that were kept: open in this process, or left by a tag within the grace period. */
+  kept: number
+}
+
+/** The default of {@link GcOptions.graceMs}: one hour. */
+export const GC_GRACE_MS = 60 * 60 * 1000
+
+/** Options for {@link DatasetStore.gc}. */
+export interface GcOptions {
+  /**
+   * How long a version stays after the last tag left it (or, never tagged, after its
+   * push), so readers in other processes (a mount, a pull) that opened it before finish
+   * reading. Readers in this process keep what they opened however long they take.
+   * @default GC_GRACE_MS
+   */
+  graceMs?: number
+  /** The time gc takes as now (ms since the epoch). @default Date.now() */
+  now?: number
 }
 
 /**
@@ -56,6 +75,7 @@ export class DatasetStore {
   readonly chunks: ChunkStore
   readonly chunker: Chunker
   private readonly manifests = new Map<string, Manifest>()
+  private readonly pins = new Pins()
   private tempSeq = 0
 
   private constructor(
@@ -166,26 +186,46 @@ export class DatasetStore {
   }
 
   /**
-   * Frees what no tag reaches: versions no tag points at now, then chunks no remaining
-   * version lists, and temp files a crashed writer left.
+   * Keeps version `id` (with `manifest`, as read) and its chunks from gc until the returned
+   * function is called: readers call it when they open a version and again when done.
    */
-  async gc(progress?: (done: number, total: number) => void): Promise<GcReport> {
+  pin(id: string, manifest: Manifest): () => void {
+    return this.pins.pin(id, manifest)
+  }
+
+  /**
+   * Frees what no reader can reach: versions that no tag points at, no reader of this
+   * process has open, and that no tag left within `graceMs`; then chunks that no kept
+   * version lists; and temp files a crashed writer left.
+   */
+  async gc(progress?: (done: number, total: number) => void, options: GcOptions = {}): Promise<GcReport> {
     this.needIdentity()
+    const graceMs = options.graceMs ?? GC_GRACE_MS
+    const now = options.now ?? Date.now()
     const live = new Set<string>()
-    const report: GcReport = { chunks: 0, bytes: 0, versions: 0, temps: 0 }
+    const report: GcReport = { chunks: 0, bytes: 0, versions: 0, temps: 0, kept: 0 }
     for (const dataset of await this.datasets()) {
       const pointed = new Set<string>()
+      const left = new Map<string, number>()
       for (const t of await this.tags(dataset)) {
         const v = currentVersion(t)
         if (v) pointed.add(v)
+        t.history.forEach((move, i) => {
+          const next = t.history[i + 1]
+          if (move.version && next) left.set(move.version, Math.max(left.get(move.version) ?? 0, Date.parse(next.time)))
+        })
       }
       for (const id of await this.versions(dataset)) {
-        if (!pointed.has(id)) {
-          await this.vfs.unlink(this.versionPath(dataset, id))
-          this.manifests.delete(id)
-          report.versions++
-          continue
+        if (!pointed.has(id) && !this.pins.hasVersion(id)) {
+          const since = left.get(id) ?? Date.parse((await this.version(dataset, id)).created)
+          if (!(now - since < graceMs)) {
+            await this.vfs.unlink(this.versionPath(dataset, id))
+            this.manifests.delete(id)
+            report.versions++
+            continue
+          }
         }
+        if (!pointed.has(id)) report.kept++
         for (const e of (await this.version(dataset, id)).entries) for (const [c] of e.chunks ?? []) live.add(c)
       }
     }
@@ -193,7 +233,8 @@ export class DatasetStore {
     const all = [...(await this.chunks.list())]
     let done = 0
     for (const id of all) {
-      if (!live.has(id)) {
+      // a reader may have opened a version since the versions were listed
+      if (!live.has(id) && !this.pins.hasChunk(id)) {
         report.bytes += await this.chunks.storedSize(id)
         await this.chunks.remove(id)
         report.chunks++

@@ -66,7 +66,7 @@ describe('datasets killed with SIGKILL', () => {
         } else expect(finished).toBe(false)
         expect((await open.store.versions('corpus')).length).toBe(tags.includes('v2') ? 2 : 1)
         await open.store.moveTag('corpus', 'v2', null).catch(() => {})
-        await open.store.gc()
+        await open.store.gc(undefined, { graceMs: 0 })
       } finally {
         await open.close()
       }

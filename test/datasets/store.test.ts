@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process'
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { datasetsMount, NameError, openDatasetStore, pull, PullRefusedError, push, PushError, type OpenDatasetStore } from '../../src/datasets/index.ts'
+import { datasetsMount, GC_GRACE_MS, NameError, openDatasetStore, pull, PullRefusedError, push, PushError, type OpenDatasetStore } from '../../src/datasets/index.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { fuseSkip, mountForTest } from '../helpers/fuse.ts'
@@ -82,14 +82,45 @@ describe('dataset store', () => {
     const m1 = (await open.store.resolve('corpus', 'v1')).manifest
     const m2 = (await open.store.resolve('corpus', 'v2')).manifest
     const only1 = [...chunkIds(m1)].filter(id => !chunkIds(m2).has(id))
-    expect((await open.store.gc()).chunks).toBe(0)
+    expect((await open.store.gc(undefined, { graceMs: 0 })).chunks).toBe(0)
     await open.store.moveTag('corpus', 'v1', null)
-    const report = await open.store.gc()
-    expect(report).toMatchObject({ chunks: only1.length, versions: 1 })
+    const report = await open.store.gc(undefined, { graceMs: 0 })
+    expect(report).toMatchObject({ chunks: only1.length, versions: 1, kept: 0 })
     expect((await open.store.chunks.list()).size).toBe(chunkIds(m2).size)
     const out = join(root, 'out')
     await pull(open.store, 'corpus', 'v2', out)
     expect(await treeSums(out)).toEqual(await treeSums(join(root, 'v2')))
+  })
+
+  it('keeps the chunks of a file open through the mount across a tag move and gc, and frees them after close', async () => {
+    const { v1 } = await twoVersions()
+    const m1 = (await open.store.resolve('corpus', 'v1')).manifest
+    const m2 = (await open.store.resolve('corpus', 'v2')).manifest
+    const only1 = [...chunkIds(m1)].filter(id => !chunkIds(m2).has(id))
+    const vfs = createVfs({ mounts: { '/datasets': datasetsMount(open.store) }, logger: silentLogger })
+    try {
+      const fh = await vfs.open('/datasets/corpus/v1/data/big.bin')
+      await open.store.moveTag('corpus', 'v1', (await open.store.resolve('corpus', 'v2')).id)
+      expect(await open.store.gc(undefined, { graceMs: 0 })).toMatchObject({ chunks: 0, versions: 0, kept: 1 })
+      const want = await readFile(join(v1, 'data/big.bin'))
+      const got: Buffer[] = []
+      for (let at = 0; at < want.length; at += 1 << 20) got.push(Buffer.from(await vfs.read(fh, at, 1 << 20)))
+      expect(Buffer.concat(got).equals(want)).toBe(true)
+      await vfs.release(fh)
+      expect(await open.store.gc(undefined, { graceMs: 0 })).toMatchObject({ chunks: only1.length, versions: 1, kept: 0 })
+      expect((await open.store.chunks.list()).size).toBe(chunkIds(m2).size)
+    } finally {
+      await vfs.close()
+    }
+  })
+
+  it('keeps a version a tag left within the grace period, for readers in other processes', async () => {
+    await twoVersions()
+    await open.store.moveTag('corpus', 'v1', null)
+    expect(await open.store.gc()).toMatchObject({ chunks: 0, versions: 0, kept: 1 })
+    const report = await open.store.gc(undefined, { now: Date.now() + GC_GRACE_MS + 1000 })
+    expect(report).toMatchObject({ versions: 1, kept: 0 })
+    expect(report.chunks).toBeGreaterThan(0)
   })
 
   it('keeps the history of a moved tag', async () => {
