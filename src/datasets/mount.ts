@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Mount, MountHost } from '../vfs/mounts.ts'
 import type { Attr, DirEntry, DirPage, FileHandle, NodeGetattr, NodeLookup, NodeOpen, NodeRead, NodeReaddir, NodeReadlink, PageRequest, VNode } from '../vfs/node.ts'
+import { datasetsGraphQL } from './graphql.ts'
 import type { Manifest, ManifestEntry } from './manifest.ts'
 import type { DatasetStore } from './store.ts'
 import { currentVersion } from './tags.ts'
@@ -208,7 +209,8 @@ class Ctx {
  * Mounts a dataset store read-only as `/<dataset>/<tag>/…`: each tag shows the tree of the
  * version it points at when it is looked up, so a moved tag shows its new version on the
  * next open. With `onChange`, every tag that moved, appeared or went is announced as a
- * change event (FUSE drops its cached entries, GraphQL subscribers hear of it).
+ * change event (FUSE drops its cached entries, GraphQL subscribers hear of it). The mount
+ * adds `datasets { name tags { name version created } versions }` to GraphQL.
  */
 export function datasetsMount(store: DatasetStore, options: DatasetsMountOptions = {}): Mount {
   const ctx = new Ctx(store)
@@ -234,6 +236,7 @@ export function datasetsMount(store: DatasetStore, options: DatasetsMountOptions
   return {
     name: options.name ?? 'datasets',
     root: new RootDir(ctx),
+    graphql: datasetsGraphQL(store),
     attach(h) {
       host = h
       if (options.onChange) {
