@@ -66,10 +66,15 @@ interface TagParent {
   version: string
 }
 
-/** Makes the typed GraphQL fields (`datasets`, `dataset(name)`) of a mounted dataset store. */
-export function datasetsGraphQL(store: DatasetStore): GraphQLContribution {
+/**
+ * Makes the typed GraphQL fields (`datasets`, `dataset(name)`) of a mounted dataset store.
+ * `source` may be a function that opens the store on first use (for a mount opened lazily,
+ * whose contribution must be known before it opens).
+ */
+export function datasetsGraphQL(source: DatasetStore | (() => Promise<DatasetStore>)): GraphQLContribution {
+  const get = typeof source === 'function' ? source : () => Promise.resolve(source)
   const versionOf = async (dataset: string, id: string) => {
-    const m = await store.version(dataset, id)
+    const m = await (await get()).version(dataset, id)
     const files = m.entries.filter(e => e.kind === 'file')
     return { id, created: m.created, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0), digest: m.digest }
   }
@@ -77,23 +82,23 @@ export function datasetsGraphQL(store: DatasetStore): GraphQLContribution {
     typeDefs,
     resolvers: {
       Query: {
-        datasets: async (): Promise<DatasetParent[]> => (await store.datasets()).map(name => ({ name })),
-        dataset: async (_: unknown, { name }: { name: string }): Promise<DatasetParent | null> => ((await store.datasets()).includes(name) ? { name } : null),
+        datasets: async (): Promise<DatasetParent[]> => (await (await get()).datasets()).map(name => ({ name })),
+        dataset: async (_: unknown, { name }: { name: string }): Promise<DatasetParent | null> => ((await (await get()).datasets()).includes(name) ? { name } : null),
       },
       Dataset: {
         tags: async ({ name }: DatasetParent): Promise<TagParent[]> =>
-          (await store.tags(name)).flatMap(record => {
+          (await (await get()).tags(name)).flatMap(record => {
             const version = currentVersion(record)
             return version ? [{ dataset: name, record, version }] : []
           }),
         versions: async ({ name }: DatasetParent) => {
-          const all = await Promise.all((await store.versions(name)).map(id => versionOf(name, id)))
+          const all = await Promise.all((await (await get()).versions(name)).map(id => versionOf(name, id)))
           return all.sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id))
         },
       },
       DatasetTag: {
         name: ({ record }: TagParent) => record.tag,
-        created: async ({ dataset, version }: TagParent) => (await store.version(dataset, version)).created,
+        created: async ({ dataset, version }: TagParent) => (await (await get()).version(dataset, version)).created,
         moved: ({ record }: TagParent) => record.history.at(-1)!.time,
         history: ({ record }: TagParent): TagMove[] => record.history,
       },

@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { datasetsMount, openDatasetStore, push, type OpenDatasetStore } from '../../src/datasets/index.ts'
+import { datasetsGraphQL, datasetsMount, openDatasetStore, push, type OpenDatasetStore } from '../../src/datasets/index.ts'
 import { createGraphQLApi } from '../../src/graphql/index.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
@@ -64,5 +64,16 @@ describe('datasets in GraphQL', () => {
     expect((await gql(api, q)).data.dataset.tags).toEqual([{ name: 'latest', version: v1 }, { name: 'next', version: v2 }])
     await open.store.moveTag('corpus', 'latest', v2)
     expect((await gql(api, q)).data.dataset.tags).toEqual([{ name: 'latest', version: v2 }, { name: 'next', version: v2 }])
+  })
+
+  it('serves a store opened on first use, as a lazily opened mount needs', async () => {
+    const v1 = await pushTree({ 'a.txt': 'one\n' }, 'latest')
+    let opened = 0
+    const bare = createVfs({ mounts: {}, logger: silentLogger })
+    const api = createGraphQLApi(bare, { contributions: [datasetsGraphQL(async () => (opened++, open.store))] })
+    expect(opened).toBe(0)
+    expect((await gql(api, '{ datasets { tags { name version } } }')).data.datasets).toEqual([{ tags: [{ name: 'latest', version: v1 }] }])
+    expect(opened).toBeGreaterThan(0)
+    await bare.close()
   })
 })
