@@ -108,7 +108,13 @@ export async function createDemoConfig(options: DemoOptions = {}): Promise<Facet
   mounts['/proc'] = (await import('../../plugins/proc/index.ts')).procView()
   let identity: import('../crypto/identity.ts').Identity | undefined
   const files = options.chain === false ? undefined : await demoChain(options, id => (identity = id))
-  if (files && identity) mounts['/datasets'] = lazyMount('datasets', () => demoDatasets(identity!, options))
+  if (files && identity) {
+    // one store, opened on first use, behind both the tree and the typed GraphQL fields
+    let opening: ReturnType<typeof demoDatasets> | undefined
+    const open = (): ReturnType<typeof demoDatasets> => (opening ??= demoDatasets(identity!, options))
+    const { datasetsGraphQL } = await import('../datasets/graphql.ts')
+    mounts['/datasets'] = { ...lazyMount('datasets', () => open().then(d => d.mount)), graphql: datasetsGraphQL(() => open().then(d => d.store)) }
+  }
   if (files) mounts['/files'] = files
   return { mounts }
 }
@@ -160,9 +166,9 @@ async function demoChain(options: DemoOptions, unlocked: (identity: import('../c
 }
 
 /** The dataset store `<home>/chains/datasets.chain`, read-only beside `facet dataset`, following its pushes. */
-async function demoDatasets(identity: import('../crypto/identity.ts').Identity, options: DemoOptions): Promise<Mount> {
+async function demoDatasets(identity: import('../crypto/identity.ts').Identity, options: DemoOptions) {
   const { openDatasetStore, datasetsMount } = await import('../datasets/index.ts')
   const { facetHome } = await import('../crypto/identity.ts')
   const opened = await openDatasetStore({ identity, home: options.home ?? facetHome(), readOnly: true, allowRollback: options.allowRollback === true })
-  return datasetsMount(opened.store, { onChange: l => opened.onChange(l), close: () => opened.close() })
+  return { store: opened.store, mount: datasetsMount(opened.store, { onChange: l => opened.onChange(l), close: () => opened.close() }) as Mount }
 }
