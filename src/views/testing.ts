@@ -1,3 +1,4 @@
+import { constants as fsc } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isVfsError, type ErrnoCode } from '../vfs/errors.ts'
 import type { Mount } from '../vfs/mounts.ts'
@@ -168,7 +169,38 @@ export function runViewConformance(name: string, makeView: () => Mount | Promise
       for (const bad of w.invalid) {
         expect(await errnoOf(v.writeFile(at(w.existing), bad)), JSON.stringify(bad)).toBe('EINVAL')
         expect((await v.readFile(at(w.existing))).toString()).toBe(before.toString())
+        // stat agrees with the content left in place: no size of the refused buffer lingers
+        expect((await v.stat(at(w.existing))).size, JSON.stringify(bad)).toBe(before.length)
       }
+    })
+
+    it("applies a shell's O_TRUNC write once: a flush before the first write stores nothing", async () => {
+      const v = await setup()
+      await v.unlink(at('.errors')).catch(() => {})
+      // a shell's '>' opens with O_TRUNC, then closes a duplicate of the descriptor (a flush)
+      // before it writes; applying the empty file there would be a second, refused, edit
+      const fh = await v.open(at(w.existing), fsc.O_WRONLY | fsc.O_TRUNC)
+      try {
+        await v.flush(fh)
+        await v.write(fh, 0, Buffer.from(w.valid))
+        await v.flush(fh)
+      } finally {
+        await v.release(fh)
+      }
+      expect((await v.readFile(at(w.existing))).toString()).toBe(w.readBack ?? w.valid)
+      expect(await errnoOf(v.readFile(at(`.${w.existing}.error`)))).toBe('ENOENT')
+    })
+
+    it('keeps the times of .errors while its text does not change', async () => {
+      const v = await setup()
+      const bad = w.invalid[0]
+      if (bad === undefined) return
+      await errnoOf(v.writeFile(at(w.existing), bad))
+      const a = await v.stat(at('.errors'))
+      await new Promise(done => setTimeout(done, 15))
+      const b = await v.stat(at('.errors'))
+      expect(b.mtimeMs).toBe(a.mtimeMs)
+      expect(b.size).toBe(a.size)
     })
 
     if (w.maxWriteBytes !== undefined) {
