@@ -406,7 +406,14 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
       } catch {
         throw vfsError('EINVAL', 'the file is not valid UTF-8')
       }
-      let parsed = this.format.parse(text)
+      let parsed: unknown
+      try {
+        parsed = this.format.parse(text)
+      } catch (err) {
+        // whatever a format's parse throws is about the content (JSON.parse's SyntaxError too)
+        if (isVfsError(err)) throw err
+        throw vfsError('EINVAL', `malformed ${this.format.name}: ${err instanceof Error ? err.message : String(err)}`)
+      }
       const field = this.options.keyField
       if (field && parsed && typeof parsed === 'object' && !Array.isArray(parsed) && (parsed as Record<string, unknown>)[field] === undefined) {
         parsed = { ...(parsed as object), [field]: key }

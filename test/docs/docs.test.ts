@@ -188,10 +188,10 @@ describe('what examples/README.md says about errors from a custom format', () =>
       root: collection<{ id: string }>({ list: [{ id: 'a' }], keyField: 'id', put: () => {}, format: { name: 'x', ext: 'x', render: () => 'x\n', parse } }),
     }))()
 
-  it('a plain Error thrown by parse is EIO, and not in .errors', async () => {
-    const vfs = createVfs({ mounts: { '/n': view(() => { throw new Error('secret detail') }) }, logger: silentLogger })
-    await expect(vfs.writeFile('/n/a.x', 'y\n')).rejects.toMatchObject({ code: 'EIO' })
-    expect(String(await vfs.readFile('/n/.errors'))).toBe('')
+  it('a plain Error thrown by parse is EINVAL with its message, in .errors', async () => {
+    const vfs = createVfs({ mounts: { '/n': view(() => { throw new Error('no closing brace') }) }, logger: silentLogger })
+    await expect(vfs.writeFile('/n/a.x', 'y\n')).rejects.toMatchObject({ code: 'EINVAL' })
+    expect(String(await vfs.readFile('/n/.errors'))).toBe('a.x: EINVAL: malformed x: no closing brace\n')
     await vfs.close()
   })
 })
