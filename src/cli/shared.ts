@@ -215,7 +215,26 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /** The helpers every command module receives in `register(program, shared)`. */
+/**
+ * Unlocks identity `name` (default `'default'`) under `home` with the passphrase from
+ * `passphraseFile`, `FACET_PASSPHRASE` or a prompt; a missing identity or a wrong or
+ * missing passphrase becomes a {@link CliError} saying so.
+ */
+async function unlockIdentity(options: { home?: string | undefined; identity?: string | undefined; passphraseFile?: string | undefined }): Promise<import('../crypto/identity.ts').Identity> {
+  const c = await import('../crypto/index.ts')
+  const home = options.home ?? c.facetHome()
+  const name = options.identity ?? 'default'
+  try {
+    const passphrase = await c.resolvePassphrase({ passphraseFile: options.passphraseFile, prompt: `Passphrase for identity '${name}': ` })
+    return await c.loadIdentity(name, passphrase, home)
+  } catch (err) {
+    if (err instanceof c.PassphraseRequiredError || err instanceof c.WrongPassphraseError || err instanceof c.IdentityNotFoundError) throw new CliError((err as Error).message)
+    throw err
+  }
+}
+
 export interface Shared {
+  unlockIdentity: typeof unlockIdentity
   loadConfig: typeof loadConfig
   withVfs: typeof withVfs
   importConfig: typeof importConfig
@@ -230,6 +249,7 @@ export interface Shared {
 
 /** The one {@link Shared} instance `main` passes to every command. */
 export const shared: Shared = {
+  unlockIdentity,
   loadConfig,
   withVfs,
   importConfig,

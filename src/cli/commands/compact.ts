@@ -23,15 +23,7 @@ export function register(program: Command, shared: Shared): void {
       const c = await import('../../crypto/index.ts')
       const home = options.home ?? c.facetHome()
       const path = chain.resolveChainPath(arg, home)
-      const name = options.identity ?? 'default'
-      let identity
-      try {
-        const passphrase = await c.resolvePassphrase({ passphraseFile: options.passphraseFile, prompt: `Passphrase for identity '${name}': ` })
-        identity = await c.loadIdentity(name, passphrase, home)
-      } catch (err) {
-        if (err instanceof c.PassphraseRequiredError || err instanceof c.WrongPassphraseError || err instanceof c.IdentityNotFoundError) throw new shared.CliError((err as Error).message)
-        throw err
-      }
+      const identity = await shared.unlockIdentity({ home, identity: options.identity, passphraseFile: options.passphraseFile })
       let r
       try {
         r = await chain.compactChainFile(path, { identity, home, allowRollback: options.allowRollback === true })

@@ -47,15 +47,7 @@ export function register(program: Command, shared: Shared): void {
     const ds = await import('../../datasets/index.ts')
     const c = await import('../../crypto/index.ts')
     const home = options.home ?? c.facetHome()
-    const name = options.identity ?? 'default'
-    let identity
-    try {
-      const passphrase = await c.resolvePassphrase({ passphraseFile: options.passphraseFile, prompt: `Passphrase for identity '${name}': ` })
-      identity = await c.loadIdentity(name, passphrase, home)
-    } catch (err) {
-      if (err instanceof c.PassphraseRequiredError || err instanceof c.WrongPassphraseError || err instanceof c.IdentityNotFoundError) throw new shared.CliError((err as Error).message)
-      throw err
-    }
+    const identity = await shared.unlockIdentity({ home, identity: options.identity, passphraseFile: options.passphraseFile })
     const opened = await ds.openDatasetStore({ identity, home, allowRollback: options.allowRollback === true })
     try {
       return await fn(ds, opened.store)
