@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import pg from 'pg'
 import { fuseAvailability, mountFuse } from '../src/fuse/index.ts'
 import { silentLogger } from '../src/vfs/log.ts'
 import { createVfs } from '../src/vfs/vfs.ts'
 import { createPgSource, sql, type SqlSource } from '../plugins/sql/index.ts'
 import { timeCommand, type BenchContext } from './lib.ts'
+import { createUsersSchema, PG_URL } from './pg-users.ts'
 
-const PG_URL = process.env.FACET_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const MiB = 2 ** 20
 
 /** Wraps a source so every statement it runs (also inside transactions) is counted. */
@@ -56,15 +54,7 @@ export default async function bench(b: BenchContext): Promise<void> {
   }
   const timeoutMs = 3_600_000
 
-  const schema = `facet_bench_scale_${randomBytes(4).toString('hex')}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  b.defer(async () => {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await admin.end()
-  })
-  await admin.query(`CREATE SCHEMA ${schema}`)
-  await admin.query(`CREATE TABLE ${schema}.users (id integer PRIMARY KEY, name text NOT NULL, email text NOT NULL, created timestamptz NOT NULL)`)
+  const { admin, schema } = await createUsersSchema(b, 'facet_bench_scale')
   const t0 = process.hrtime.bigint()
   await admin.query(
     `INSERT INTO ${schema}.users SELECT g, 'user ' || g, 'user' || g || '@example.org', '2024-01-01'::timestamptz + g * interval '1 second' FROM generate_series(1, $1) g`,

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { fuseAvailability, mountFuse } from '../src/fuse/index.ts'
 import { silentLogger } from '../src/vfs/log.ts'
@@ -7,8 +6,8 @@ import { sql } from '../plugins/sql/index.ts'
 import { mountBareFuse, type BareMount, type BareTree } from './baselines/bare-fuse.ts'
 import { BARE_FUSE_NATIVE, fuseNativeAvailability, mountBareFuseNative } from './baselines/bare-fuse-native.ts'
 import { median, nodeChild, timeCommand, type BenchContext, CAT_LOOP } from './lib.ts'
+import { createUsersSchema, PG_URL } from './pg-users.ts'
 
-const PG_URL = process.env.FACET_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const BARE = 'bare fuse-napi'
 
 /**
@@ -27,15 +26,7 @@ export default async function bench(b: BenchContext): Promise<void> {
     return
   }
 
-  const schema = `facet_bench_${randomBytes(4).toString('hex')}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  b.defer(async () => {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await admin.end()
-  })
-  await admin.query(`CREATE SCHEMA ${schema}`)
-  await admin.query(`CREATE TABLE ${schema}.users (id integer PRIMARY KEY, name text NOT NULL, email text NOT NULL, created timestamptz NOT NULL)`)
+  const { admin, schema } = await createUsersSchema(b, 'facet_bench')
   await admin.query(
     `INSERT INTO ${schema}.users SELECT g, 'user ' || g, 'user' || g || '@example.org', '2024-01-01'::timestamptz + g * interval '1 second' FROM generate_series(1, $1) g`,
     [rows],
