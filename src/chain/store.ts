@@ -2,7 +2,6 @@ import type { FileHandle } from 'node:fs/promises'
 import { facetHome, keyIdOf, shortKeyId, type Identity } from '../crypto/identity.ts'
 import { chunkClass } from '../crypto/padding.ts'
 import { DecryptError, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
-import { MLDSA65, sign } from '../crypto/pq.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
 import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
@@ -11,11 +10,9 @@ import { MAX_FILE_SIZE } from '../vfs/memory.ts'
 import type { Attr, NodeKind, OpContext, StatFs } from '../vfs/node.ts'
 import { nowNs } from '../vfs/stat.ts'
 import {
-  appendSignature,
   CHAIN_ID_BYTES,
   decodeBlock,
   DEFAULT_CHUNK_SIZE,
-  encodeUnsigned,
   FILE_HEADER_BYTES,
   FORMAT_VERSION,
   frameHeader,
@@ -25,63 +22,16 @@ import {
   type ChunkPutEvent,
   type UnsignedBlock,
 } from './format.ts'
-import { BLOCK_DIGEST_TAG, blockDigest, blockHash, chunkAad, unwrapForReader, wrapForReader } from './keys.ts'
+import { chunkAad, unwrapForReader, wrapForReader } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
-import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type TornTail, type VerifiedBlock } from './log.ts'
+import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type VerifiedBlock } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
 import { Namespace, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
-import { assessChain, describeChain, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts, type ChainPin } from './trust.ts'
-
-/** Options for opening or creating a chain. */
-export interface ChainOptions {
-  /** The unlocked identity that reads (and, as owner or authorised writer, writes) the chain. */
-  identity: Identity
-  /** The FacetFS home, for the trust store. @default facetHome() */
-  home?: string
-  /** Open without the writer lock; every change fails with `EROFS`. @default false */
-  readOnly?: boolean
-  /** Accept a log older than, or diverging from, the trusted head, or whose last block was damaged after it was seen (cut, and trusted from now on), or one this identity wrote to but the trust store lost. Never a chain other than the one pinned for its location: that takes `facet trust accept`. @default false */
-  allowRollback?: boolean
-  /** Check and update the trust store. @default true */
-  trust?: boolean
-  /** Pad what this chain writes to size classes (the last chunk of a file, metadata, links, extended attributes; FORMAT.md, Padding), so sealed lengths show classes, not sizes. Off only to measure its cost. @default true */
-  padding?: boolean
-  /** Where warnings go: a cut torn tail, a first-use pin, an accepted rollback. @default silentLogger */
-  logger?: Logger
-  /** How long changes wait for more before a block is committed, in milliseconds. @default 20 */
-  commitDelayMs?: number
-  /** A block is committed once this many content bytes are sealed. @default 8 MiB */
-  blockBytes?: number
-  /** Bytes of decrypted chunks kept in the cache: one slab of shared memory, least recently used chunks evicted first, pages touched only as chunks are read. @default 64 MiB */
-  cacheBytes?: number
-}
-
-/** Options for {@link Chain.create}. */
-export interface CreateChainOptions extends ChainOptions {
-  /** Content chunk size in bytes. @default 131072 */
-  chunkSize?: number
-}
-
-/** What opening a chain found. */
-export interface OpenReport {
-  blocks: number
-  events: number
-  /** Sequence number of the last block. */
-  headSeq: number
-  /** Present when a torn tail was found (and, unless read-only, cut). */
-  tornTail?: TornTail | undefined
-  /** Set when a rollback or fork was accepted because `allowRollback` was given. */
-  rollbackAccepted?: string | undefined
-  /** Set when this open pinned the chain's location in the trust store (its first use here). */
-  pinned?: ChainPin | undefined
-}
-
-/** Thrown when the identity has no key grant for the chain. */
-export class NoAccessError extends Error {
-  override readonly name = 'NoAccessError'
-}
+import { NoAccessError, type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
+import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
+import { assessChain, describeChain, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts } from './trust.ts'
 
 const EMPTY = new Uint8Array(0)
 /** Written chunks this big or bigger are sealed by the chunk worker. */
@@ -1007,33 +957,6 @@ export class Chain {
   }
 }
 
-/** A signed block body, its hash, and (when the worker computed it) the CRC-32 of its frame. */
-export interface SignedBody {
-  body: Buffer
-  hash: Buffer
-  crc?: number
-}
-
-/** Encodes, signs and hashes a block with `identity`'s ML-DSA-65 key. */
-export function signBlock(block: UnsignedBlock, identity: Identity, sizeHint = 4096): { body: Buffer; hash: Buffer } {
-  const unsigned = encodeUnsigned(block, sizeHint)
-  const digest = blockDigest(unsigned.buf.subarray(0, unsigned.length))
-  const signature = sign(digest, identity.signingSecretKey)
-  const body = appendSignature(unsigned, signature)
-  return { body, hash: blockHash(digest, signature) }
-}
-
-/** Encodes a block (into `into` when it is big enough), signs its digest with `identity`'s ML-DSA-65 key on a `pool` thread, and hashes it. */
-export async function signBlockWith(pool: PqPool, block: UnsignedBlock, identity: Identity, sizeHint = 4096, into?: Buffer): Promise<SignedBody> {
-  const unsigned = encodeUnsigned(block, sizeHint, into)
-  if (unsigned.buf.buffer instanceof SharedArrayBuffer && unsigned.buf.length >= unsigned.length + 2 + MLDSA65.signature) {
-    // a big block: hashed, signed and checksummed in place by the worker
-    const { digest, signature, crc } = await pool.signSharedBody(unsigned.buf, unsigned.length, BLOCK_DIGEST_TAG, identity.signingSecretKey)
-    return { body: unsigned.buf.subarray(0, unsigned.length + 2 + signature.length), hash: blockHash(digest, signature), crc }
-  }
-  const digest = blockDigest(unsigned.buf.subarray(0, unsigned.length))
-  const signature = await pool.sign(digest, identity.signingSecretKey)
-  return { body: appendSignature(unsigned, signature), hash: blockHash(digest, signature) }
-}
-
 export { ChainIntegrityError, RollbackError, ForgedDataError }
+export { NoAccessError, type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
+export { signBlock, signBlockWith, type SignedBody } from './signing.ts'
