@@ -48,7 +48,8 @@ async function ownBroker(kind: 'nats' | 'redis'): Promise<OwnBroker> {
           s.listen(port, '127.0.0.1', () => s.close(() => done(false)))
         }),
       `${exec} listening on ${port}`,
-      10_000,
+      // redis-server with appendfsync always replays and syncs its log before listening: slow on a loaded disk
+      30_000,
     )
     if (kind === 'nats') await new Promise(r => setTimeout(r, 300)) // JetStream comes up just after the port
   }
