@@ -1,33 +1,31 @@
 import { readFileSync } from 'node:fs'
 import { fuseAvailability, mountFuse } from '../src/fuse/index.ts'
 import { silentLogger } from '../src/vfs/log.ts'
-import { createVfs } from '../src/vfs/vfs.ts'
-import { createPgSource, sql, type SqlSource } from '../plugins/sql/index.ts'
+import { createVfs, type Vfs } from '../src/vfs/vfs.ts'
+import { createPgSource, sql } from '../plugins/sql/index.ts'
+import { countedSource } from '../plugins/sql/test-helpers.ts'
 import { timeCommand, type BenchContext } from './lib.ts'
 import { createUsersSchema, PG_URL } from './pg-users.ts'
 
 const MiB = 2 ** 20
 
-/** Wraps a source so every statement it runs (also inside transactions) is counted. */
-function counted(source: SqlSource): { source: SqlSource; count: () => number } {
-  let n = 0
-  const wrapped: SqlSource = Object.create(source) as SqlSource
-  wrapped.query = (text, params, options) => {
-    n++
-    return source.query(text, params, options)
-  }
-  wrapped.transaction = (fn, options) =>
-    source.transaction(
-      tx =>
-        fn({
-          query: (text, params, opts) => {
-            n++
-            return tx.query(text, params, opts)
-          },
-        }),
-      options,
-    )
-  return { source: wrapped, count: () => n }
+/**
+ * Wraps a Vfs so every method the FUSE adapter calls on it is counted by name: one FUSE
+ * request is one Vfs call (lookup and getattr both land in `lstat`).
+ */
+function countedCalls(vfs: Vfs): { vfs: Vfs; calls: Map<string, number> } {
+  const calls = new Map<string, number>()
+  const served = new Proxy(vfs, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown
+      if (typeof value !== 'function' || typeof prop !== 'string') return value
+      return (...args: unknown[]) => {
+        calls.set(prop, (calls.get(prop) ?? 0) + 1)
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
+  return { vfs: served, calls }
 }
 
 /** This process's resident set size now (`VmRSS`) and its peak so far (`VmHWM`), in bytes. */
@@ -63,26 +61,23 @@ export default async function bench(b: BenchContext): Promise<void> {
   await admin.query(`VACUUM ANALYZE ${schema}.users`)
   b.log(`${rows.toLocaleString('en')} rows in ${schema}.users (${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s)`)
 
-  const { source, count: queries } = counted(createPgSource({ url: PG_URL }))
+  const { source, count: queries } = countedSource(createPgSource({ url: PG_URL }))
   const view = sql({ source, schema })
   const vfs = createVfs({ mounts: { '/db': view }, logger: silentLogger })
   b.defer(() => vfs.close())
-  const calls = { lstat: 0, readdir: 0 }
-  const lstat = vfs.lstat.bind(vfs)
-  const readdir = vfs.readdir.bind(vfs)
-  vfs.lstat = (path, caller) => (calls.lstat++, lstat(path, caller))
-  vfs.readdir = (path, options, caller) => (calls.readdir++, readdir(path, options, caller))
+  const { vfs: served, calls } = countedCalls(vfs)
   const dir = b.tmpdir('sql-scale')
-  const mount = await mountFuse(vfs, dir)
+  const mount = await mountFuse(served, dir)
   b.defer(() => mount.unmount())
   const folder = `${dir}/db/users`
   await timeCommand('ls', [`${dir}/db`])
 
-  const snap = (): { q: number; lstat: number; readdir: number } => ({ q: queries(), lstat: calls.lstat, readdir: calls.readdir })
+  const snap = (): { q: number; calls: Map<string, number> } => ({ q: queries(), calls: new Map(calls) })
   const delta = (a: ReturnType<typeof snap>): string => {
     const z = snap()
     const per = (n: number): string => (n / rows).toFixed(2)
-    return `${per(z.q - a.q)} queries, ${per(z.lstat - a.lstat)} getattr/lookup, ${z.readdir - a.readdir} readdir pages`
+    const ops = [...z.calls].map(([op, n]) => [op, n - (a.calls.get(op) ?? 0)] as const).filter(([, n]) => n > 0)
+    return [`${per(z.q - a.q)} queries`, ...ops.map(([op, n]) => (op === 'readdir' ? `${n} readdir pages` : `${per(n)} ${op}`))].join(', ')
   }
 
   // ls: names only (readdir pages)

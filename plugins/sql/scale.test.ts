@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { liveHeapUsed } from '../../test/helpers/heap.ts'
-import { BACKENDS, pgTestDb, type TestDb } from './test-helpers.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+import { createVfs } from '../../src/vfs/vfs.ts'
+import { createPgSource, createPgliteSource } from './source.ts'
+import { BACKENDS, countedSource, PG_URL, pgTestDb, type TestDb } from './test-helpers.ts'
+import { sql } from './view.ts'
 
 describe.each(BACKENDS)('keyed access on $backend', ({ make }) => {
   let t: TestDb
@@ -46,6 +50,31 @@ describe.each(BACKENDS)('keyed access on $backend', ({ make }) => {
     }
     expect(count).toBe(20000)
     expect(seen.size).toBe(20000)
+  })
+
+  it('looks up the rows of a listed page with one query per 256 of them, each stat and read exact', async () => {
+    const raw = 'pglite' in t.connection ? await createPgliteSource(t.connection.pglite) : createPgSource({ url: PG_URL })
+    const { source, count } = countedSource(raw)
+    const vfs = createVfs({ mounts: { '/db': sql({ source, schema: t.schema, tables: ['events'] }) }, logger: silentLogger })
+    try {
+      const page = await vfs.readdir('/db/events', { limit: 512 })
+      const names = page.entries.map(e => e.name).filter(name => name !== '.schema')
+      expect(names.length).toBeGreaterThan(500)
+      const before = count()
+      const sizes: number[] = []
+      for (const name of names) sizes.push((await vfs.lstat(`/db/events/${name}`)).size)
+      // ls -l's order: every name of the page, in listing order, then nothing else
+      expect(count() - before).toBe(Math.ceil(names.length / 256))
+      // the rows fetched together are the rows themselves, not their neighbours
+      for (const at of [0, 255, 256, names.length - 1]) {
+        const [region, seq] = names[at]!.replace(/\.json$/, '').split(',')
+        const text = (await vfs.readFile(`/db/events/${names[at]}`)).toString()
+        expect(JSON.parse(text)).toEqual({ region, seq, body: 'x'.repeat(50) })
+        expect(sizes[at]).toBe(Buffer.byteLength(text))
+      }
+    } finally {
+      await vfs.close() // closes the source too
+    }
   })
 })
 

@@ -180,6 +180,22 @@ export class SqlTable {
   }
 
   /**
+   * Reads the rows whose keys lie from `first` to `last` (inclusive, in key order) with
+   * one indexed range scan, at most `limit` of them: how the rows of a listed page are
+   * fetched together when the first of them is looked up.
+   */
+  async getRange(first: readonly string[], last: readonly string[], limit: number): Promise<StoredRow[]> {
+    const lo = this.keyParams(first)
+    const hi = this.keyParams(last)
+    if (!lo || !hi) return []
+    const n = this.keyFields.length
+    const tuple = (at: number) => `(${this.keyFields.map((k, i) => paramSql(k.column, at + i)).join(', ')})`
+    const sql = `SELECT ${this.versionSql}, ${this.selectList} FROM ${this.rel} t WHERE (${this.orderBy}) >= ${tuple(1)} AND (${this.orderBy}) <= ${tuple(n + 1)} ORDER BY ${this.orderBy} LIMIT ${Math.max(1, Math.floor(limit))}`
+    const { rows } = await this.read(() => this.source.query(sql, [...lo, ...hi], { prepare: true }))
+    return rows.map(r => this.toRow(r.slice(1), r[0] ?? null))
+  }
+
+  /**
    * Lists keys (and labels) in key order, `limit` at a time, starting after the key
    * `after`: one indexed range scan per page, so memory and time per page do not grow
    * with the table.

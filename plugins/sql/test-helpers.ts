@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { openSqlDatabase, type SqlDatabase, type SqlDatabaseOptions } from './database.ts'
+import type { SqlSource } from './source.ts'
 
 /** The test server: PostgreSQL on 127.0.0.1:5432, trust auth, database `test`. */
 export const PG_URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -99,4 +100,26 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 5000):
     if (Date.now() > end) throw new Error('condition not met in time')
     await new Promise(r => setTimeout(r, 20))
   }
+}
+
+/** Wraps a source so every statement it runs (also inside transactions) is counted. */
+export function countedSource(source: SqlSource): { source: SqlSource; count: () => number } {
+  let n = 0
+  const wrapped: SqlSource = Object.create(source) as SqlSource
+  wrapped.query = (text, params, options) => {
+    n++
+    return source.query(text, params, options)
+  }
+  wrapped.transaction = (fn, options) =>
+    source.transaction(
+      tx =>
+        fn({
+          query: (text, params, opts) => {
+            n++
+            return tx.query(text, params, opts)
+          },
+        }),
+      options,
+    )
+  return { source: wrapped, count: () => n }
 }

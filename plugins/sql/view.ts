@@ -82,6 +82,17 @@ interface CachedRow {
   row: StoredRow
 }
 
+/** The keys of one listed page, in order, and how far its rows have been fetched (see {@link TableRecords.get}). */
+interface ListedPage {
+  keys: string[][]
+  /** Rows before this index are fetched, or being fetched by `fetching`. */
+  fetchedTo: number
+  fetching?: Promise<void>
+}
+
+/** Rows fetched in one query when a listed row is looked up: those that follow it on its page. */
+const PREFETCH_ROWS = 256
+
 /**
  * The records of one table as a collection: keys are row names (see `keys.ts`), `get`
  * is one indexed `SELECT`, listing pages through the primary key, and edits go through
@@ -96,6 +107,8 @@ class TableRecords {
   private readonly byRecord = new WeakMap<object, StoredRow>()
   /** The last seen label of each row, by bare key, so a written record keeps the name it was listed by. */
   private readonly labels: LRUCache<string, string>
+  /** Where each recently listed key sits on its page, so looking it up fetches its neighbours too. */
+  private readonly listed: LRUCache<string, { page: ListedPage; at: number }>
   /** Written records whose key is their file's key (see {@link check}). */
   private readonly written = new WeakMap<object, Written>()
   /** The collection's change emitter, to announce a row under the key the database gave it. */
@@ -114,6 +127,7 @@ class TableRecords {
     this.ttl = live ? 60_000 : Math.max(0, options.revalidateMs ?? 1000)
     this.rows = new LRUCache({ max: options.cacheSize ?? 10_000, ...(this.ttl > 0 ? { ttl: this.ttl } : {}) })
     this.bases = new LRUCache({ max: options.cacheSize ?? 10_000 })
+    this.listed = new LRUCache({ max: 4 * (options.cacheSize ?? 10_000), ttl: 30_000 })
     const format = formatOf(options.format ?? 'json')
     this.ext = format.ext
     const refuses = table.info.refuses
@@ -124,6 +138,7 @@ class TableRecords {
       schema,
       list: async ({ limit, cursor }) => {
         const page = await table.listKeys(limit, cursor === undefined ? undefined : (JSON.parse(cursor) as string[]))
+        this.noteListed(page.rows.map(r => r.key))
         const items = page.rows.map(r => ({ [PARTS]: r.key, [LABEL]: r.label }) as unknown as SqlRecord)
         return page.next ? { items, cursor: JSON.stringify(page.next) } : { items }
       },
@@ -186,10 +201,55 @@ class TableRecords {
   async get(key: string): Promise<SqlRecord | undefined> {
     const parts = await this.parts(key)
     if (!parts) return undefined
-    const hit = this.ttl > 0 ? this.rows.get(this.bare(parts)) : undefined
+    const bare = this.bare(parts)
+    const hit = this.ttl > 0 ? this.rows.get(bare) : undefined
     if (hit) return hit.row.record
+    if (this.ttl > 0 && (await this.fetchListed(bare))) {
+      const fetched = this.rows.get(bare)
+      if (fetched) return fetched.row.record
+    }
     const row = await this.table.get(parts)
     return row ? this.remember(row) : undefined
+  }
+
+  /** Remembers where each key of a listed page sits, for {@link fetchListed}. */
+  private noteListed(keys: string[][]): void {
+    if (this.ttl === 0 || keys.length < 2) return
+    const page: ListedPage = { keys, fetchedTo: 0 }
+    keys.forEach((key, at) => this.listed.set(this.bare(key), { page, at }))
+  }
+
+  /**
+   * A listing is usually followed by a lookup of each of its names in order (`ls -l`,
+   * `find`, a file manager): when `bare` was listed recently and its row is not cached,
+   * the rows that follow it on its page are read with it in one range query
+   * ({@link SqlTable.getRange}) and cached for the revalidation window, so the lookups
+   * after it cost no query. Returns false when `bare` was not listed (or its page's fetch
+   * already passed it and the row was gone): the caller reads the one row.
+   */
+  private async fetchListed(bare: string): Promise<boolean> {
+    const spot = this.listed.get(bare)
+    if (!spot) return false
+    const { page, at } = spot
+    if (at < page.fetchedTo) {
+      if (!page.fetching) return false
+      await page.fetching.catch(() => {})
+      return true
+    }
+    const end = Math.min(page.keys.length, at + PREFETCH_ROWS)
+    page.fetchedTo = end
+    const fetching = this.table.getRange(page.keys[at]!, page.keys[end - 1]!, end - at).then(rows => {
+      for (const row of rows) this.remember(row)
+    })
+    page.fetching = fetching
+    try {
+      await fetching
+      return true
+    } catch {
+      return false // the caller's own read of the row reports what went wrong
+    } finally {
+      if (page.fetching === fetching) page.fetching = undefined
+    }
   }
 
   /**
