@@ -44,6 +44,8 @@ export interface ConfigOptions {
   interactive?: boolean | undefined
   /** For the demo's encrypted `/files`: open it even when its log was rolled back or its last block damaged (`--allow-rollback`). @default false */
   allowRollback?: boolean | undefined
+  /** For the demo's encrypted `/files`: keep it in this log file (relative to `cwd`) or at this `postgres://` / `postgresql://` URL (`--files-store`). @default `<home>/chains/files.chain` */
+  filesStore?: string | undefined
 }
 
 /** Where a config came from: an absolute file path, or `'demo'` for the built-in demo. */
@@ -150,7 +152,8 @@ export function checkConfig(value: unknown, file: string): FacetConfig {
  */
 export async function loadConfig(options: ConfigOptions = {}): Promise<LoadedConfig> {
   const source = await resolveConfigPath(options)
-  const config = source === 'demo' ? await (await import('../demo/index.ts')).createDemoConfig(demoOptions(options)) : await importConfig(source)
+  if (options.filesStore !== undefined && source !== 'demo') throw usageError(`--files-store is for the built-in demo's /files; ${source} says where its own chains live`)
+  const config = source === 'demo' ? await loadDemo(options) : await importConfig(source)
   const { createVfs } = await import('../vfs/vfs.ts')
   let vfs: Vfs
   try {
@@ -162,9 +165,26 @@ export async function loadConfig(options: ConfigOptions = {}): Promise<LoadedCon
   return { vfs, config, source, close: () => (closing ??= vfs.close()) }
 }
 
-function demoOptions(options: ConfigOptions): import('../demo/index.ts').DemoOptions {
+/** The built-in demo with the options the command line gave; a named `/files` store that cannot be opened is a {@link CliError} naming it. */
+async function loadDemo(options: ConfigOptions): Promise<FacetConfig> {
+  const { createDemoConfig } = await import('../demo/index.ts')
+  try {
+    return await createDemoConfig(await demoOptions(options))
+  } catch (err) {
+    const { FilesStoreError } = await import('../demo/files-store.ts')
+    if (err instanceof FilesStoreError) throw new CliError(err.message)
+    throw err
+  }
+}
+
+async function demoOptions(options: ConfigOptions): Promise<import('../demo/index.ts').DemoOptions> {
   const demo: import('../demo/index.ts').DemoOptions = { prompt: options.interactive === true }
   if (options.passphraseFile) demo.passphraseFile = resolve(options.cwd ?? process.cwd(), options.passphraseFile)
+  if (options.filesStore !== undefined) {
+    const { isPostgresUrl } = await import('../demo/files-store.ts')
+    if (options.filesStore === '') throw usageError('--files-store needs a log file path or a postgres://HOST/DB URL')
+    demo.filesStore = isPostgresUrl(options.filesStore) ? options.filesStore : resolve(options.cwd ?? process.cwd(), options.filesStore)
+  }
   demo.note = note
   if (options.logger) demo.logger = options.logger
   if (options.allowRollback) demo.allowRollback = true

@@ -88,6 +88,13 @@ export interface DemoOptions {
   logger?: Logger
   /** Open `/files` even when its log is older than the one seen here, or its last block was damaged since (`facet up --allow-rollback`). @default false */
   allowRollback?: boolean
+  /**
+   * Keep `/files` in this log file, or in PostgreSQL at this `postgres://` URL (see
+   * `filesStoreLocation` in files-store.ts), instead of `<home>/chains/files.chain`. A
+   * store named here that cannot be opened makes {@link createDemoConfig} throw
+   * `FilesStoreError` rather than leave `/files` out.
+   */
+  filesStore?: string
 }
 
 /**
@@ -95,7 +102,7 @@ export interface DemoOptions {
  * view at `/hello`, a writable memory folder at `/scratch`, an embedded PostgreSQL
  * (PGlite, opened on first use, and left out when `@electric-sql/pglite` is not installed)
  * at `/db`, FacetFS's own figures at `/proc`, and, when a passphrase is set or typed, the
- * encrypted chain `<home>/chains/files.chain` at `/files` (see {@link DEMO_MOUNTS}).
+ * encrypted chain `<home>/chains/files.chain` (or `options.filesStore`) at `/files` (see {@link DEMO_MOUNTS}).
  * Only the CLI loads it: the package's own entry points never import the plugins it uses.
  */
 export async function createDemoConfig(options: DemoOptions = {}): Promise<FacetConfig> {
@@ -135,10 +142,10 @@ async function demoChain(options: DemoOptions, unlocked: (identity: import('../c
     if (options.prompt) options.note?.('/files (encrypted chain) is not mounted: set FACET_PASSPHRASE or pass --passphrase-file to open it')
     return undefined
   }
-  const { ChainLockedError, openChainMount } = await import('../chain/index.ts')
   const { facetHome, loadIdentity, createIdentity, readPublicIdentity } = await import('../crypto/identity.ts')
   const { resolvePassphrase } = await import('../crypto/passphrase.ts')
   const home = options.home ?? facetHome()
+  let chainOptions: import('../chain/mount.ts').OpenChainMountOptions
   try {
     const exists = await readPublicIdentity('default', home).then(
       () => true,
@@ -151,17 +158,28 @@ async function demoChain(options: DemoOptions, unlocked: (identity: import('../c
     })
     const identity = exists ? await loadIdentity('default', passphrase, home) : await createIdentity('default', passphrase, { home })
     unlocked(identity)
-    const chainOptions = { home, identity, logger: options.logger ?? createLogger(), allowRollback: options.allowRollback === true }
-    try {
-      return await openChainMount(chainOptions)
-    } catch (err) {
-      // A running `facet up` holds the writer lock: read alongside it.
-      if (!(err instanceof ChainLockedError)) throw err
-      return await openChainMount({ ...chainOptions, readOnly: true } as Parameters<typeof openChainMount>[0])
-    }
+    chainOptions = { home, identity, logger: options.logger ?? createLogger(), allowRollback: options.allowRollback === true }
+    if (options.filesStore === undefined) return await openFiles(chainOptions)
   } catch (err) {
     options.note?.(`/files (encrypted chain) is not mounted: ${err instanceof Error ? err.message : String(err)}`)
     return undefined
+  }
+  const { filesStoreLocation, FilesStoreError } = await import('./files-store.ts')
+  try {
+    return await openFiles({ ...chainOptions, ...filesStoreLocation(options.filesStore) })
+  } catch (err) {
+    throw new FilesStoreError(options.filesStore, err)
+  }
+}
+
+/** Opens `/files`; when a running `facet up` holds the writer lock, reads alongside it, following its blocks. */
+async function openFiles(options: import('../chain/mount.ts').OpenChainMountOptions): Promise<Mount> {
+  const { ChainLockedError, openChainMount } = await import('../chain/index.ts')
+  try {
+    return await openChainMount(options)
+  } catch (err) {
+    if (!(err instanceof ChainLockedError)) throw err
+    return await openChainMount({ ...options, readOnly: true, mount: { follow: true } })
   }
 }
 

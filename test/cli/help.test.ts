@@ -21,7 +21,7 @@ describe('facet --help', () => {
   it('gives facet dev every option of facet up but those of the demo, which dev cannot serve', () => {
     const program = createProgram()
     const flags = (name: string) => program.commands.find(c => c.name() === name)!.options.map(o => o.long)
-    const demoOnly = ['--passphrase-file', '--allow-rollback']
+    const demoOnly = ['--passphrase-file', '--allow-rollback', '--files-store']
     expect(flags('dev')).toEqual(expect.arrayContaining(flags('up').filter(f => !demoOnly.includes(f!))))
   })
 })

@@ -48,7 +48,8 @@ export function register(program: Command, shared: Shared): void {
     .addConfigOption(
       addServeOptions(program.command('up').description('mount the tree with FUSE (and serve GraphQL) until Ctrl-C or SIGTERM'))
         .option('--passphrase-file <file>', 'passphrase of the identity that opens the demo /files chain (else FACET_PASSPHRASE or a prompt)')
-        .option('--allow-rollback', 'open the demo /files chain even when its log is older than the one seen here, or its last block was damaged since (cut, then trusted)'),
+        .option('--allow-rollback', 'open the demo /files chain even when its log is older than the one seen here, or its last block was damaged since (cut, then trusted)')
+        .option('--files-store <path|url>', 'keep the demo /files chain in this log file, or in PostgreSQL at postgres://HOST/DB, created on first use; a second facet up on the same store mounts it read-only (default: <home>/chains/files.chain)'),
     )
     .action(async (options: UpOptions) => {
       await up(options, shared)
