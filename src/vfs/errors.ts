@@ -4,6 +4,7 @@
 export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
+  EINTR: 4,
   EIO: 5,
   ENXIO: 6,
   E2BIG: 7,
@@ -24,6 +25,7 @@ export const ERRNO = {
   EMLINK: 31,
   ERANGE: 34,
   ENAMETOOLONG: 36,
+  ENOLCK: 37,
   ENOSYS: 38,
   ENOTEMPTY: 39,
   ELOOP: 40,
@@ -40,6 +42,7 @@ export type ErrnoCode = keyof typeof ERRNO
 const DESCRIPTIONS: Record<ErrnoCode, string> = {
   EPERM: 'operation not permitted',
   ENOENT: 'no such file or directory',
+  EINTR: 'interrupted system call',
   EIO: 'i/o error',
   ENXIO: 'no such device or address',
   E2BIG: 'argument list too long',
@@ -60,6 +63,7 @@ const DESCRIPTIONS: Record<ErrnoCode, string> = {
   EMLINK: 'too many links',
   ERANGE: 'result out of range',
   ENAMETOOLONG: 'name too long',
+  ENOLCK: 'no locks available',
   ENOSYS: 'function not implemented',
   ENOTEMPTY: 'directory not empty',
   ELOOP: 'too many symbolic links encountered',
