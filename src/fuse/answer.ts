@@ -49,6 +49,15 @@ export type Answer = <T>(
   late?: (value: T) => void,
 ) => void
 
+/** An {@link Answer} with a twin for calls that may wait as long as they must. */
+export interface Answerer extends Answer {
+  /**
+   * Answers like the guarded function but with no timeout: for a blocking lock
+   * (`F_SETLKW`, `flock` without `LOCK_NB`), which waits until the holder lets go.
+   */
+  readonly untimed: Answer
+}
+
 /** One call waiting for a promise; methods on a class so no closures are made per call. */
 class PendingCall<T> {
   readonly startedMs = Date.now()
@@ -59,11 +68,12 @@ class PendingCall<T> {
     readonly cb: FuseCallback,
     readonly reply: (value: T) => Reply | number,
     readonly late: ((value: T) => void) | undefined,
+    readonly timed: boolean,
   ) {}
 }
 
 /** Makes the {@link Answer} function a mount's handlers share. */
-export function createAnswerer(options: AnswererOptions): Answer {
+export function createAnswerer(options: AnswererOptions): Answerer {
   const { logger } = options
   const timeoutMs = guardTimeout(options.timeoutMs)
   const pending = new Set<PendingCall<any>>()
@@ -81,7 +91,7 @@ export function createAnswerer(options: AnswererOptions): Answer {
   const sweep = (): void => {
     const now = Date.now()
     for (const c of pending) {
-      if (now - c.startedMs < timeoutMs) continue
+      if (!c.timed || now - c.startedMs < timeoutMs) continue
       pending.delete(c)
       c.done = true
       logger.warn({ op: c.op, path: c.path, timeoutMs }, 'FUSE call took too long; answered ETIMEDOUT')
@@ -118,14 +128,15 @@ export function createAnswerer(options: AnswererOptions): Answer {
     send(c.cb, args, c.op, c.path)
   }
 
-  return function answer<T>(
+  const start = <T>(
+    timed: boolean,
     op: string,
     path: string,
     cb: FuseCallback,
     work: () => T | PromiseLike<T>,
     reply: (value: T) => Reply | number,
     late?: (value: T) => void,
-  ): void {
+  ): void => {
     let result: T | PromiseLike<T>
     try {
       result = work()
@@ -143,12 +154,17 @@ export function createAnswerer(options: AnswererOptions): Answer {
       send(cb, args, op, path)
       return
     }
-    const c = new PendingCall(op, path, cb, reply, late)
-    pending.add(c)
-    sweeper ??= setInterval(sweep, Math.min(1000, Math.ceil(timeoutMs / 4))).unref()
+    const c = new PendingCall(op, path, cb, reply, late, timed)
+    if (timed) {
+      pending.add(c)
+      sweeper ??= setInterval(sweep, Math.min(1000, Math.ceil(timeoutMs / 4))).unref()
+    }
     ;(result as PromiseLike<T>).then(
       value => settle(c, true, value),
       err => settle(c, false, err),
     )
   }
+  const answer: Answer = (op, path, cb, work, reply, late) => start(true, op, path, cb, work, reply, late)
+  const untimed: Answer = (op, path, cb, work, reply, late) => start(false, op, path, cb, work, reply, late)
+  return Object.assign(answer, { untimed })
 }

@@ -9,6 +9,8 @@ export interface FuseRequestContext {
   readonly gid: number
   readonly pid: number
   readonly umask: number
+  /** The open file the request is about, when it is about one: `lockOwner` names who locks, `flockRelease` marks the last close of a file that had a `flock`. */
+  readonly fileInfo?: { readonly lockOwner: number | bigint; readonly flockRelease: boolean } | null
 }
 
 /** The part of a fuse-napi `Fuse` instance the adapter uses. */

@@ -4,8 +4,9 @@ import type { Logger } from '../vfs/log.ts'
 import type { ChangeEvent, Vfs } from '../vfs/vfs.ts'
 import { createAnswerer } from './answer.ts'
 import { FuseUnavailableError, loadFuse, type FuseInstance } from './binding.ts'
+import { createFuseLocks } from './locks.ts'
 import { createFuseOps } from './ops.ts'
-import { fuseMountOptions, type MountTuning } from './options.ts'
+import { fuseMountOptions, lockWaits, type MountTuning } from './options.ts'
 import { clearStaleMount, lazyUnmount, listFuseMounts } from './stale.ts'
 
 export { FuseUnavailableError } from './binding.ts'
@@ -68,7 +69,9 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
 
   const answer = createAnswerer({ timeoutMs: options.timeoutMs ?? 12_000, logger })
   let fuse: FuseInstance | undefined
-  const ops = createFuseOps(vfs, { answer, context: () => fuse!.context() })
+  const context = () => fuse!.context()
+  const locks = createFuseLocks(vfs, { answer, context, maxWaits: lockWaits(options) })
+  const ops = createFuseOps(vfs, { answer, context, locks })
   fuse = new Fuse(dir, ops, fuseMountOptions(options))
   const mounted = fuse
 
@@ -91,6 +94,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {
     invalidations.stop()
+    await locks.close()
     try {
       await new Promise<void>((done, fail) => mounted.unmount(err => (err ? fail(err) : done())))
     } catch (err) {

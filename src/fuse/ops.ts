@@ -4,6 +4,7 @@ import type { StatFs } from '../vfs/node.ts'
 import type { CallerContext, NodeTimeSpec, SetattrRequest, SpecialKind, Stat, Vfs } from '../vfs/vfs.ts'
 import type { Answer } from './answer.ts'
 import type { FuseCallback, FuseRequestContext } from './binding.ts'
+import type { FuseLocks } from './locks.ts'
 
 /** A time as fuse-napi takes it in a stat and gives it in `utimensWithTimespec`. */
 interface Timespec {
@@ -107,6 +108,8 @@ export interface FuseOpsOptions {
   answer: Answer
   /** The caller of the request being handled (fuse-napi's `context()`), `null` outside one. */
   context: () => FuseRequestContext | null
+  /** The `lock` and `flock` handlers; without them the kernel keeps locks for this machine alone. */
+  locks?: FuseLocks
 }
 
 /**
@@ -118,10 +121,11 @@ export interface FuseOpsOptions {
  * so every path op here acts on the path's last name as it is (`lchown`, `lutimes`,
  * `lgetxattr`) and calls carry `permissionsChecked`. File-handle numbers are the Vfs's
  * own; calls on a handle come with a `null` path (`nullpath_ok`) and act on the handle.
- * Ops left out on purpose: `access` (never sent with `default_permissions`), `lock` and
- * `flock` (the kernel keeps local locks itself when they are absent).
+ * `lock` and `flock` come from `locks` (see `locks.ts`), so a chain shared through
+ * PostgreSQL holds its locks where every machine sees them. Left out on purpose:
+ * `access` (never sent with `default_permissions`).
  */
-export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
+export function createFuseOps(vfs: Vfs, { answer, context, locks }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
   const ok = (): number => 0
   const stat = (s: Stat): [number, FuseStat] => [0, toFuseStat(s)]
   const opened = (fh: number): [number, number | { fd: number; directIO: true }] => [0, vfs.wantsDirectIo(fh) ? { fd: fh, directIO: true } : fh]
@@ -243,7 +247,9 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
       // close(2) has already returned: it waits for FLUSH, never for RELEASE, and the kernel
       // drops RELEASE's answer. What a release may still wait for (a chain's group commit)
       // runs on without holding a FUSE worker.
-      answer('release', path ?? UNLINKED, cb, () => void release(fd), ok)
+      if (!locks) return answer('release', path ?? UNLINKED, cb, () => void release(fd), ok)
+      const unlocked = locks.released(fd)
+      answer('release', path ?? UNLINKED, cb, () => void unlocked.catch(() => {}).finally(() => release(fd)), ok)
     },
 
     truncate(path: string, size: number, cb: FuseCallback) {
@@ -332,6 +338,8 @@ export function createFuseOps(vfs: Vfs, { answer, context }: FuseOpsOptions): Re
     removexattr(path: string, name: string, cb: FuseCallback) {
       answer('removexattr', path, cb, () => vfs.removexattr(path, name, nofollow, caller()), ok)
     },
+
+    ...(locks ? { lock: locks.lock, flock: locks.flock } : {}),
   }
 }
 

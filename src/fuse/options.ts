@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os'
+import { BINDING_TIMEOUT_MS } from './answer.ts'
 
 /** Kernel cache and transfer settings of a FUSE mount; each applies to the whole mount. */
 export interface MountTuning {
@@ -38,6 +39,14 @@ export interface MountTuning {
    * @default the number of cores, at least 2 and at most 8
    */
   workers?: number
+  /**
+   * How many blocking lock waits (`F_SETLKW`, `flock` without `LOCK_NB`) may be in
+   * progress at once. Each holds a native worker until the lock is granted, so the mount
+   * gets this many workers more than `workers` and ordinary calls are still answered while
+   * processes wait; one wait more fails with `ENOLCK`.
+   * @default 4
+   */
+  lockWaits?: number
   /** Makes libfuse print every request to stderr. @default false */
   debug?: boolean
 }
@@ -59,6 +68,13 @@ function bytes(name: string, value: number): number {
   return value
 }
 
+/** The blocking lock waits a mount allows at once (see {@link MountTuning.lockWaits}). */
+export function lockWaits(tuning: MountTuning): number {
+  const value = tuning.lockWaits ?? 4
+  if (!Number.isSafeInteger(value) || value < 0 || value > 32) throw new RangeError(`lockWaits must be a whole number from 0 to 32, got ${value}`)
+  return value
+}
+
 function workers(value: number): number {
   if (!Number.isSafeInteger(value) || value < 1 || value > 64) throw new RangeError(`workers must be a whole number from 1 to 64, got ${value}`)
   return value
@@ -72,7 +88,8 @@ function workers(value: number): number {
  * reaches FacetFS, as on a local filesystem. It never sets `kernel_cache` nor
  * `auto_cache`: a rendered view file can change without its size or time changing, so
  * the page cache is dropped on open unless the mount keeps it for a handle. fuse-napi's
- * own per-call timer is kept as a backstop behind the adapter's guard. `nullpath_ok`
+ * own per-call timer is kept as a backstop behind the adapter's guard, except for `lock`
+ * and `flock`, whose blocking waits must outlast it. `nullpath_ok`
  * spares libfuse building a path for calls on a handle (read, write, flush, fsync,
  * release): the handle says which file.
  */
@@ -86,7 +103,9 @@ export function fuseMountOptions(tuning: MountTuning = {}): Record<string, unkno
     attrTimeout: seconds('attrTimeout', tuning.attrTimeout ?? 0),
     entryTimeout: seconds('entryTimeout', tuning.entryTimeout ?? 1),
     defaultPermissions: true,
-    maxConcurrency: workers(tuning.workers ?? defaultWorkers()),
+    maxConcurrency: Math.min(64, workers(tuning.workers ?? defaultWorkers()) + lockWaits(tuning)),
+    // a blocking lock waits as long as the holder holds: only the adapter's guard times out the others
+    timeout: { default: BINDING_TIMEOUT_MS, lock: false, flock: false },
     nullPathOk: true,
   }
   if (tuning.allowOther) opts.allowOther = true

@@ -1,4 +1,5 @@
 import type { GraphQLContribution } from './contribution.ts'
+import type { LockTable } from './locks/table.ts'
 import type { Logger } from './log.ts'
 import type { Vfs } from './vfs.ts'
 import type { NodeKind, VNode } from './node.ts'
@@ -40,6 +41,12 @@ export interface Mount {
   close?(): void | Promise<void>
   /** Typed GraphQL schema this mount adds beside the generic tree (see `src/graphql`). */
   readonly graphql?: GraphQLContribution
+  /**
+   * Where `flock` and POSIX record locks on this mount's files are kept when other
+   * machines must see them (a chain shared through PostgreSQL). Without it the FUSE
+   * adapter keeps them in its own process, as the kernel would for a local filesystem.
+   */
+  readonly locks?: LockTable
 }
 
 /** A mount in the table. */

@@ -4,6 +4,7 @@ import { ChangeBus, type ChangeEvent, type ChangeListener } from './changes.ts'
 import { toVfsError, vfsError, VfsError } from './errors.ts'
 import { checkRange, checkSize, decodeFlags, HandleTable, MAX_IO, type OpenFile } from './handles.ts'
 import { createLogger, type Logger } from './log.ts'
+import type { LockTable } from './locks/table.ts'
 import { MountTable, type ChangeType, type Mount, type MountChange, type MountEntry } from './mounts.ts'
 import { can, type Attr, type DirEntry, type FileHandle, type NodeKind, type OpContext, type OpenFlags, type SpecialKind, type StatFs, type VNode } from './node.ts'
 import { checkName, isWithin, normalize, split } from './path.ts'
@@ -632,6 +633,20 @@ export class Vfs {
       } finally {
         await f.handle.release?.(ctx)
       }
+    })
+  }
+
+  /**
+   * Where the locks on the file open as `fh` are kept: the table of its mount when the
+   * mount keeps one (`Mount.locks`), keyed by the file's inode number in that mount; else
+   * no table, and the router's own inode number as the key.
+   */
+  lockTarget(fh: number, caller?: CallerContext): Promise<{ table: LockTable | undefined; file: string }> {
+    return this.runFh('lock', fh, caller, async (f, ctx) => {
+      const table = f.entry?.mount.locks
+      const attr = await this.attrOfHandle(f, ctx)
+      if (table && attr.ino !== undefined) return { table, file: String(attr.ino) }
+      return { table: undefined, file: String(this.paths.toStat(f.node, attr, f.entry).ino) }
     })
   }
 

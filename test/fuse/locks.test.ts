@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { memoryMount } from '../../src/vfs/memory.ts'
@@ -24,7 +25,7 @@ function holdLock(script: string): Promise<{ release(): Promise<number> }> {
   })
 }
 
-describe.skipIf(fuseSkip)('locks on a FUSE mount, kept by the kernel for this machine', () => {
+describe.skipIf(fuseSkip)('locks on a FUSE mount of files no other machine sees, kept by the adapter in its process', () => {
   let vfs: Vfs
   let mount: TestMount
   let f: string
@@ -55,5 +56,42 @@ describe.skipIf(fuseSkip)('locks on a FUSE mount, kept by the kernel for this ma
     const other = await sh(py('fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 4, 100); print(\'got\')'))
     expect(other.stdout.trim()).toBe('got')
     expect(await holder.release()).toBe(0)
+  })
+})
+
+describe.skipIf(fuseSkip)('blocking lock waits on a FUSE mount', () => {
+  let vfs: Vfs
+  let mount: TestMount
+  let f: string
+
+  beforeAll(async () => {
+    vfs = createVfs({ logger: silentLogger, mounts: { '/mem': memoryMount() } })
+    // a call guard far shorter than the waits below, and room for one wait only
+    mount = await mountForTest(vfs, { timeoutMs: 300, lockWaits: 1 })
+    f = `${mount.dir}/mem/locked.txt`
+    await sh(`echo data > ${f}`)
+  })
+  afterAll(async () => {
+    await mount?.unmount()
+    await vfs?.close()
+  })
+
+  it('waits past the call timeout for the holder, answers other calls meanwhile, and refuses a wait beyond lockWaits with ENOLCK', async () => {
+    const holder = await holdLock(`flock -x ${f} -c 'echo locked; read line'`)
+    const waiter = spawn('flock', [f, '-c', 'echo got'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    waiter.stdout.on('data', d => (out += d))
+    const ended = new Promise<number>(done => waiter.on('exit', code => done(code ?? 128)))
+    const started = Date.now()
+    expect((await sh(`ls ${mount.dir}/mem`)).stdout).toBe('locked.txt\n')
+    expect((await sh(`cat ${f}`)).stdout).toBe('data\n')
+    const second = await sh(`python3 -c "import fcntl,os\ntry:\n  fcntl.flock(os.open('${f}', os.O_RDONLY), fcntl.LOCK_SH); print('got')\nexcept OSError as e: print(e.errno)"`)
+    expect(second.stdout).toBe('37\n')
+    // what is tested is time itself: the wait must outlast the 300 ms guard
+    await delay(Math.max(0, 600 - (Date.now() - started)))
+    expect(waiter.exitCode).toBe(null)
+    expect(await holder.release()).toBe(0)
+    expect(await ended).toBe(0)
+    expect(out).toBe('got\n')
   })
 })

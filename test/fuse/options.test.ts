@@ -5,7 +5,7 @@ import { toFuseStatfs } from '../../src/fuse/ops.ts'
 import { fuseSkip } from '../helpers/fuse.ts'
 
 describe('mount options and loading', () => {
-  it('mounts with default_permissions, 128 KiB reads, exact attributes, 1 s entry cache and a worker per core by default', () => {
+  it('mounts with default_permissions, 128 KiB reads, exact attributes, 1 s entry cache, a worker per core and 4 more for lock waits by default', () => {
     expect(fuseMountOptions()).toEqual({
       fsname: 'facetfs',
       subtype: 'facet',
@@ -13,14 +13,15 @@ describe('mount options and loading', () => {
       attrTimeout: 0,
       entryTimeout: 1,
       defaultPermissions: true,
-      maxConcurrency: defaultWorkers(),
+      maxConcurrency: defaultWorkers() + 4,
+      timeout: { default: 15_000, lock: false, flock: false },
       nullPathOk: true,
       autoUnmount: true,
     })
   })
 
   it('adds allow_other and debug, drops auto_unmount, and takes other timeouts when asked', () => {
-    expect(fuseMountOptions({ attrTimeout: 0.5, entryTimeout: 2, allowOther: true, autoUnmount: false, debug: true, fsname: 'notes', maxRead: 65536, workers: 2 })).toEqual({
+    expect(fuseMountOptions({ attrTimeout: 0.5, entryTimeout: 2, allowOther: true, autoUnmount: false, debug: true, fsname: 'notes', maxRead: 65536, workers: 2, lockWaits: 0 })).toEqual({
       fsname: 'notes',
       subtype: 'facet',
       maxRead: 65536,
@@ -28,6 +29,7 @@ describe('mount options and loading', () => {
       entryTimeout: 2,
       defaultPermissions: true,
       maxConcurrency: 2,
+      timeout: { default: 15_000, lock: false, flock: false },
       nullPathOk: true,
       allowOther: true,
       debug: true,
@@ -46,6 +48,7 @@ describe('mount options and loading', () => {
     expect(() => fuseMountOptions({ maxRead: 100 })).toThrow(RangeError)
     expect(() => fuseMountOptions({ workers: 0 })).toThrow(RangeError)
     expect(() => fuseMountOptions({ workers: 65 })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ lockWaits: -1 })).toThrow(RangeError)
   })
 
   it.skipIf(fuseSkip)('reaches libfuse as one -o list with default_permissions through fuse-napi', () => {
