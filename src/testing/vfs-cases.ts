@@ -152,10 +152,10 @@ function errnoRows(caps: Caps): Row[] {
     { op: 'mknod over an existing name', code: 'EEXIST', syscall: 'mknod', path: F, run: c => c.vfs.mknod(p(c, F(c)), 'fifo') },
     { op: 'link of a folder', code: 'EPERM', syscall: 'link', path: D, run: c => c.vfs.link(p(c, D(c)), p(c, 'dirlink')) },
     { op: 'link onto an existing name', code: 'EEXIST', syscall: 'link', path: F, run: c => c.vfs.link(p(c, F(c)), p(c, F(c))) },
-    { op: 'getxattr of an absent attribute', code: 'ENODATA', syscall: 'getxattr', path: F, run: c => c.vfs.getxattr(p(c, F(c)), 'user.none') },
+    { op: 'getxattr of an absent attribute', code: caps.xattrs ? 'ENODATA' : 'EOPNOTSUPP', syscall: 'getxattr', path: F, run: c => c.vfs.getxattr(p(c, F(c)), 'user.none') },
     { op: 'setxattr of a system attribute', code: 'EOPNOTSUPP', syscall: 'setxattr', path: F, run: c => c.vfs.setxattr(p(c, F(c)), 'system.posix_acl_access', Buffer.from('x')) },
     { op: 'setxattr with XATTR_REPLACE of an absent attribute', code: caps.xattrs ? 'ENODATA' : 'EOPNOTSUPP', syscall: 'setxattr', path: F, run: c => c.vfs.setxattr(p(c, F(c)), 'user.none', Buffer.from('x'), 2) },
-    { op: 'removexattr of an absent attribute', code: 'ENODATA', syscall: 'removexattr', path: F, run: c => c.vfs.removexattr(p(c, F(c)), 'user.none') },
+    { op: 'removexattr of an absent attribute', code: caps.xattrs ? 'ENODATA' : 'EOPNOTSUPP', syscall: 'removexattr', path: F, run: c => c.vfs.removexattr(p(c, F(c)), 'user.none') },
     { op: 'read through a closed handle', code: 'EBADF', syscall: 'read', path: () => null, run: c => c.vfs.read(999_999, 0, 10) },
     {
       op: 'write through a handle open for reading',

@@ -437,14 +437,20 @@ export class Vfs {
 
   // ---- extended attributes
 
-  /** The value of extended attribute `name` of `path`; `ENODATA` when it has none. */
+  /**
+   * The value of extended attribute `name` of `path`; `ENODATA` when it has none, and
+   * `EOPNOTSUPP` when its mount keeps no extended attributes (a view), as a local
+   * filesystem without them answers: tools such as `ls -l` then stop asking for every
+   * file's security label, which through FUSE costs a path walk per file.
+   */
   getxattr(path: string, name: string, options: FollowOption = {}, caller?: CallerContext): Promise<Uint8Array> {
     return this.run('getxattr', path, caller, async (p, ctx) => {
       const r = await this.paths.resolve(p, ctx, options.follow ?? true)
       checkXattrName(name)
       if (readNeedsAccess(name) && !holdsUserXattrs(r.node)) throw vfsError('ENODATA')
       if (readNeedsAccess(name)) await this.paths.require(r.node, R_OK, ctx)
-      const value = can.getxattr(r.node) ? await r.node.getxattr(name, ctx) : undefined
+      if (!can.getxattr(r.node)) throw vfsError('EOPNOTSUPP', 'this mount keeps no extended attributes')
+      const value = await r.node.getxattr(name, ctx)
       if (value === undefined) throw vfsError('ENODATA')
       return value
     })
@@ -476,13 +482,14 @@ export class Vfs {
     })
   }
 
-  /** Removes extended attribute `name` of `path`; `ENODATA` when it has none. */
+  /** Removes extended attribute `name` of `path`; `ENODATA` when it has none, `EOPNOTSUPP` when its mount keeps none. */
   removexattr(path: string, name: string, options: FollowOption = {}, caller?: CallerContext): Promise<void> {
     return this.run('removexattr', path, caller, async (p, ctx) => {
       const r = await this.paths.resolve(p, ctx, options.follow ?? true)
       checkXattrName(name)
       if (writeNeedsAccess(r.node, name, ctx)) await this.paths.require(r.node, W_OK, ctx)
-      if (!can.getxattr(r.node) || (await r.node.getxattr(name, ctx)) === undefined) throw vfsError('ENODATA')
+      if (!can.getxattr(r.node)) throw vfsError('EOPNOTSUPP', 'this mount keeps no extended attributes')
+      if ((await r.node.getxattr(name, ctx)) === undefined) throw vfsError('ENODATA')
       if (!can.removexattr(r.node)) throw vfsError('EOPNOTSUPP')
       await r.node.removexattr(name, ctx)
       this.emitChange('update', r, r.node.kind)
