@@ -1,9 +1,49 @@
-export { createVfs, decodeFlags, MAX_IO, Vfs } from './vfs/vfs.ts'
+export { createVfs, Vfs } from './vfs/vfs.ts'
 export type { CallerContext, ChangeEvent, ChangeListener, MountInfo, ReaddirOptions, Stat, VfsOptions } from './vfs/vfs.ts'
 export { ERRNO, VfsError, isVfsError, vfsError } from './vfs/errors.ts'
 export type { ErrnoCode } from './vfs/errors.ts'
-export * from './vfs/node.ts'
-export type { ChangeType, Mount, MountChange, MountHost } from './vfs/mounts.ts'
+export type {
+  Attr,
+  AttrChanges,
+  DirEntry,
+  DirPage,
+  FileHandle,
+  MaybePromise,
+  NodeContext,
+  NodeCreate,
+  NodeExchange,
+  NodeFsync,
+  NodeGetattr,
+  NodeGetxattr,
+  NodeKind,
+  NodeLink,
+  NodeListxattr,
+  NodeLookup,
+  NodeMkdir,
+  NodeMknod,
+  NodeOpen,
+  NodeRead,
+  NodeReaddir,
+  NodeReadlink,
+  NodeRemovexattr,
+  NodeRename,
+  NodeRmdir,
+  NodeSetattr,
+  NodeSetup,
+  NodeSetxattr,
+  NodeStatfs,
+  NodeSymlink,
+  NodeTruncate,
+  NodeUnlink,
+  NodeWrite,
+  OpContext,
+  OpenFlags,
+  PageRequest,
+  SpecialKind,
+  StatFs,
+  VNode,
+} from './vfs/node.ts'
+export type { ChangeEmitter, ChangeType, Mount, MountChange, ViewContext, ViewStats } from './vfs/mounts.ts'
 export { memoryMount } from './vfs/memory.ts'
 export type { MemoryMountOptions } from './vfs/memory.ts'
 export { normalize, join, dirname, basename, NAME_MAX, PATH_MAX } from './vfs/path.ts'
@@ -11,7 +51,7 @@ export { createLogger, silentLogger } from './vfs/log.ts'
 export type { Logger } from './vfs/log.ts'
 export { defineView, dir, file, symlink } from './views/view.ts'
 export type { Children, Content, DirOptions, FileOptions, View } from './views/view.ts'
-export { collection, decodeKey, encodeKey, formatOf, parseAs, renderAs, validate, withLifecycle } from './views/index.ts'
-export type { CollectionNode, CollectionOptions, Format, FormatName, FormatOptions, RecordChange, RecordSource, SourcePage, SourcePageRequest, StandardSchemaV1, ViewStats } from './views/index.ts'
+export { collection, formatOf, parseAs, renderAs, validate } from './views/index.ts'
+export type { CollectionNode, CollectionOptions, Format, FormatName, FormatOptions, RecordChange, RecordSource, SourcePage, SourcePageRequest, StandardSchemaV1 } from './views/index.ts'
 export { defineConfig } from './config.ts'
 export type { FacetConfig } from './config.ts'

@@ -3,7 +3,7 @@ import { chmod, lchown, lstat, mkdir, open, readdir, readlink, rename, rmdir, sy
 import { join, relative, sep } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import { vfsError } from '../../src/vfs/errors.ts'
-import type { MountHost } from '../../src/vfs/mounts.ts'
+import type { ViewContext } from '../../src/vfs/mounts.ts'
 import type {
   Attr,
   AttrChanges,
@@ -227,14 +227,14 @@ export const hostView = defineView((options: HostOptions): View => {
   return {
     name: 'host',
     root: new HostDir(c, options.dir),
-    attach(mountHost: MountHost) {
+    setup(ctx: ViewContext) {
       if (options.watch === false) return
       watcher = watch(options.dir, { ignoreInitial: true, followSymlinks: false, atomic: false })
       ready = new Promise(done => watcher!.once('ready', () => done()))
       const rel = (p: string) => '/' + relative(options.dir, p).split(sep).join('/')
       const report = (type: 'create' | 'update' | 'delete', kind: 'file' | 'dir') => (p: string) => {
         c.stats.events++
-        mountHost.emit({ type, path: rel(p), kind })
+        ctx.changes.emit({ type, path: rel(p), kind })
       }
       watcher
         .on('add', report('create', 'file'))
@@ -242,9 +242,9 @@ export const hostView = defineView((options: HostOptions): View => {
         .on('unlink', report('delete', 'file'))
         .on('addDir', report('create', 'dir'))
         .on('unlinkDir', report('delete', 'dir'))
-        .on('error', err => mountHost.logger.warn({ err, dir: options.dir }, 'host folder watcher failed'))
+        .on('error', err => ctx.logger.warn({ err, dir: options.dir }, 'host folder watcher failed'))
     },
-    async close() {
+    async dispose() {
       await watcher?.close()
       watcher = undefined
     },

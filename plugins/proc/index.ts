@@ -1,5 +1,5 @@
 import { vfsError } from '../../src/vfs/errors.ts'
-import type { MountHost } from '../../src/vfs/mounts.ts'
+import { mountStats, type ViewContext } from '../../src/vfs/mounts.ts'
 import type { Vfs } from '../../src/vfs/vfs.ts'
 import { defineView, dir, file, type View } from '../../src/views/view.ts'
 
@@ -36,8 +36,8 @@ export function procStats(vfs: Vfs, startedMs: number): ProcStats {
   for (const { path, mount } of vfs.mountObjects()) {
     const m = ops.mounts[path] ?? { ops: {}, openHandles: 0 }
     const entry: ProcStats['mounts'][string] = { name: mount.name, ops: m.ops, openHandles: m.openHandles }
-    const own = (mount as View).stats?.()
-    if (own && Object.keys(own).length > 0) entry.view = own
+    const own = mountStats(mount)
+    if (Object.keys(own).length > 0) entry.view = own
     mounts[path] = entry
   }
   return {
@@ -71,8 +71,8 @@ export const procView = defineView((options: ProcOptions = {}): View => {
       'stats.json': file(() => JSON.stringify(procStats(need(), startedMs), null, 2) + '\n', { mtimeMs: () => Date.now() }),
       version: file('facetfs 0.1.0\n'),
     }),
-    attach(host: MountHost) {
-      vfs ??= host.vfs
+    setup(ctx: ViewContext) {
+      vfs ??= ctx.vfs
       startedMs = Date.now()
     },
   }

@@ -278,10 +278,10 @@ export const queueView = defineView((options: QueueOptions): View => {
   return {
     name: 'queue',
     root: tree.root(),
-    attach(host) {
-      backend.attach({ emit: change => host.emit(change), logger: host.logger })
+    setup(ctx) {
+      backend.attach({ emit: change => ctx.changes.emit(change), logger: ctx.logger })
     },
-    close: () => backend.close(),
+    dispose: () => backend.close(),
     stats: () => ({ '/': { backend: backend.kind, ...backend.stats(), incoming: tree.incoming.size } }),
   }
 })

@@ -53,11 +53,10 @@ export async function createDemoSql(options: Omit<SqlOptions, 'pglite' | 'url' |
   const pglite = new PGlite()
   await pglite.exec(DEMO_SQL)
   const view = sql({ name: 'db', installTriggers: true, ...options, pglite })
-  const close = view.close
   return Object.assign(view, {
     pglite,
-    async close() {
-      await close?.()
+    // the router disposes the root (closing the view's pool) before the view itself
+    async dispose() {
       await pglite.close()
     },
   })

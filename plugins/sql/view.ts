@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { isVfsError, vfsError } from '../../src/vfs/errors.ts'
-import type { MountHost } from '../../src/vfs/mounts.ts'
+import type { ViewStats } from '../../src/vfs/mounts.ts'
 import type {
   Attr,
   DirEntry,
@@ -13,7 +13,9 @@ import type {
   NodeOpen,
   NodeReaddir,
   NodeRename,
+  NodeContext,
   NodeSetattr,
+  NodeSetup,
   NodeTruncate,
   NodeUnlink,
   OpContext,
@@ -23,7 +25,6 @@ import type {
 } from '../../src/vfs/node.ts'
 import { collection, encodeKey, type CollectionNode, type RecordChange } from '../../src/views/collection.ts'
 import { formatOf } from '../../src/views/formats.ts'
-import { LIFECYCLE, type Lifecycle, type ViewStats } from '../../src/views/lifecycle.ts'
 import type { StandardSchemaV1 } from '../../src/views/schema.ts'
 import type { View } from '../../src/views/view.ts'
 import { openSqlDatabase, type SqlDatabase, type SqlDatabaseOptions } from './database.ts'
@@ -400,10 +401,9 @@ class ReadOnlyRow implements VNode, NodeGetattr, NodeOpen, NodeTruncate {
 }
 
 /** A table's folder: its records collection plus a read-only `.schema` file. */
-class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, Lifecycle {
+class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr {
   readonly kind = 'dir' as const
-  private readonly inner: CollectionNode & Partial<NodeCreate & NodeUnlink & NodeRename & NodeMkdir & NodeSetattr> & Lifecycle
-  readonly [LIFECYCLE]: Lifecycle[typeof LIFECYCLE]
+  private readonly inner: CollectionNode & Partial<NodeCreate & NodeUnlink & NodeRename & NodeMkdir & NodeSetattr>
   private readonly ext: string
   private readonly refuses: SqlTable['info']['refuses']
 
@@ -412,7 +412,6 @@ class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCr
     private readonly schema: VNode,
   ) {
     this.inner = records.node as TableFolder['inner']
-    this[LIFECYCLE] = this.inner[LIFECYCLE]
     this.ext = records.ext
     this.refuses = records.table.info.refuses
   }
@@ -539,19 +538,20 @@ interface Tree {
 }
 
 /** The view's root: one folder per table and its whole-table files, built when the database is first reached. */
-class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
+class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeSetup {
   readonly kind = 'dir' as const
   private tree: Promise<Tree> | undefined
-  private host: MountHost | undefined
+  private ctx: NodeContext | undefined
   private closed = false
   private built: Tree | undefined
   private readonly startedMs = Date.now()
 
   constructor(private readonly options: SqlOptions) {}
 
-  attach(host: MountHost): void {
-    this.host = host
-    void this.open().catch(err => host.logger.warn({ err: (err as Error).message }, 'sql: database not reachable yet'))
+  /** Opens the database at once, so the tables' collections start watching it. */
+  setup(ctx: NodeContext): void {
+    this.ctx = ctx
+    void this.open().catch(err => ctx.logger.warn({ err: (err as Error).message }, 'sql: database not reachable yet'))
   }
 
   /** Opens the database once; a failed open is retried on the next access. */
@@ -592,24 +592,25 @@ class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
       await db.close()
       throw vfsError('EIO', 'the sql view is closed')
     }
-    if (this.host) for (const r of records) (r.node as unknown as Lifecycle)[LIFECYCLE].attach(this.host, `/${r.table.folder}`)
+    const ctx = this.ctx
+    if (ctx) for (const r of records) r.node.setup({ ...ctx, path: `${ctx.path === '/' ? '' : ctx.path}/${r.table.folder}` })
     this.built = { db, children, records }
     return this.built
   }
 
-  async close(): Promise<void> {
+  /** Stops the collections and closes the database. */
+  async dispose(): Promise<void> {
     this.closed = true
     const tree = await this.tree?.catch(() => undefined)
     if (!tree) return
-    for (const r of tree.records) await (r.node as unknown as Lifecycle)[LIFECYCLE].close()
+    for (const r of tree.records) await r.node.dispose()
     await tree.db.close()
   }
 
   stats(): Record<string, ViewStats> {
     const out: Record<string, ViewStats> = {}
     for (const r of this.built?.records ?? []) {
-      const s = (r.node as unknown as Lifecycle)[LIFECYCLE].stats?.()
-      if (s) out[`/${r.table.folder}`] = s
+      Object.assign(out, r.node.stats?.())
     }
     return out
   }
@@ -650,15 +651,13 @@ class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
  * - `/<table>.csv`, `/<table>.ndjson` — the whole table, one snapshot read through a
  *   cursor; past `maxWholeFileBytes` they refuse to open with `EFBIG`.
  *
- * The database is opened on first use; `close` releases it.
+ * The database is opened when the view is mounted (and again on use while it cannot be
+ * reached); unmounting releases it.
  */
 export function sql(options: SqlOptions): View {
   const root = new SqlRoot(options)
   return {
     name: options.name ?? 'sql',
     root,
-    attach: host => root.attach(host),
-    close: () => root.close(),
-    stats: () => root.stats(),
   }
 }

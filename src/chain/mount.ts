@@ -6,7 +6,7 @@ import { createIdentity, facetHome, IdentityNotFoundError, loadIdentity, readPub
 import { resolvePassphrase } from '../crypto/passphrase.ts'
 import { vfsError } from '../vfs/errors.ts'
 import type { Logger } from '../vfs/log.ts'
-import type { Mount, MountHost } from '../vfs/mounts.ts'
+import type { Mount, ViewContext } from '../vfs/mounts.ts'
 import type {
   Attr,
   AttrChanges,
@@ -339,7 +339,7 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
   if (options.history !== false) ctx.history = new HistoryDir(chain)
   const root = nodeOf(ctx, chain.root)
   let stopWatch: (() => Promise<void>) | undefined
-  let host: MountHost | undefined
+  let host: ViewContext | undefined
   if (options.follow) {
     let busy: Promise<void> = Promise.resolve()
     let stopped = false
@@ -361,7 +361,7 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
           }
           const before = chain.headSeq
           const touched = await chain.catchUp()
-          if (touched.size > 0) host?.emit({ type: 'update', path: '/', kind: 'dir' })
+          if (touched.size > 0) host?.changes.emit({ type: 'update', path: '/', kind: 'dir' })
           // chokidar throttles change events of one file and a block may still be half written:
           // look once more shortly after, so the last block is never missed
           if (!stopped && !retry && (chain.behind || chain.headSeq !== before)) retry = setTimeout(() => ((retry = undefined), look()), chain.behind ? 25 : 100)
@@ -380,10 +380,10 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
     name: options.name ?? 'chain',
     root,
     chain,
-    attach(h) {
-      host = h
+    setup(ctx) {
+      host = ctx
     },
-    async close() {
+    async dispose() {
       await stopWatch?.()
       if (options.closeChain !== false) await chain.close()
     },

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { Mount, MountHost } from '../vfs/mounts.ts'
+import type { Mount, ViewContext } from '../vfs/mounts.ts'
 import type { Attr, DirEntry, DirPage, FileHandle, NodeGetattr, NodeLookup, NodeOpen, NodeRead, NodeReaddir, NodeReadlink, PageRequest, VNode } from '../vfs/node.ts'
 import { datasetsGraphQL } from './graphql.ts'
 import type { Manifest, ManifestEntry } from './manifest.ts'
@@ -214,7 +214,7 @@ class Ctx {
  */
 export function datasetsMount(store: DatasetStore, options: DatasetsMountOptions = {}): Mount {
   const ctx = new Ctx(store)
-  let host: MountHost | undefined
+  let host: ViewContext | undefined
   let stop: (() => void) | undefined
   let known = new Map<string, string>()
   let busy: Promise<void> = Promise.resolve()
@@ -227,9 +227,9 @@ export function datasetsMount(store: DatasetStore, options: DatasetsMountOptions
     busy = busy.then(async () => {
       const now = await snapshot()
       const datasets = new Set<string>()
-      for (const [path, v] of now) if (known.get(path) !== v) (host?.emit({ type: known.has(path) ? 'update' : 'create', path, kind: 'dir' }), datasets.add(path.split('/')[1]!))
-      for (const path of known.keys()) if (!now.has(path)) (host?.emit({ type: 'delete', path, kind: 'dir' }), datasets.add(path.split('/')[1]!))
-      for (const d of datasets) host?.emit({ type: 'update', path: `/${d}`, kind: 'dir' })
+      for (const [path, v] of now) if (known.get(path) !== v) (host?.changes.emit({ type: known.has(path) ? 'update' : 'create', path, kind: 'dir' }), datasets.add(path.split('/')[1]!))
+      for (const path of known.keys()) if (!now.has(path)) (host?.changes.emit({ type: 'delete', path, kind: 'dir' }), datasets.add(path.split('/')[1]!))
+      for (const d of datasets) host?.changes.emit({ type: 'update', path: `/${d}`, kind: 'dir' })
       known = now
     }).catch(err => host?.logger.warn({ err }, 'datasets: could not read the moved tags'))
   }
@@ -237,14 +237,14 @@ export function datasetsMount(store: DatasetStore, options: DatasetsMountOptions
     name: options.name ?? 'datasets',
     root: new RootDir(ctx),
     graphql: datasetsGraphQL(store),
-    attach(h) {
-      host = h
+    setup(ctx) {
+      host = ctx
       if (options.onChange) {
         busy = snapshot().then(s => void (known = s)).catch(() => {})
         stop = options.onChange(announce)
       }
     },
-    async close() {
+    async dispose() {
       stop?.()
       await busy
       await options.close?.()

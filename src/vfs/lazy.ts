@@ -1,4 +1,4 @@
-import type { Mount, MountHost } from './mounts.ts'
+import type { Mount, ViewContext } from './mounts.ts'
 import { can, type Attr, type DirPage, type OpContext, type PageRequest, type VNode } from './node.ts'
 
 /**
@@ -9,12 +9,15 @@ import { can, type Attr, type DirPage, type OpContext, type PageRequest, type VN
  */
 export function lazyMount(name: string, open: () => Promise<Mount>): Mount {
   let opened: Promise<Mount> | undefined
-  let host: MountHost | undefined
+  let ctx: ViewContext | undefined
   let closed = false
   const real = (): Promise<Mount> => {
     opened ??= open().then(
-      mount => {
-        if (host) mount.attach?.(host)
+      async mount => {
+        if (ctx) {
+          if (can.setup(mount.root)) mount.root.setup({ ...ctx, path: '/' })
+          await mount.setup?.(ctx)
+        }
         return mount
       },
       (err: unknown) => {
@@ -44,13 +47,16 @@ export function lazyMount(name: string, open: () => Promise<Mount>): Mount {
   return {
     name,
     root,
-    attach(h) {
-      host = h
+    setup(c) {
+      ctx = c
     },
-    async close() {
+    async dispose() {
       if (closed) return
       closed = true
-      if (opened) await (await opened.catch(() => undefined))?.close?.()
+      const mount = opened && (await opened.catch(() => undefined))
+      if (!mount) return
+      if (can.setup(mount.root)) await mount.root.dispose()
+      await mount.dispose?.()
     },
   }
 }

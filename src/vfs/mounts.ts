@@ -2,7 +2,7 @@ import type { GraphQLContribution } from './contribution.ts'
 import type { LockTable } from './locks/table.ts'
 import type { Logger } from './log.ts'
 import type { Vfs } from './vfs.ts'
-import type { NodeKind, VNode } from './node.ts'
+import { can, type NodeKind, type VNode } from './node.ts'
 
 /** What changed. `rename` events carry `oldPath`. */
 export type ChangeType = 'create' | 'update' | 'delete' | 'rename'
@@ -15,13 +15,24 @@ export interface MountChange {
   kind?: NodeKind
 }
 
-/** What the router gives a mount when it is mounted. */
-export interface MountHost {
+/** Announces changes a mount sees happen outside the VFS; see {@link ViewContext.changes}. */
+export interface ChangeEmitter {
+  /** Reports `change`, its paths relative to the mount (`'/a.json'`), to every front door. */
+  emit(change: MountChange): void
+}
+
+/** Figures a mount or one of its folders reports about itself, for `/proc/stats.json`. */
+export type ViewStats = Record<string, number | string>
+
+/** What the router gives a mount (a view) when it mounts it: see {@link Mount.setup}. */
+export interface ViewContext {
   /** The path the mount is mounted at, e.g. `'/db'`. */
   readonly mountPoint: string
-  /** Reports a change made outside the VFS (a database trigger, a host folder); changes made through the VFS are reported by the router. */
-  emit(change: MountChange): void
   readonly logger: Logger
+  /** Reports changes made outside the VFS (a database trigger, a host folder); changes made through the VFS are reported by the router. */
+  readonly changes: ChangeEmitter
+  /** Aborted when the mount is unmounted (before {@link Mount.dispose} runs). */
+  readonly signal: AbortSignal
   /** The VFS the mount is in, for mounts that report on it (such as `/proc`). */
   readonly vfs?: Vfs
 }
@@ -31,14 +42,16 @@ export interface MountHost {
  * A view plugin's object is a `Mount` as it is.
  */
 export interface Mount {
-  /** A short kebab-case name, shown in the mount list. */
+  /** A kebab-case name (`'kanban'`, `'my-notes'`), shown in the mount list; the router refuses any other with `EINVAL`. */
   readonly name: string
-  /** The root directory node. */
+  /** The root directory node. When it has `setup` (a folder made by `dir()`, a collection), the router calls it before the mount's own. */
   readonly root: VNode
-  /** Called once when mounted. */
-  attach?(host: MountHost): void
-  /** Called once when unmounted or when the VFS closes; release connections and watchers here. */
-  close?(): void | Promise<void>
+  /** Called once when mounted: start watchers, open connections. Without it the mount has nothing to start. */
+  setup?(ctx: ViewContext): void | Promise<void>
+  /** Called once when unmounted or when the VFS closes, after `ctx.signal` is aborted and the root is disposed: release connections and watchers here. */
+  dispose?(): void | Promise<void>
+  /** Figures by folder path (cache hits, writes, refusals), besides those the root's collections report; read by `/proc/stats.json`. */
+  stats?(): Record<string, ViewStats>
   /** Typed GraphQL schema this mount adds beside the generic tree (see `src/graphql`). */
   readonly graphql?: GraphQLContribution
   /**
@@ -47,6 +60,21 @@ export interface Mount {
    * adapter keeps them in its own process, as the kernel would for a local filesystem.
    */
   readonly locks?: LockTable
+}
+
+const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/
+
+/** Why `name` cannot name a mount, or undefined when it can: names are kebab-case. */
+export function badMountName(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'a view needs a `name` (a kebab-case string such as \'my-view\')'
+  if (!KEBAB.test(name)) return `the view name '${name}' is not kebab-case: use lower-case letters and digits, words joined by single dashes, e.g. 'my-view'`
+  return undefined
+}
+
+/** The figures of `mount` by folder path: its root's (its collections') and its own `stats()`. */
+export function mountStats(mount: Mount): Record<string, ViewStats> {
+  const fromRoot = can.setup(mount.root) ? (mount.root.stats?.() ?? {}) : {}
+  return { ...fromRoot, ...(mount.stats?.() ?? {}) }
 }
 
 /** A mount in the table. */

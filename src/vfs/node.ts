@@ -1,4 +1,5 @@
 import type { Logger } from './log.ts'
+import type { ViewContext, ViewStats } from './mounts.ts'
 
 /** A value or a promise of it: capabilities may answer synchronously to keep hot paths cheap. */
 export type MaybePromise<T> = T | Promise<T>
@@ -276,6 +277,27 @@ export interface NodeStatfs {
   statfs(ctx: OpContext): MaybePromise<StatFs>
 }
 
+/** What a node with {@link NodeSetup} is given when its view is mounted: the view's context and where the node sits in it. */
+export interface NodeContext extends ViewContext {
+  /** The node's path in its view, `'/'` for the root, e.g. `'/books'`; changes below it are reported under it. */
+  readonly path: string
+}
+
+/**
+ * Takes part in its view's lifecycle: a collection starts watching its source in `setup`
+ * and stops in `dispose`. The router calls the root's when it mounts and unmounts the
+ * view; a folder made by `dir()` calls its children's (a function's children when each
+ * first appears, with `dispose` when the function stops returning it); a node wrapping
+ * another passes both calls on. Without it a node is not told: it has nothing to start.
+ */
+export interface NodeSetup {
+  setup(ctx: NodeContext): void
+  /** Undoes `setup`; called once, after `ctx.signal` is aborted. */
+  dispose(): MaybePromise<void>
+  /** The figures of this node and those below it that were set up, by path in the view; read by `/proc/stats.json`. */
+  stats?(): Record<string, ViewStats>
+}
+
 type Method = string
 
 function has<T>(node: VNode, method: Method): node is VNode & T {
@@ -308,4 +330,5 @@ export const can = {
   removexattr: (n: VNode): n is VNode & NodeRemovexattr => has(n, 'removexattr'),
   fsync: (n: VNode): n is VNode & NodeFsync => has(n, 'fsync'),
   statfs: (n: VNode): n is VNode & NodeStatfs => has(n, 'statfs'),
+  setup: (n: VNode): n is VNode & NodeSetup => has(n, 'setup') && has(n, 'dispose'),
 }

@@ -5,7 +5,7 @@ import { toVfsError, vfsError, VfsError } from './errors.ts'
 import { checkRange, checkSize, decodeFlags, HandleTable, MAX_IO, type OpenFile } from './handles.ts'
 import { createLogger, type Logger } from './log.ts'
 import type { LockTable } from './locks/table.ts'
-import { MountTable, type ChangeType, type Mount, type MountChange, type MountEntry } from './mounts.ts'
+import { badMountName, MountTable, type ChangeType, type Mount, type MountChange, type MountEntry, type ViewContext } from './mounts.ts'
 import { can, type Attr, type DirEntry, type FileHandle, type NodeKind, type OpContext, type OpenFlags, type SpecialKind, type StatFs, type VNode } from './node.ts'
 import { checkName, isWithin, normalize, split } from './path.ts'
 import { mutable, Resolver, syntheticDir, type Resolved } from './resolver.ts'
@@ -14,7 +14,6 @@ import { InodeNumbers, msToNs, type Stat } from './stat.ts'
 import { checkXattrName, holdsUserXattrs, readNeedsAccess, writeNeedsAccess, XATTR_CREATE, XATTR_REPLACE, XATTR_SIZE_MAX } from './xattr.ts'
 
 export type { ChangeEvent, ChangeListener } from './changes.ts'
-export { decodeFlags, MAX_IO } from './handles.ts'
 export type { SpecialKind } from './node.ts'
 export type { Stat } from './stat.ts'
 export type { NodeTimeSpec, SetattrRequest } from './setattr.ts'
@@ -75,6 +74,8 @@ export class Vfs {
   private readonly opCounts = new Map<string, Record<string, number>>()
   private closed = false
   private nextMountId = 1
+  /** Per mounting: what aborts its context's signal, and its `setup` while that runs. */
+  private readonly lives = new Map<MountEntry, { abort: AbortController; started: Promise<void> }>()
 
   constructor(options: VfsOptions = {}) {
     this.logger = options.logger ?? createLogger()
@@ -94,6 +95,7 @@ export class Vfs {
   mount(path: string, mount: Mount): void {
     const names = split(path)
     const entry: MountEntry = { path: '/' + names.join('/'), mount, mountedAtMs: Date.now(), id: this.nextMountId++ }
+    checkMount(entry, 'mount')
     try {
       this.table.add(names, entry)
     } catch {
@@ -109,6 +111,7 @@ export class Vfs {
   async replace(path: string, mount: Mount): Promise<void> {
     const names = split(path)
     const entry: MountEntry = { path: '/' + names.join('/'), mount, mountedAtMs: Date.now(), id: this.nextMountId++ }
+    checkMount(entry, 'replace')
     const old = this.table.replace(names, entry)
     if (!old) throw new VfsError('ENOENT', 'nothing is mounted there', 'replace', entry.path)
     this.attach(entry)
@@ -757,26 +760,48 @@ export class Vfs {
     this.logger.error({ err, syscall, path }, 'unexpected error in a mount; reported as EIO')
   }
 
+  /** Sets the mount up: its root first (a `dir()` sets up its collections), then the mount's own `setup`. */
   private attach(entry: MountEntry): void {
-    entry.mount.attach?.({
+    const abort = new AbortController()
+    const ctx: ViewContext = {
       mountPoint: entry.path,
       logger: this.logger,
       vfs: this,
-      emit: (change: MountChange) => {
-        const join = (rel: string) => (entry.path === '/' ? normalize(rel) : normalize(entry.path + '/' + rel))
-        const event: ChangeEvent = { type: change.type, path: join(change.path), mount: entry.path }
-        if (change.oldPath !== undefined) event.oldPath = join(change.oldPath)
-        if (change.kind !== undefined) event.kind = change.kind
-        this.bus.emit(event)
+      signal: abort.signal,
+      changes: {
+        emit: (change: MountChange) => {
+          const join = (rel: string) => (entry.path === '/' ? normalize(rel) : normalize(entry.path + '/' + rel))
+          const event: ChangeEvent = { type: change.type, path: join(change.path), mount: entry.path }
+          if (change.oldPath !== undefined) event.oldPath = join(change.oldPath)
+          if (change.kind !== undefined) event.kind = change.kind
+          this.bus.emit(event)
+        },
       },
+    }
+    const { root } = entry.mount
+    if (can.setup(root)) root.setup({ ...ctx, path: '/' })
+    const started = Promise.resolve(entry.mount.setup?.(ctx)).catch((err: unknown) => {
+      this.logger.error({ err, mount: entry.path }, 'setting up a mount failed')
     })
+    this.lives.set(entry, { abort, started })
   }
 
+  /** Aborts the mount's signal, then disposes its root and the mount itself (after a `setup` still running). */
   private async closeMount(entry: MountEntry): Promise<void> {
+    const life = this.lives.get(entry)
+    this.lives.delete(entry)
+    life?.abort.abort()
+    await life?.started
+    const { root } = entry.mount
     try {
-      await entry.mount.close?.()
+      if (can.setup(root)) await root.dispose()
     } catch (err) {
-      this.logger.error({ err, mount: entry.path }, 'closing a mount failed')
+      this.logger.error({ err, mount: entry.path }, 'disposing a mount failed')
+    }
+    try {
+      await entry.mount.dispose?.()
+    } catch (err) {
+      this.logger.error({ err, mount: entry.path }, 'disposing a mount failed')
     }
   }
 
@@ -848,4 +873,10 @@ const EMPTY = new Uint8Array(0)
 /** Makes a VFS with the given mounts. Each call returns an independent instance. */
 export function createVfs(options: VfsOptions = {}): Vfs {
   return new Vfs(options)
+}
+
+/** Refuses a mount whose name is not kebab-case, with `EINVAL` naming it. */
+function checkMount(entry: MountEntry, syscall: string): void {
+  const why = badMountName(entry.mount.name)
+  if (why) throw new VfsError('EINVAL', why, syscall, entry.path)
 }

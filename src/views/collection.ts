@@ -1,12 +1,13 @@
 import { LRUCache } from 'lru-cache'
 import { isVfsError, vfsError } from '../vfs/errors.ts'
-import type { MountHost } from '../vfs/mounts.ts'
+import type { MountChange, ViewStats } from '../vfs/mounts.ts'
 import type {
   Attr,
   DirEntry,
   DirPage,
   FileHandle,
   MaybePromise,
+  NodeContext,
   NodeCreate,
   NodeGetattr,
   NodeLookup,
@@ -16,6 +17,7 @@ import type {
   NodeReaddir,
   NodeRename,
   NodeSetattr,
+  NodeSetup,
   NodeTruncate,
   NodeUnlink,
   NodeWrite,
@@ -29,7 +31,6 @@ import { formatOf, type Format, type FormatName, type FormatOptions } from './fo
 import { RecordNode, type Rendered, type RecordStore } from './record-file.ts'
 import { validate, type StandardSchemaV1 } from './schema.ts'
 import { SourcePager, type RecordSource } from './source.ts'
-import { LIFECYCLE, type Lifecycle, type ViewStats } from './lifecycle.ts'
 
 /** A change a collection's source reports; `reset` means "anything may have changed". */
 export type RecordChange =
@@ -91,7 +92,7 @@ export interface CollectionOptions<R> {
 }
 
 /** A collection folder node, as {@link collection} returns it. */
-export type CollectionNode = VNode & NodeGetattr & NodeLookup & NodeReaddir
+export type CollectionNode = VNode & NodeGetattr & NodeLookup & NodeReaddir & NodeSetup
 
 interface Scratch {
   node: ScratchNode
@@ -130,7 +131,7 @@ let collectionSeq = 0
  * sizes, caches renderings by record version, and writes edits back through the
  * source after parsing and validating them.
  */
-class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, Lifecycle, RecordStore<R> {
+class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr, NodeSetup, RecordStore<R> {
   readonly kind = 'dir' as const
   readonly format: Format
   readonly ext: string
@@ -151,11 +152,12 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   private readonly wholeFiles = new Map<string, WholeFile<R>>()
   private readonly startedMs = Date.now()
   private readonly id = ++collectionSeq
-  private host: MountHost | undefined
+  private ctx: NodeContext | undefined
   private path = '/'
   private unwatch: (() => void) | undefined
   generation = 0
-  readonly stats = { hits: 0, misses: 0, gets: 0, pages: 0, writes: 0, refused: 0 }
+  /** Counters behind {@link stats}. */
+  readonly counts = { hits: 0, misses: 0, gets: 0, pages: 0, writes: 0, refused: 0 }
 
   constructor(readonly options: CollectionOptions<R>) {
     if (!options.key && !options.keyField) throw new TypeError('collection() needs `key` or `keyField`')
@@ -200,22 +202,25 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
 
   // ---- lifecycle
 
-  [LIFECYCLE] = {
-    attach: (host: MountHost, path: string): void => {
-      this.host = host
-      this.path = path
-      const off = this.options.watch?.(change => this.onChange(change))
-      this.unwatch = typeof off === 'function' ? off : undefined
-    },
-    close: async (): Promise<void> => {
-      this.unwatch?.()
-      this.unwatch = undefined
-      await this.pager.close()
-    },
-    stats: (): ViewStats => {
-      const { hits, misses } = this.stats
-      return { ...this.stats, path: this.path, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses), cached: this.cache.size }
-    },
+  /** Starts watching the source (`watch`), reporting its changes at `ctx.path`. */
+  setup(ctx: NodeContext): void {
+    this.ctx = ctx
+    this.path = ctx.path
+    const off = this.options.watch?.(change => this.onChange(change))
+    this.unwatch = typeof off === 'function' ? off : undefined
+  }
+
+  /** Stops watching and closes a listing still open. */
+  async dispose(): Promise<void> {
+    this.unwatch?.()
+    this.unwatch = undefined
+    await this.pager.close()
+  }
+
+  /** The collection's figures (cache hits and misses, gets, pages, writes, refusals), keyed by its path. */
+  stats(): Record<string, ViewStats> {
+    const { hits, misses } = this.counts
+    return { [this.path]: { ...this.counts, path: this.path, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses), cached: this.cache.size } }
   }
 
   private onChange(change: RecordChange): void {
@@ -235,16 +240,16 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     }
   }
 
-  private emit(change: Parameters<MountHost['emit']>[0]): void {
+  private emit(change: MountChange): void {
     try {
-      this.host?.emit(change)
+      this.ctx?.changes.emit(change)
     } catch (err) {
-      this.host?.logger.error({ err }, 'change listener failed')
+      this.ctx?.logger.error({ err }, 'change listener failed')
     }
   }
 
   private fullPath(name: string): string {
-    const mount = this.host?.mountPoint ?? ''
+    const mount = this.ctx?.mountPoint ?? ''
     return (mount === '/' ? '' : mount) + this.childPath(name)
   }
 
@@ -261,7 +266,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   // ---- reading
 
   async getRecord(key: string): Promise<R | undefined> {
-    this.stats.gets++
+    this.counts.gets++
     if (this.options.get) return this.options.get(key)
     for await (const r of this.pager.all()) if (this.keyOf(r) === key) return r
     return undefined
@@ -272,10 +277,10 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
     const version = this.options.version?.(record)
     const hit = this.cache.get(key)
     if (hit && (version !== undefined ? hit.version === version : hit.record === record)) {
-      this.stats.hits++
+      this.counts.hits++
       return hit
     }
-    this.stats.misses++
+    this.counts.misses++
     const bytes = Buffer.from(this.format.render(record))
     const same = hit && hit.bytes.equals(bytes)
     const mtimeMs = this.options.mtime?.(record) ?? (same ? hit.mtimeMs : hit ? Date.now() : Math.max(this.startedMs, Date.now() - 1))
@@ -340,7 +345,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   }
 
   async readdir(page: PageRequest): Promise<DirPage> {
-    this.stats.pages++
+    this.counts.pages++
     const { items, cursor } = await this.pager.page(page.limit, page.cursor)
     const entries: DirEntry[] = page.cursor === undefined ? this.extras() : []
     for (const r of items) {
@@ -362,7 +367,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   /** Records a refused write so the user can read why, and logs it. */
   refuse(name: string, err: unknown, ctx: OpContext): void {
     if (!isVfsError(err)) return
-    this.stats.refused++
+    this.counts.refused++
     const reason = err.detail ?? err.message
     this.errors.delete(name)
     this.errors.set(name, `${err.code}: ${reason}`)
@@ -437,7 +442,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
         if (!this.options.put) throw vfsError('EROFS', 'this view does not accept changes')
         await this.options.put(key, record)
       }
-      this.stats.writes++
+      this.counts.writes++
       if (this.errors.delete(name)) this.errorsChangedMs = Date.now()
       this.invalidate(key)
     } catch (err) {

@@ -1,34 +1,39 @@
 import { vfsError } from '../vfs/errors.ts'
-import type { Mount, MountHost } from '../vfs/mounts.ts'
+import type { Mount, ViewStats } from '../vfs/mounts.ts'
 import type {
   Attr,
   DirEntry,
   DirPage,
   FileHandle,
   MaybePromise,
+  NodeContext,
   NodeGetattr,
   NodeLookup,
   NodeOpen,
   NodeReaddir,
   NodeReadlink,
+  NodeSetup,
   OpContext,
   PageRequest,
   VNode,
 } from '../vfs/node.ts'
+import { can } from '../vfs/node.ts'
 import { checkName } from '../vfs/path.ts'
-import { LIFECYCLE, lifecycleNodes, STATIC_CHILDREN, type Lifecycle, type ViewStats } from './lifecycle.ts'
 
-/** A view plugin: a named mount whose tree is built from {@link dir}, {@link file} and {@link symlink}. */
+/**
+ * A view plugin: a named mount whose tree is built from {@link dir}, {@link file} and
+ * {@link symlink}. Its collections start watching when the router mounts it (the root
+ * `dir()` sets them up); `setup(ctx)` and `dispose()` are for what the view holds itself.
+ */
 export interface View extends Mount {
-  /** A kebab-case name, e.g. `'kanban'`. */
+  /** A kebab-case name, e.g. `'kanban'`; the router refuses any other. */
   readonly name: string
   readonly root: VNode
-  /** Figures of the view's collections (cache hits, writes, refusals), keyed by folder path; read by `/proc/stats.json`. */
-  stats?(): Record<string, ViewStats>
 }
 
 /**
- * Declares a view plugin factory. Returns its argument; it exists for types, like Vite's `defineConfig`.
+ * Declares a view plugin: a factory of views or a view. Returns its argument; it exists
+ * for types, like Vite's `defineConfig`.
  *
  * ```ts
  * export default defineView((opts: { greeting: string }) => ({
@@ -37,40 +42,8 @@ export interface View extends Mount {
  * }))
  * ```
  */
-export function defineView<Args extends unknown[]>(factory: (...args: Args) => View): (...args: Args) => View {
-  return (...args: Args) => withLifecycle(factory(...args))
-}
-
-/**
- * Wires a view's collections to its mount: on `attach` each collection in the static
- * part of the tree starts watching its source and reports changes to the host; on
- * `close` it stops. The view's own `attach`/`close` still run. {@link defineView}
- * applies it; call it for a view object made without `defineView`.
- */
-export function withLifecycle(view: View): View {
-  if ((view as { [LIFECYCLE]?: true })[LIFECYCLE as never]) return view
-  const nodes = lifecycleNodes(view.root)
-  const own = { attach: view.attach?.bind(view), close: view.close?.bind(view), stats: view.stats?.bind(view) }
-  const wired: View = Object.assign(Object.create(Object.getPrototypeOf(view) as object) as View, view, {
-    [LIFECYCLE]: true,
-    attach(host: MountHost) {
-      for (const { path, node } of nodes) node[LIFECYCLE].attach(host, path)
-      own.attach?.(host)
-    },
-    async close() {
-      for (const { node } of nodes) await node[LIFECYCLE].close()
-      await own.close?.()
-    },
-    stats() {
-      const out: Record<string, ViewStats> = { ...(own.stats?.() ?? {}) }
-      for (const { path, node } of nodes) {
-        const s = node[LIFECYCLE].stats?.()
-        if (s) out[path] = s
-      }
-      return out
-    },
-  })
-  return wired
+export function defineView<T extends View | ((...args: never[]) => View)>(view: T): T {
+  return view
 }
 
 /** File content: text (UTF-8) or bytes. */
@@ -207,16 +180,12 @@ export interface DirOptions {
   mode?: number
 }
 
-class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
+class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeSetup {
   readonly kind = 'dir' as const
   constructor(
     private readonly children: Children,
     private readonly options: DirOptions,
   ) {}
-
-  get [STATIC_CHILDREN](): Record<string, VNode> | undefined {
-    return typeof this.children === 'function' ? undefined : this.children
-  }
 
   /** Entries of static children, built (and their names checked) on first use. */
   private listed: DirEntry[] | undefined
@@ -230,16 +199,21 @@ class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
     return children
   }
 
-  /**
-   * The lifecycle of a folder whose children come from a function: the collections (and
-   * other nodes with hooks) it returns are attached when first seen, at their paths, and
-   * closed when a later call no longer returns them or the view closes, so they watch
-   * their sources like static ones.
-   */
+  /** The children set up with this folder (see {@link NodeSetup}): all static ones, or those a function returned. */
   private readonly live = new LiveChildren()
 
-  get [LIFECYCLE](): Lifecycle[typeof LIFECYCLE] | undefined {
-    return typeof this.children === 'function' ? this.live.hooks : undefined
+  /** Sets up the children that take part in the lifecycle: static ones now, a function's when it first returns them. */
+  setup(ctx: NodeContext): void {
+    this.live.setup(ctx)
+    if (typeof this.children !== 'function') this.live.seen(this.children)
+  }
+
+  dispose(): Promise<void> {
+    return this.live.dispose()
+  }
+
+  stats(): Record<string, ViewStats> {
+    return this.live.stats()
   }
 
   private staticEntries(children: Record<string, VNode>): DirEntry[] {
@@ -277,40 +251,53 @@ class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir {
   }
 }
 
-/** Attaches and closes the hook-carrying nodes a dynamic folder returns (see {@link StaticDir}). */
+/** The children of a {@link StaticDir} set up with it: each is disposed when the folder is, or when a function of children stops returning it. */
 class LiveChildren {
-  private host: MountHost | undefined
-  private path = '/'
-  private readonly attached = new Map<VNode, Array<VNode & Lifecycle>>()
+  private ctx: NodeContext | undefined
+  private readonly live = new Map<VNode, { node: VNode & NodeSetup; abort: AbortController }>()
 
-  readonly hooks: Lifecycle[typeof LIFECYCLE] = {
-    attach: (host, path) => {
-      this.host = host
-      this.path = path
-    },
-    close: async () => {
-      const all = [...this.attached.values()].flat()
-      this.attached.clear()
-      for (const node of all) await node[LIFECYCLE].close()
-    },
+  setup(ctx: NodeContext): void {
+    this.ctx = ctx
   }
 
+  async dispose(): Promise<void> {
+    this.ctx = undefined
+    const all = [...this.live.values()]
+    this.live.clear()
+    for (const { node, abort } of all) {
+      abort.abort()
+      await node.dispose()
+    }
+  }
+
+  stats(): Record<string, ViewStats> {
+    const out: Record<string, ViewStats> = {}
+    for (const { node } of this.live.values()) Object.assign(out, node.stats?.())
+    return out
+  }
+
+  /** Sets up the children not seen before and disposes those no longer among `children`; nothing before `setup`. */
   seen(children: Record<string, VNode>): void {
-    if (!this.host) return
+    const ctx = this.ctx
+    if (!ctx) return
     const now = new Set(Object.values(children))
-    for (const [child, nodes] of this.attached) {
+    for (const [child, { node, abort }] of this.live) {
       if (now.has(child)) continue
-      this.attached.delete(child)
-      for (const node of nodes) void node[LIFECYCLE].close().catch(err => this.host?.logger.warn({ err }, 'closing a view node failed'))
+      this.live.delete(child)
+      abort.abort()
+      const failed = (err: unknown) => ctx.logger.warn({ err, path: ctx.path }, 'disposing a view node failed')
+      try {
+        void Promise.resolve(node.dispose()).catch(failed)
+      } catch (err) {
+        failed(err)
+      }
     }
     for (const [name, child] of Object.entries(children)) {
-      if (this.attached.has(child)) continue
-      const base = this.path === '/' ? '/' + name : `${this.path}/${name}`
-      const nodes = lifecycleNodes(child).map(({ path, node }) => {
-        node[LIFECYCLE].attach(this.host!, path === '/' ? base : base + path)
-        return node
-      })
-      this.attached.set(child, nodes)
+      if (this.live.has(child) || !can.setup(child)) continue
+      const abort = new AbortController()
+      const path = ctx.path === '/' ? '/' + name : `${ctx.path}/${name}`
+      this.live.set(child, { node: child, abort })
+      child.setup({ ...ctx, path, signal: AbortSignal.any([ctx.signal, abort.signal]) })
     }
   }
 }

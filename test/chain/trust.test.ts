@@ -43,7 +43,7 @@ describe('a chain pinned to its path (issue 12, case 1: a forged chain served as
     const me = testIdentity()
     const mine = await openChainMount({ home: t.home, identity: me, path: t.path })
     await createVfs({ mounts: { '/': mine }, logger: silentLogger }).writeFile('/mine.txt', 'my own file')
-    await mine.close!()
+    await mine.dispose!()
     const myChain = (await readPin(t.home, resolve(t.path)))!
     expect(myChain.owner.keyId).toBe(Buffer.from(me.keyId).toString('hex'))
 

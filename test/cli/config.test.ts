@@ -37,6 +37,15 @@ describe('facet --config', () => {
     })
   })
 
+  it('refuses a view whose name is not kebab-case, naming the view and its mount point', async () => {
+    const file = join(ROOT, 'test/cli/fixtures/bad-name.config.ts')
+    expect(await facet(['ls', '-c', file])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `facet: bad config ${file}: EINVAL: invalid argument (the view name 'My_Notes' is not kebab-case: use lower-case letters and digits, words joined by single dashes, e.g. 'my-view'), mount '/notes'\n`,
+    })
+  })
+
   it('reports a config without a default export', async () => {
     const file = join(ROOT, 'test/cli/fixtures/no-default.config.ts')
     expect((await facet(['ls', '-c', file])).stderr).toBe(`facet: bad config ${file}: no default export; ${EXPECTED}\n`)

@@ -4,7 +4,7 @@ import { createVfs, type ChangeEvent } from '../../src/vfs/vfs.ts'
 import { memoryMount } from '../../src/vfs/memory.ts'
 import { silentLogger, type Logger } from '../../src/vfs/log.ts'
 import { vfsError } from '../../src/vfs/errors.ts'
-import type { Mount, MountHost } from '../../src/vfs/mounts.ts'
+import type { Mount, ViewContext } from '../../src/vfs/mounts.ts'
 import type { VNode } from '../../src/vfs/node.ts'
 import { dir, file, symlink } from '../../src/views/view.ts'
 
@@ -45,16 +45,42 @@ describe('mount table', () => {
     expect(() => vfs.mount('/m', memoryMount())).toThrow(/EEXIST: file already exists \(a mount is already there\), mount '\/m'/)
   })
 
-  it('closes a mount on unmount and forgets it', async () => {
-    let closed = 0
-    const mount: Mount = { ...memoryMount(), name: 'tracked', close: () => void closed++ }
+  it('sets a mount up when mounted, and on unmount aborts its signal, disposes it and forgets it', async () => {
+    const calls: string[] = []
+    let ctx: ViewContext | undefined
+    const mount: Mount = {
+      ...memoryMount(),
+      name: 'tracked',
+      setup: c => {
+        ctx = c
+        calls.push(`setup ${c.mountPoint}`)
+        c.signal.addEventListener('abort', () => calls.push('abort'))
+      },
+      dispose: () => void calls.push(`dispose aborted=${ctx!.signal.aborted}`),
+    }
     const vfs = createVfs({ logger: silentLogger, mounts: { '/t': mount } })
+    expect(calls).toEqual(['setup /t'])
     expect(vfs.mounts()).toEqual([{ path: '/t', name: 'tracked' }])
     await vfs.unmount('/t')
-    expect(closed).toBe(1)
+    expect(calls).toEqual(['setup /t', 'abort', 'dispose aborted=true'])
     expect(vfs.mounts()).toEqual([])
     await expect(vfs.stat('/t')).rejects.toMatchObject({ code: 'ENOENT' })
     await expect(vfs.unmount('/t')).rejects.toMatchObject({ code: 'ENOENT', syscall: 'unmount' })
+  })
+
+  it('refuses a mount whose name is not kebab-case with EINVAL naming it', async () => {
+    const vfs = createVfs({ logger: silentLogger })
+    for (const name of ['My View', 'my_view', 'MyView', '-view', 'my--view', 'view-', '']) {
+      expect(() => vfs.mount('/v', { name, root: dir({}) })).toThrow(
+        `EINVAL: invalid argument (the view name '${name}' is not kebab-case: use lower-case letters and digits, words joined by single dashes, e.g. 'my-view'), mount '/v'`,
+      )
+    }
+    expect(() => vfs.mount('/v', { name: undefined as unknown as string, root: dir({}) })).toThrow(
+      "EINVAL: invalid argument (a view needs a `name` (a kebab-case string such as 'my-view')), mount '/v'",
+    )
+    vfs.mount('/ok', { name: 'my-view-2', root: dir({}) })
+    await expect(vfs.replace('/ok', { name: 'Bad', root: dir({}) })).rejects.toThrow(/the view name 'Bad' is not kebab-case.*, replace '\/ok'$/)
+    expect(vfs.mounts()).toEqual([{ path: '/ok', name: 'my-view-2' }])
   })
 
   it('replaces a mount in place while a handle on the old one keeps reading', async () => {
@@ -192,12 +218,12 @@ describe('change events', () => {
   })
 
   it('turns a change reported by a mount into an event with the full path', async () => {
-    let host: MountHost | undefined
-    const mount: Mount = { name: 'ext', root: dir({}), attach: h => void (host = h) }
+    let host: ViewContext | undefined
+    const mount: Mount = { name: 'ext', root: dir({}), setup: h => void (host = h) }
     const vfs = createVfs({ logger: silentLogger, mounts: { '/ext': mount } })
     const events: ChangeEvent[] = []
     vfs.watch('/', e => events.push(e))
-    host!.emit({ type: 'update', path: '/rec/1.json', kind: 'file' })
+    host!.changes.emit({ type: 'update', path: '/rec/1.json', kind: 'file' })
     expect(host!.mountPoint).toBe('/ext')
     expect(events).toEqual([{ type: 'update', path: '/ext/rec/1.json', kind: 'file', mount: '/ext' }])
   })

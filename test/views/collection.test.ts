@@ -1,6 +1,7 @@
 import { constants as fsc } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createVfs, silentLogger, type Vfs } from '../../src/index.ts'
+import { mountStats } from '../../src/vfs/mounts.ts'
 import { collection, defineView, type View } from '../../src/views/index.ts'
 import { runViewConformance, errnoOf as errno } from '../../src/views/testing.ts'
 import { liveHeapUsed } from '../helpers/heap.ts'
@@ -77,7 +78,7 @@ describe('collection', () => {
     const store = new UserStore(sampleUsers)
     const v = mount(store)
     for (let i = 0; i < 5; i++) await v.stat('/users/alice.json')
-    const stats = view!.stats!()['/']!
+    const stats = mountStats(view!)['/']!
     expect(stats.misses).toBe(1)
     expect(stats.hits).toBe(4)
   })

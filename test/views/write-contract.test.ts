@@ -228,7 +228,7 @@ describe('a refused rm of a record', () => {
 })
 
 describe('folders of collections from a function', () => {
-  it('attach the collections they return, so their watch reaches the change bus', async () => {
+  it('set up the collections they return, so their watch reaches the change bus', async () => {
     let emit: ((c: { type: 'update'; key: string }) => void) | undefined
     let unwatched = 0
     const shelf = collection({
