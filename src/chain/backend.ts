@@ -1,6 +1,8 @@
 import { open as fsOpen, stat, statfs as fsStatfs, type FileHandle } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { watch } from 'chokidar'
+import type { LockTable } from '../vfs/locks/table.ts'
+import type { Logger } from '../vfs/log.ts'
 import type { StatFs } from '../vfs/node.ts'
 import { fileHeader, frame, FRAME_HEADER_BYTES } from './format.ts'
 import { exists, fsyncDir, lockLog, LogReplacedError, type LogReader } from './log.ts'
@@ -27,6 +29,12 @@ export interface ChainBackend {
   lock(): Promise<() => Promise<void>>
   /** Opens the log for reading (and appending, unless `readOnly`). */
   open(readOnly: boolean): Promise<ChainLog>
+  /**
+   * A table for the `flock` and POSIX locks on the chain's files that every machine
+   * mounting the chain sees (PostgreSQL). Without it a mount's locks are kept by the
+   * process serving it, for that machine alone.
+   */
+  locks?(chainId: Uint8Array, logger?: Logger): LockTable
 }
 
 /** An open log of a {@link ChainBackend}. */

@@ -5,6 +5,7 @@ import { LRUCache } from 'lru-cache'
 import { createIdentity, facetHome, IdentityNotFoundError, loadIdentity, readPublicIdentity, type Identity } from '../crypto/identity.ts'
 import { resolvePassphrase } from '../crypto/passphrase.ts'
 import { vfsError } from '../vfs/errors.ts'
+import type { LockTable } from '../vfs/locks/table.ts'
 import type { Logger } from '../vfs/log.ts'
 import type { Mount, ViewContext } from '../vfs/mounts.ts'
 import type {
@@ -320,6 +321,8 @@ export interface ChainMountOptions {
   follow?: boolean
   /** Close the chain when the mount closes. @default true */
   closeChain?: boolean
+  /** Where locks on the chain's files are kept (not closed with the mount). @default the backend's shared table (PostgreSQL, closed with the mount), else none: the FUSE adapter keeps them */
+  locks?: LockTable
 }
 
 /** A mount of a chain, with the chain it serves. */
@@ -338,6 +341,8 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
   const ctx: Ctx = { chain, tree: chain.tree, live: !chain.readOnly }
   if (options.history !== false) ctx.history = new HistoryDir(chain)
   const root = nodeOf(ctx, chain.root)
+  const ownLocks = options.locks ? undefined : chain.backend.locks?.(chain.tree.chainId, chain.logger)
+  const locks = options.locks ?? ownLocks
   let stopWatch: (() => Promise<void>) | undefined
   let host: ViewContext | undefined
   if (options.follow) {
@@ -380,11 +385,13 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
     name: options.name ?? 'chain',
     root,
     chain,
+    ...(locks ? { locks } : {}),
     setup(ctx) {
       host = ctx
     },
     async dispose() {
       await stopWatch?.()
+      await ownLocks?.close()
       if (options.closeChain !== false) await chain.close()
     },
   }

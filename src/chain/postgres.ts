@@ -3,6 +3,7 @@ import pg from 'pg'
 import type { StatFs } from '../vfs/node.ts'
 import type { ChainBackend, ChainLog } from './backend.ts'
 import { FILE_HEADER_BYTES, fileHeader, frameHeader } from './format.ts'
+import { postgresLockTable } from './locks/postgres.ts'
 import { ChainLockedError } from './log.ts'
 
 /** Options for {@link postgresBackend}. */
@@ -39,6 +40,8 @@ interface Row {
  * followers, told of each new block by `NOTIFY` (payload `<chain id hex>:<seq>`). A block
  * is durable once its `COMMIT` returns. A writer whose `seq` is already taken (it lost its
  * lock) gets {@link ChainConflictError} and its chain turns read-only; reopen to catch up.
+ * File locks (`flock`, `fcntl`) live in `<table>_locks`, shared by every node (see
+ * `locks/postgres.ts`).
  */
 export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
   const table = options.table ?? 'facet_chain_blocks'
@@ -150,6 +153,25 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         }
         openLogs--
         await release()
+      }
+    },
+    locks(id, logger) {
+      openLogs++
+      const parts = table.split('.')
+      parts[parts.length - 1] = `${parts[parts.length - 1]!.slice(0, 57)}_locks`
+      const connect = () => new pg.Client(options.url ? { connectionString: options.url, keepAlive: true } : { ...options.pool!.options, keepAlive: true })
+      const locks = postgresLockTable({ pool: pool(), connect, table: parts.join('.'), chainId: id, ...(logger ? { logger } : {}) })
+      let closed = false
+      return {
+        test: (file, req) => locks.test(file, req),
+        lock: (file, req, how) => locks.lock(file, req, how),
+        async close() {
+          if (closed) return
+          closed = true
+          await locks.close()
+          openLogs--
+          await release()
+        },
       }
     },
     async open() {

@@ -1,0 +1,246 @@
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import { vfsError } from '../../vfs/errors.ts'
+import { silentLogger, type Logger } from '../../vfs/log.ts'
+import { applyLock, findConflict, sameLocks, type HeldLock, type LockRequest } from '../../vfs/locks/ranges.ts'
+import type { LockTable, LockWait } from '../../vfs/locks/table.ts'
+import { aliveSql, openNodeSession, watchNodeDeath, type ConnectFn, type NodeSession } from './node-session.ts'
+
+/** Options for {@link postgresLockTable}. */
+export interface PostgresLockTableOptions {
+  /** Runs the short lock transactions. */
+  pool: pg.Pool
+  /** Makes the node's own connections: its session (see `node-session.ts`) and waits for a dead holder. */
+  connect: ConnectFn
+  /** The locks table, optionally schema-qualified (`schema.name`); created when missing. */
+  table: string
+  /** The chain whose files are locked. */
+  chainId: Uint8Array
+  logger?: Logger
+}
+
+/** One lock row as read back. */
+interface Row {
+  kind: 'flock' | 'posix'
+  mode: 'read' | 'write'
+  node: string
+  owner: string
+  start_at: string
+  end_at: string | null
+  pid: number
+}
+
+/** A waiter on one file: woken on every notice that a lock on it went or shrank. */
+interface FileWaiters {
+  generation: number
+  wakes: Set<() => void>
+  /** The waits in progress on the file (each is between tries or waiting). */
+  users: number
+}
+
+/**
+ * A {@link LockTable} in PostgreSQL, shared by every node that mounts the chain: one row
+ * per held range `(chain_id, file, kind, node, owner, mode, start_at, end_at, pid)`,
+ * `end_at` NULL for "to the end of the file". Each change to one file's locks runs in a
+ * transaction that first takes `pg_advisory_xact_lock` on the file, so nodes never race.
+ * Rows of a node whose session lock is free are dead: ignored, and deleted by the next
+ * change to the file or by a node waiting on them. Unlocks and reaps `NOTIFY` the
+ * channel; a waiter re-tries on each notice for its file, and when the holder is on a
+ * node it also waits (on a connection of its own) for that node's session lock, so a
+ * holder's death wakes it too — nothing polls. A node that loses its session loses its
+ * locks with it (logged) and takes a new one on its next call.
+ */
+export function postgresLockTable(options: PostgresLockTableOptions): LockTable {
+  const { pool, connect } = options
+  const logger = options.logger ?? silentLogger
+  const chainId = Buffer.from(options.chainId)
+  const hex = chainId.toString('hex')
+  const parts = options.table.split('.')
+  const qt = parts.map(p => pg.escapeIdentifier(p)).join('.')
+  const channel = `facet_locks_${createHash('sha256').update(options.table).digest('hex').slice(0, 24)}`
+  const waiters = new Map<string, FileWaiters>()
+  const watchers = new Map<string, { dead: Promise<void>; stop(): Promise<void> }>()
+  const closing = new AbortController()
+  let session: Promise<NodeSession> | undefined
+  let ready: Promise<void> | undefined
+
+  const wake = (file: string): void => {
+    const w = waiters.get(file)
+    if (!w) return
+    w.generation++
+    for (const f of w.wakes) f()
+  }
+  const wakeAll = (): void => {
+    for (const file of waiters.keys()) wake(file)
+  }
+  const setup = (): Promise<void> =>
+    (ready ??= (async () => {
+      await pool.query(`CREATE TABLE IF NOT EXISTS ${qt} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL)`)
+      const index = pg.escapeIdentifier(`${parts[parts.length - 1]!.slice(0, 50)}_file`)
+      await pool.query(`CREATE INDEX IF NOT EXISTS ${index} ON ${qt} (chain_id, file)`)
+    })().catch(err => {
+      ready = undefined
+      throw err
+    }))
+  const me = (): Promise<NodeSession> => {
+    if (closing.signal.aborted) return Promise.reject(vfsError('EINTR', 'the lock table closed'))
+    session ??= setup().then(() =>
+      openNodeSession({
+        connect,
+        channel,
+        logger,
+        onNotify(payload) {
+          if (payload.startsWith(`${hex}:`)) wake(payload.slice(hex.length + 1))
+        },
+        onLost(err) {
+          logger.error({ err, table: options.table }, 'lost the lock session to PostgreSQL: the locks this node held are gone; taking a new session')
+          session = undefined
+          wakeAll()
+        },
+      }),
+    )
+    const s = session
+    s.catch(() => {
+      if (session === s) session = undefined
+    })
+    return s
+  }
+  const fileKeys = (file: string): [number, number] => {
+    const h = createHash('sha256').update(`facet-file-lock/1:${options.table}:${hex}:${file}`).digest()
+    return [h.readInt32LE(0), h.readInt32LE(4)]
+  }
+  const held = (r: Row, self: string): HeldLock => ({
+    kind: r.kind,
+    mode: r.mode,
+    owner: `${r.node}/${r.owner}`,
+    start: Number(r.start_at),
+    end: r.end_at === null ? Infinity : Number(r.end_at),
+    pid: r.node === self ? r.pid : 0,
+  })
+
+  /** One try at `req` in a transaction: the conflicting lock (with its node) when there is one, else undefined once granted. */
+  const attempt = async (file: string, req: LockRequest, testOnly: boolean): Promise<{ lock: HeldLock; node: string } | undefined> => {
+    const s = await me()
+    const client = await pool.connect()
+    try {
+      await client.query('BEGIN')
+      const [k1, k2] = fileKeys(file)
+      await client.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', [k1, k2])
+      const alive = await client.query<{ ok: boolean }>(`SELECT ${aliveSql('$1::bigint')} AS ok`, [s.key])
+      if (!alive.rows[0]!.ok) throw vfsError('ENOLCK', 'this node lost its lock session to PostgreSQL')
+      const reaped = await client.query(`DELETE FROM ${qt} l WHERE chain_id = $1 AND file = $2 AND node <> $3 AND NOT ${aliveSql('l.node')}`, [chainId, file, s.key])
+      const { rows } = await client.query<Row>(`SELECT kind, mode, node::text AS node, owner, start_at::text AS start_at, end_at::text AS end_at, pid FROM ${qt} WHERE chain_id = $1 AND file = $2 AND kind = $3`, [chainId, file, req.kind])
+      const all = rows.map(r => held(r, s.key))
+      const ask: LockRequest = { ...req, owner: `${s.key}/${req.owner}` }
+      const conflict = findConflict(all, ask)
+      let changed = (reaped.rowCount ?? 0) > 0
+      if (!conflict && !testOnly) {
+        const mine = all.filter(h => h.owner === ask.owner)
+        const next = applyLock(mine, ask)
+        if (!sameLocks(mine, next)) {
+          await client.query(`DELETE FROM ${qt} WHERE chain_id = $1 AND file = $2 AND kind = $3 AND node = $4 AND owner = $5`, [chainId, file, req.kind, s.key, req.owner])
+          if (next.length > 0) {
+            await client.query(
+              `INSERT INTO ${qt} (chain_id, file, kind, node, owner, mode, start_at, end_at, pid) SELECT $1, $2, $3, $4, $5, m, s, e, $6 FROM unnest($7::text[], $8::bigint[], $9::bigint[]) AS t(m, s, e)`,
+              [chainId, file, req.kind, s.key, req.owner, req.pid, next.map(h => h.mode), next.map(h => h.start), next.map(h => (h.end === Infinity ? null : h.end))],
+            )
+          }
+          // something this owner held went or shrank: someone may be waiting for it
+          changed ||= mine.length > 0
+        }
+      }
+      if (changed) await client.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${file}`])
+      await client.query('COMMIT')
+      if (changed) wake(file)
+      if (!conflict) return undefined
+      return { lock: conflict, node: rows.find(r => `${r.node}/${r.owner}` === conflict.owner)!.node }
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  /** Wakes the file's waiters when node `key` dies, once per node however many wait on it. */
+  const watch = (key: string): void => {
+    if (watchers.has(key)) return
+    const w = watchNodeDeath(connect, key, logger)
+    watchers.set(key, w)
+    void w.dead.then(async () => {
+      watchers.delete(key)
+      const { rows } = await pool.query<{ chain_id: Buffer; file: string }>(`WITH gone AS (DELETE FROM ${qt} WHERE node = $1 RETURNING chain_id, file) SELECT DISTINCT chain_id, file FROM gone`, [key])
+      for (const r of rows) await pool.query('SELECT pg_notify($1, $2)', [channel, `${r.chain_id.toString('hex')}:${r.file}`])
+      logger.info({ node: key, files: rows.length }, 'a node holding locks ended; its locks are released')
+      wakeAll()
+    }).catch(err => logger.warn({ err, node: key }, 'releasing the locks of an ended node failed'))
+  }
+
+  /** Resolves at the next notice for `file` after `seen`; rejects with `EINTR` when a signal aborts. */
+  const next = (w: FileWaiters, seen: number, signals: AbortSignal[]): Promise<void> =>
+    new Promise((done, fail) => {
+      const finish = (): void => {
+        w.wakes.delete(onWake)
+        for (const s of signals) s.removeEventListener('abort', onAbort)
+      }
+      const onWake = (): void => {
+        finish()
+        done()
+      }
+      const onAbort = (): void => {
+        finish()
+        fail(vfsError('EINTR', 'the wait for a lock was ended'))
+      }
+      if (signals.some(s => s.aborted)) return onAbort()
+      if (w.generation !== seen) return done()
+      w.wakes.add(onWake)
+      for (const s of signals) s.addEventListener('abort', onAbort, { once: true })
+    })
+
+  return {
+    async test(file, req) {
+      return (await attempt(file, req, true))?.lock
+    },
+    async lock(file, req, how: LockWait) {
+      if (!how.wait) {
+        if (await attempt(file, req, false)) throw vfsError('EAGAIN', 'another owner holds a conflicting lock')
+        return
+      }
+      let w = waiters.get(file)
+      if (!w) waiters.set(file, (w = { generation: 0, wakes: new Set(), users: 0 }))
+      w.users++
+      const signals = [closing.signal, ...(how.signal ? [how.signal] : [])]
+      try {
+        for (;;) {
+          const seen = w.generation
+          const conflict = await attempt(file, req, false)
+          if (!conflict) return
+          if (conflict.node !== (await me()).key) watch(conflict.node)
+          await next(w, seen, signals)
+        }
+      } finally {
+        if (--w.users === 0) waiters.delete(file)
+        // a holder's node is watched only while someone here waits
+        if (waiters.size === 0) {
+          for (const watcher of watchers.values()) void watcher.stop()
+          watchers.clear()
+        }
+      }
+    },
+    async close() {
+      if (closing.signal.aborted) return
+      closing.abort()
+      await Promise.all([...watchers.values()].map(w => w.stop()))
+      watchers.clear()
+      const s = await session?.catch(() => undefined)
+      if (!s) return
+      try {
+        const { rows } = await pool.query<{ file: string }>(`WITH gone AS (DELETE FROM ${qt} WHERE chain_id = $1 AND node = $2 RETURNING file) SELECT DISTINCT file FROM gone`, [chainId, s.key])
+        for (const r of rows) await pool.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${r.file}`])
+      } catch (err) {
+        logger.warn({ err }, 'could not delete this node\'s locks on close; they go with its session')
+      }
+      await s.end()
+    },
+  }
+}
