@@ -45,6 +45,7 @@ import type {
   StatFs,
   VNode,
 } from '../vfs/node.ts'
+import { AutoCompactor, cannotAutoCompact, type CompactionPolicy } from './auto-compact.ts'
 import { ROOT_INO } from './format.ts'
 import { Chain, type ChainOptions, type CreateChainOptions } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
@@ -321,6 +322,12 @@ export interface ChainMountOptions {
   follow?: boolean
   /** Close the chain when the mount closes. @default true */
   closeChain?: boolean
+  /**
+   * When the chain compacts itself while mounted ({@link AutoCompactor}); `false` never.
+   * Only the owner's read-write opens of a log file compact.
+   * @default a log past 64 MiB and 1.5 times its live state
+   */
+  compaction?: CompactionPolicy | false
   /** Where locks on the chain's files are kept (not closed with the mount). @default the backend's shared table (PostgreSQL, closed with the mount), else none: the FUSE adapter keeps them */
   locks?: LockTable
 }
@@ -343,6 +350,8 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
   const root = nodeOf(ctx, chain.root)
   const ownLocks = options.locks ? undefined : chain.backend.locks?.(chain.tree.chainId, chain.logger)
   const locks = options.locks ?? ownLocks
+  const compactor = options.compaction === false || cannotAutoCompact(chain) ? undefined : new AutoCompactor(chain, options.compaction ?? {}, chain.logger)
+  compactor?.start()
   let stopWatch: (() => Promise<void>) | undefined
   let host: ViewContext | undefined
   if (options.follow) {
@@ -391,6 +400,7 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
     },
     async dispose() {
       await stopWatch?.()
+      await compactor?.stop()
       await ownLocks?.close()
       if (options.closeChain !== false) await chain.close()
     },

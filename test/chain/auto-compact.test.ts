@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import { AutoCompactor, cannotAutoCompact, liveBytes } from '../../src/chain/auto-compact.ts'
+import { chainMount } from '../../src/chain/mount.ts'
 import { Chain } from '../../src/chain/store.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { silentLogger, type Logger } from '../../src/vfs/log.ts'
-import { chainVfs, tempHomeEach } from './helpers.ts'
+import { createVfs } from '../../src/vfs/vfs.ts'
+import { chainVfs, tempHomeEach, testIdentity } from './helpers.ts'
 
 const MiB = 1024 * 1024
 
@@ -102,5 +104,46 @@ describe('automatic compaction', () => {
   it('refuses a policy that could never be met', () => {
     expect(() => new AutoCompactor({} as Chain, { garbageRatio: 0.5 }, silentLogger)).toThrow('garbageRatio must be at least 1, got 0.5')
     expect(() => new AutoCompactor({} as Chain, { minBytes: -1 }, silentLogger)).toThrow('minBytes must be a byte count >= 0, got -1')
+  })
+})
+
+describe('automatic compaction of a mounted chain', () => {
+  const t = tempHomeEach()
+
+  it('compacts while mounted once its policy is met, and the mount reads and writes on', async () => {
+    const waiting: Array<() => void> = []
+    let compactions = 0
+    const nextCompaction = () => new Promise<void>(resolve => waiting.push(resolve))
+    const logger = { ...silentLogger, info: (_o: unknown, msg?: string) => void (String(msg).includes(': compacted ') && (compactions++, waiting.splice(0).forEach(w => w()))) } as Logger
+    const chain = await Chain.openOrCreate(t.path, { identity: testIdentity(), home: t.home, logger })
+    const vfs = createVfs({ mounts: { '/c': chainMount(chain, { compaction: { minBytes: 2 * MiB, intervalMs: 20 } }) }, logger: silentLogger })
+    try {
+      for (let i = 0; i < 4; i++) {
+        await vfs.writeFile('/c/churn.bin', Buffer.alloc(MiB, i))
+        await chain.sync()
+      }
+      // checked and waited for in one turn of the event loop: no compaction can slip between
+      if (chain.logBytes > 1.5 * liveBytes(chain)) await nextCompaction()
+      expect(compactions).toBeGreaterThan(0)
+      expect(chain.logBytes).toBeLessThanOrEqual(1.5 * liveBytes(chain))
+      expect((await vfs.readFile('/c/churn.bin')).equals(Buffer.alloc(MiB, 3))).toBe(true)
+      await vfs.writeFile('/c/next.txt', 'on the new log')
+      expect((await vfs.readFile('/c/next.txt')).toString()).toBe('on the new log')
+    } finally {
+      await vfs.close()
+    }
+    expect(await verifyChain(t.path, { home: t.home })).toMatchObject({ ok: true })
+  })
+
+  it('never compacts a mount whose compaction is off', async () => {
+    const chain = await Chain.openOrCreate(t.path, { identity: testIdentity(), home: t.home })
+    const vfs = createVfs({ mounts: { '/c': chainMount(chain, { compaction: false }) }, logger: silentLogger })
+    try {
+      for (let i = 0; i < 4; i++) await vfs.writeFile('/c/churn.bin', Buffer.alloc(MiB, i))
+      await chain.sync()
+      expect(chain.logBytes).toBeGreaterThan(4 * MiB)
+    } finally {
+      await vfs.close()
+    }
   })
 })
