@@ -59,7 +59,9 @@ function view(notes: Notes, books: Books) {
           books.data.set(id, b!)
         },
       }),
-      'counter.txt': file(() => `render ${++renders} ${'x'.repeat(renders % 7)}\n`),
+      // a new rendering, of another size, every time one is made; the 10 s it serves is longer
+      // than any gap between a stat and the cat after it, however loaded the machine
+      'counter.txt': file(() => `render ${++renders} ${'x'.repeat(renders % 7)}\n`, { ttlMs: 10_000 }),
     }),
   }))()
 }
