@@ -63,6 +63,31 @@ describe.skipIf(!admin)(`chain in PostgreSQL${admin ? '' : ` (skipped: PostgreSQ
     await vfs.close()
   })
 
+  it('shows past states under /.history/<seq> on the PostgreSQL backend too, after a reopen, read-only', async () => {
+    let chain = await open()
+    let vfs = mounted(chain)
+    await vfs.writeFile('/c/f.txt', 'first')
+    await chain.sync()
+    const s1 = chain.headSeq
+    await vfs.writeFile('/c/f.txt', 'second version, longer')
+    await chain.sync()
+    const s2 = chain.headSeq
+    await vfs.unlink('/c/f.txt')
+    await vfs.close()
+    // a new process reads the history from the rows alone
+    chain = await open()
+    vfs = mounted(chain)
+    try {
+      expect((await vfs.readFile(`/c/.history/${s1}/f.txt`)).toString()).toBe('first')
+      expect((await vfs.readFile(`/c/.history/${s2}/f.txt`)).toString()).toBe('second version, longer')
+      expect((await vfs.readdirAll(`/c/.history/${chain.headSeq}`)).map(e => e.name)).toEqual([])
+      await expect(vfs.writeFile(`/c/.history/${s1}/f.txt`, 'x')).rejects.toMatchObject({ code: 'EROFS' })
+      expect((await vfs.readdirAll('/c')).map(e => e.name)).toEqual([])
+    } finally {
+      await vfs.close()
+    }
+  })
+
   it('opens a mount on the PostgreSQL backend through openChainMount, as a config would', async () => {
     const first = createVfs({ mounts: { '/c': await openChainMount({ backend: postgresBackend({ url: URL, table }), identity: testIdentity(), home: t.home }) }, logger: silentLogger })
     await first.writeFile('/c/config.txt', 'from a config\n')
