@@ -1,7 +1,7 @@
-import { open } from 'node:fs/promises'
 import { facetHome, keyIdOf } from '../crypto/identity.ts'
 import { acquirePqPool, type PqLease } from '../crypto/pq-pool.ts'
-import { fileBackend } from './backend.ts'
+import { fileBackend, type ChainBackend } from './backend.ts'
+import { FILE_HEADER_BYTES } from './format.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type VerifiedBlock } from './log.ts'
 import { assessChain, pinOf, readPin, readTrust, RollbackError, trustKey, TrustStoreError, writePin, writeTrust, type ChainFacts, type ChainPin } from './trust.ts'
 
@@ -48,20 +48,28 @@ export interface VerifyOptions {
  * {@link TrustStoreError}. Signatures of long logs are checked on worker threads, which
  * end before this returns.
  */
-export async function verifyChain(path: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyChain(where: string | ChainBackend, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const backend = typeof where === 'string' ? fileBackend(where) : where
+  const path = backend.name
   const verifier = new BlockVerifier()
   let pq: PqLease | undefined
   verifier.pool = () => (pq ??= acquirePqPool()).pool
   const report: VerifyReport = { ok: false, path, blocks: 0, events: 0, headSeq: -1 }
   const shape = new ShapeCheck()
   const home = options.home ?? facetHome()
-  const fh = await open(path, 'r')
+  const fh = await backend.open(true)
   try {
-    const scan = await scanLog(fh, verifier, v => {
-      report.blocks++
-      report.events += v.block.events.length
-      shape.block(v)
-    })
+    const scan = await scanLog(
+      fh,
+      verifier,
+      v => {
+        report.blocks++
+        report.events += v.block.events.length
+        shape.block(v)
+      },
+      FILE_HEADER_BYTES,
+      await fh.size(),
+    )
     report.headSeq = verifier.headSeq
     if (verifier.chainId) report.chainId = Buffer.from(verifier.chainId).toString('hex')
     if (report.blocks > 0) report.headHash = verifier.headHash.toString('hex')
@@ -73,7 +81,7 @@ export async function verifyChain(path: string, options: VerifyOptions = {}): Pr
       return report
     }
     const facts: ChainFacts = {
-      key: trustKey(fileBackend(path)),
+      key: trustKey(backend),
       chainId: verifier.chainId!,
       ownerName: g!.ownerName,
       ownerKeyId: keyIdOf(g!.ownerSigningKey, g!.ownerKemKey),

@@ -9,6 +9,8 @@ import { RollbackError } from '../../src/chain/trust.ts'
 import { FRAME_HEADER_BYTES } from '../../src/chain/format.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
+import { verifyChain } from '../../src/chain/verify.ts'
+import { facet } from '../cli/run.ts'
 import { tempHome, testIdentity } from './helpers.ts'
 
 const URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -85,6 +87,33 @@ describe.skipIf(!admin)(`chain in PostgreSQL${admin ? '' : ` (skipped: PostgreSQ
       expect((await vfs.readdirAll('/c')).map(e => e.name)).toEqual([])
     } finally {
       await vfs.close()
+    }
+  })
+
+  it('verifies a PostgreSQL chain from its rows without a key, through the API and `facet verify URL`, and names a tampered block', async () => {
+    const schema = `facet_verify_${randomBytes(6).toString('hex')}`
+    await admin!.query(`CREATE SCHEMA ${schema}`)
+    const url = `${URL}${URL.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`
+    try {
+      const chain = await Chain.openOrCreate(postgresBackend({ url }), { identity: testIdentity(), home: t.home })
+      const vfs = mounted(chain)
+      await vfs.writeFile('/c/a.txt', 'verified from the rows')
+      await vfs.close()
+      const good = await verifyChain(postgresBackend({ url }), { home: t.home })
+      expect(good).toMatchObject({ ok: true, blocks: 2, headSeq: 1 })
+      const cli = await facet(['verify', url, '--home', t.home])
+      expect(cli.stderr).toBe('')
+      expect(cli.stdout).toMatch(new RegExp(`^postgres://postgres@127\\.0\\.0\\.1:5432/test\\?options=.*: ok, 2 blocks, \\d+ events, head 1, chain ${good.chainId}, owner 'tester' \\(key [0-9a-f]{16}\\), pinned here\\n$`))
+      expect(cli.code).toBe(0)
+      // one byte of the last block's body changed in the database
+      await admin!.query(`UPDATE ${schema}.facet_chain_blocks SET bytes = set_byte(bytes, length(bytes) - 40, get_byte(bytes, length(bytes) - 40) # 1) WHERE seq = 1`)
+      const bad = await verifyChain(postgresBackend({ url }), { home: t.home })
+      expect(bad).toMatchObject({ ok: false, problem: { seq: 1, kind: 'block' } })
+      const refused = await facet(['verify', url, '--home', t.home])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/: bad block 1 at byte \d+: .* \(1 good blocks before it\)\n$/)
+    } finally {
+      await admin!.query(`DROP SCHEMA ${schema} CASCADE`)
     }
   })
 

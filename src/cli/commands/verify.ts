@@ -11,17 +11,27 @@ export function register(program: Command, shared: Shared): void {
   program
     .command('verify')
     .description('check a chain: frame checksums, hash chain, every signature, and the local trust store (the chain pinned for this path, rollbacks); exits 1 naming the first bad block')
-    .argument('<chain>', 'a chain log file, or a chain name under $FACET_HOME/chains')
+    .argument('<chain>', 'a chain log file, a chain name under $FACET_HOME/chains, or a postgres://HOST/DB URL whose facet_chain_blocks table holds the chain')
     .option('--home <dir>', 'FacetFS home whose trust store is checked (default: $FACET_HOME or ~/.facet)')
     .option('--no-trust', 'skip the trust store check (another chain at a pinned path, rolled-back or forked logs)')
     .action(async (arg: string, options: VerifyCliOptions) => {
       const { verifyChain, resolveChainPath, TrustStoreError } = await import('../../chain/index.ts')
       const { facetHome } = await import('../../crypto/identity.ts')
       const home = options.home ?? facetHome()
-      const path = resolveChainPath(arg, home)
+      const { describeFilesStore, filesStoreLocation, isPostgresUrl } = await import('../../demo/files-store.ts')
+      let where: Parameters<typeof verifyChain>[0] = resolveChainPath(arg, home)
+      let path = where
+      if (isPostgresUrl(arg)) {
+        path = describeFilesStore(arg)
+        try {
+          where = (filesStoreLocation(arg) as { backend: Exclude<typeof where, string> }).backend
+        } catch (err) {
+          throw new shared.CliError(`cannot read chain ${path}: ${(err as Error).message}`)
+        }
+      }
       let report
       try {
-        report = await verifyChain(path, { home, trust: options.trust !== false })
+        report = await verifyChain(where, { home, trust: options.trust !== false })
       } catch (err) {
         if (err instanceof TrustStoreError) throw new shared.CliError(`${path}: cannot check the trust store: ${err.message}`)
         throw new shared.CliError(`cannot read chain ${path}: ${(err as Error).message}`)
