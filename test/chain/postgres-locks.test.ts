@@ -174,7 +174,7 @@ describe.skipIf(skip)(`flock and POSIX locks shared by two nodes through Postgre
     expect(await tries(fa, 'O_RDWR', [['LOCK_EX', 4, 6], ['LOCK_SH', 4, 6], ['LOCK_EX', 4, 8]])).toBe('11\ngot\ngot\n')
     expect(await reader.release()).toBe(0)
     expect(await tries(fa, 'O_RDWR', [['LOCK_EX', 0, 0]])).toBe('got\n')
-  }, 60_000)
+  }, 120_000)
 
   it('keeps flock and POSIX locks apart, as Linux does: a flock on A does not block a lockf on B', async () => {
     const holder = await hold(`flock -x ${fa} -c 'echo locked; read line'`)

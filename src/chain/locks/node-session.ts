@@ -81,12 +81,10 @@ export async function openNodeSession(options: NodeSessionOptions): Promise<Node
   }
 }
 
-/** SQL true when node `nodeSql` (a bigint expression) holds its session's advisory lock, i.e. is alive. */
-export function aliveSql(nodeSql: string): string {
-  return `EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted AND p.mode = 'ExclusiveLock' AND p.objsubid = 1
-    AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    AND p.classid = (${nodeSql} >> 32)::oid AND p.objid = (${nodeSql} & 4294967295)::oid)`
-}
+/** SQL listing the keys (`node bigint`) of the live nodes: those whose session holds its advisory lock in this database. */
+export const LIVE_NODES = `SELECT ((p.classid::bigint << 32) | p.objid::bigint) AS node FROM pg_locks p
+  WHERE p.locktype = 'advisory' AND p.granted AND p.mode = 'ExclusiveLock' AND p.objsubid = 1
+    AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
 /**
  * Resolves when node `key` is dead: a connection of its own waits for a shared hold on

@@ -4,7 +4,7 @@ import { vfsError } from '../../vfs/errors.ts'
 import { silentLogger, type Logger } from '../../vfs/log.ts'
 import { applyLock, findConflict, sameLocks, type HeldLock, type LockRequest } from '../../vfs/locks/ranges.ts'
 import type { LockTable, LockWait } from '../../vfs/locks/table.ts'
-import { aliveSql, openNodeSession, watchNodeDeath, type ConnectFn, type NodeSession } from './node-session.ts'
+import { LIVE_NODES, openNodeSession, watchNodeDeath, type ConnectFn, type NodeSession } from './node-session.ts'
 
 /** Options for {@link postgresLockTable}. */
 export interface PostgresLockTableOptions {
@@ -41,7 +41,8 @@ interface FileWaiters {
 /**
  * A {@link LockTable} in PostgreSQL, shared by every node that mounts the chain: one row
  * per held range `(chain_id, file, kind, node, owner, mode, start_at, end_at, pid)`,
- * `end_at` NULL for "to the end of the file". Each change to one file's locks runs in a
+ * `end_at` NULL for "to the end of the file", in an unlogged table (no lock outlives the
+ * server's sessions, so nothing of it needs to survive a crash). Each change to one file's locks runs in a
  * transaction that first takes `pg_advisory_xact_lock` on the file, so nodes never race.
  * Rows of a node whose session lock is free are dead: ignored, and deleted by the next
  * change to the file or by a node waiting on them. Unlocks and reaps `NOTIFY` the
@@ -75,7 +76,8 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
   }
   const setup = (): Promise<void> =>
     (ready ??= (async () => {
-      await pool.query(`CREATE TABLE IF NOT EXISTS ${qt} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL)`)
+      // unlogged: a lock outlives no session, and a server restart ends them all, so its rows need no WAL
+      await pool.query(`CREATE UNLOGGED TABLE IF NOT EXISTS ${qt} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL)`)
       const index = pg.escapeIdentifier(`${parts[parts.length - 1]!.slice(0, 50)}_file`)
       await pool.query(`CREATE INDEX IF NOT EXISTS ${index} ON ${qt} (chain_id, file)`)
     })().catch(err => {
@@ -123,33 +125,38 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
     const s = await me()
     const client = await pool.connect()
     try {
-      await client.query('BEGIN')
+      // four round trips for a change, three for a refusal: the file's lock first, in a statement
+      // of its own, so the read after it sees every change committed before
       const [k1, k2] = fileKeys(file)
-      await client.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', [k1, k2])
-      const alive = await client.query<{ ok: boolean }>(`SELECT ${aliveSql('$1::bigint')} AS ok`, [s.key])
-      if (!alive.rows[0]!.ok) throw vfsError('ENOLCK', 'this node lost its lock session to PostgreSQL')
-      const reaped = await client.query(`DELETE FROM ${qt} l WHERE chain_id = $1 AND file = $2 AND node <> $3 AND NOT ${aliveSql('l.node')}`, [chainId, file, s.key])
-      const { rows } = await client.query<Row>(`SELECT kind, mode, node::text AS node, owner, start_at::text AS start_at, end_at::text AS end_at, pid FROM ${qt} WHERE chain_id = $1 AND file = $2 AND kind = $3`, [chainId, file, req.kind])
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${k1}, ${k2})`)
+      const read = await client.query<{ me: boolean; reaped: string; rows: Row[] }>(
+        `WITH live AS (${LIVE_NODES}),
+           reaped AS (DELETE FROM ${qt} WHERE chain_id = $1 AND file = $2 AND node <> $3 AND node NOT IN (SELECT node FROM live) RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM live WHERE node = $3) AS me, (SELECT count(*) FROM reaped) AS reaped,
+           (SELECT coalesce(json_agg(json_build_object('kind', kind, 'mode', mode, 'node', node::text, 'owner', owner, 'start_at', start_at::text, 'end_at', end_at::text, 'pid', pid)), '[]')
+              FROM ${qt} WHERE chain_id = $1 AND file = $2 AND kind = $4 AND node IN (SELECT node FROM live)) AS rows`,
+        [chainId, file, s.key, req.kind],
+      )
+      const { me: alive, reaped, rows } = read.rows[0]!
+      if (!alive) throw vfsError('ENOLCK', 'this node lost its lock session to PostgreSQL')
       const all = rows.map(r => held(r, s.key))
       const ask: LockRequest = { ...req, owner: `${s.key}/${req.owner}` }
       const conflict = findConflict(all, ask)
-      let changed = (reaped.rowCount ?? 0) > 0
+      let changed = Number(reaped) > 0
       if (!conflict && !testOnly) {
         const mine = all.filter(h => h.owner === ask.owner)
         const next = applyLock(mine, ask)
         if (!sameLocks(mine, next)) {
-          await client.query(`DELETE FROM ${qt} WHERE chain_id = $1 AND file = $2 AND kind = $3 AND node = $4 AND owner = $5`, [chainId, file, req.kind, s.key, req.owner])
-          if (next.length > 0) {
-            await client.query(
-              `INSERT INTO ${qt} (chain_id, file, kind, node, owner, mode, start_at, end_at, pid) SELECT $1, $2, $3, $4, $5, m, s, e, $6 FROM unnest($7::text[], $8::bigint[], $9::bigint[]) AS t(m, s, e)`,
-              [chainId, file, req.kind, s.key, req.owner, req.pid, next.map(h => h.mode), next.map(h => h.start), next.map(h => (h.end === Infinity ? null : h.end))],
-            )
-          }
           // something this owner held went or shrank: someone may be waiting for it
           changed ||= mine.length > 0
-        }
-      }
-      if (changed) await client.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${file}`])
+          await client.query(
+            `WITH gone AS (DELETE FROM ${qt} WHERE chain_id = $1 AND file = $2 AND kind = $3 AND node = $4 AND owner = $5),
+               added AS (INSERT INTO ${qt} (chain_id, file, kind, node, owner, mode, start_at, end_at, pid) SELECT $1, $2, $3, $4, $5, m, s, e, $6 FROM unnest($7::text[], $8::bigint[], $9::bigint[]) AS t(m, s, e))
+             SELECT CASE WHEN $10::boolean THEN pg_notify($11, $12) END`,
+            [chainId, file, req.kind, s.key, req.owner, req.pid, next.map(h => h.mode), next.map(h => h.start), next.map(h => (h.end === Infinity ? null : h.end)), changed, channel, `${hex}:${file}`],
+          )
+        } else if (changed) await client.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${file}`])
+      } else if (changed) await client.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${file}`])
       await client.query('COMMIT')
       if (changed) wake(file)
       if (!conflict) return undefined

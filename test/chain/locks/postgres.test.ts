@@ -82,7 +82,7 @@ describe.skipIf(!admin)(`the PostgreSQL lock table${admin ? '' : ` (skipped: Pos
   })
 
   it('ignores and deletes the rows of a node that holds no session, as left by one that died', async () => {
-    await admin!.query(`CREATE TABLE IF NOT EXISTS ${table} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL)`)
+    await admin!.query(`CREATE UNLOGGED TABLE IF NOT EXISTS ${table} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL)`)
     await admin!.query(`INSERT INTO ${table} VALUES ($1, '3', 'flock', 12345, '1', 'write', 0, NULL, 1)`, [chainId])
     await b.lock('3', req('9', 'write'), { wait: false })
     expect((await admin!.query(`SELECT count(*)::int AS n FROM ${table} WHERE node = 12345`)).rows[0].n).toBe(0)
