@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { generateIdentity, type Identity } from '../src/crypto/identity.ts'
 import { Chain } from '../src/chain/store.ts'
-import { chainMount } from '../src/chain/mount.ts'
 import { mountFuse } from '../src/fuse/index.ts'
 import { createVfs } from '../src/vfs/vfs.ts'
 import { memoryMount } from '../src/vfs/memory.ts'
@@ -11,6 +10,7 @@ import { silentLogger } from '../src/vfs/log.ts'
 import { exec, median, nodeChild, SMALL_FILES, timeCommand, type BenchContext } from './lib.ts'
 import { mountBareFuse, type BareMount, type BareTree } from './baselines/bare-fuse.ts'
 import { BARE_FUSE_NATIVE, fuseNativeAvailability, mountBareFuseNative } from './baselines/bare-fuse-native.ts'
+import { ensureGocryptfs, mountChainSide, mountGocryptfsSide, nativeSide, type Side } from './mounts.ts'
 
 interface Sizes {
   seqMiB: number
@@ -20,29 +20,6 @@ interface Sizes {
 }
 const FULL: Sizes = { seqMiB: 256, smallFiles: 10_000, openEvents: 100_000, reps: 3 }
 const QUICK: Sizes = { seqMiB: 32, smallFiles: 1_000, openEvents: 10_000, reps: 1 }
-
-async function ensureGocryptfs(b: BenchContext): Promise<boolean> {
-  try {
-    await exec('gocryptfs', ['-version'])
-    return true
-  } catch {
-    b.log('gocryptfs missing: apt-get install -y gocryptfs')
-    try {
-      await exec('apt-get', ['install', '-y', '-q', 'gocryptfs'], { timeoutMs: 300_000, env: { DEBIAN_FRONTEND: 'noninteractive' } })
-      return true
-    } catch (err) {
-      b.log(`could not install gocryptfs: ${(err as Error).message.split('\n')[0]}`)
-      return false
-    }
-  }
-}
-
-/** One target folder with a way to drop its page cache (remount) between write and read. */
-interface Side {
-  name: string
-  dir: string
-  remount(): Promise<void>
-}
 
 async function measure(b: BenchContext, side: Side, s: Sizes): Promise<{ write: number; read: number; small: number; ls: number }> {
   const file = join(side.dir, 'seq.bin')
@@ -103,47 +80,9 @@ export default async function chainBench(b: BenchContext): Promise<void> {
 
   await measureOpen(b, s, id, home)
 
-  // FUSE sides
-  const chainPath = join(home, 'files.chain')
-  let chain = await Chain.create(chainPath, { identity: id, home })
-  let vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
-  const oursDir = b.tmpdir('facet-chain-mnt-')
-  let ours = await mountFuse(vfs, oursDir)
-  b.defer(async () => {
-    await ours.unmount()
-    await vfs.close()
-  })
-  const sides: Side[] = [
-    {
-      name: 'chain',
-      dir: oursDir,
-      remount: async () => {
-        await ours.unmount()
-        await vfs.close()
-        chain = await Chain.open(chainPath, { identity: id, home })
-        vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
-        ours = await mountFuse(vfs, oursDir)
-      },
-    },
-  ]
-  if (await ensureGocryptfs(b)) {
-    const cipher = b.tmpdir('facet-gocrypt-cipher-')
-    const plain = b.tmpdir('facet-gocrypt-plain-')
-    await exec('gocryptfs', ['-init', '-q', '-extpass', 'echo benchpass', '-scryptn', '10', cipher])
-    const mountG = () => exec('gocryptfs', ['-q', '-extpass', 'echo benchpass', cipher, plain])
-    await mountG()
-    b.defer(() => exec('fusermount', ['-uz', plain]).catch(() => {}))
-    sides.push({
-      name: 'gocryptfs',
-      dir: plain,
-      remount: async () => {
-        await exec('fusermount', ['-u', plain])
-        await mountG()
-      },
-    })
-  }
-  const native = b.tmpdir('facet-native-')
-  sides.push({ name: 'native disk', dir: native, remount: async () => exec('sync', []).then(() => {}) })
+  const sides: Side[] = [await mountChainSide(b, { identity: id, home })]
+  if (await ensureGocryptfs(b)) sides.push(await mountGocryptfsSide(b))
+  sides.push(nativeSide(b))
 
   const results = new Map<string, Awaited<ReturnType<typeof measure>>>()
   for (const side of sides) results.set(side.name, await measure(b, side, s))
