@@ -4,30 +4,9 @@ import { join, relative, sep } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import { vfsError } from '../../src/vfs/errors.ts'
 import type { ViewContext } from '../../src/vfs/mounts.ts'
-import type {
-  Attr,
-  AttrChanges,
-  DirPage,
-  FileHandle,
-  NodeCreate,
-  NodeGetattr,
-  NodeLookup,
-  NodeMkdir,
-  NodeOpen,
-  NodeReaddir,
-  NodeReadlink,
-  NodeRename,
-  NodeRmdir,
-  NodeSetattr,
-  NodeSymlink,
-  NodeTruncate,
-  NodeUnlink,
-  OpContext,
-  OpenFlags,
-  PageRequest,
-  VNode,
-} from '../../src/vfs/node.ts'
+import type { Attr, AttrChanges, FileHandle, OpenFlags, VNode } from '../../src/vfs/node.ts'
 import { defineView, type View } from '../../src/views/view.ts'
+import { dirFrom, fileFrom, symlinkFrom, type DirCapabilities } from '../../src/views/writable.ts'
 
 /** Options for {@link hostView}. */
 export interface HostOptions {
@@ -66,152 +45,134 @@ async function host<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 interface Ctx {
-  readonly root: string
   readonly readOnly: boolean
   readonly stats: { opens: number; reads: number; writes: number; events: number }
+  /** The host path of each folder's capabilities, for renames between folders of this view. */
+  readonly paths: WeakMap<DirCapabilities, string>
 }
 
 function nodeFor(c: Ctx, path: string, st: Stats): VNode | undefined {
-  if (st.isDirectory()) return new HostDir(c, path)
-  if (st.isSymbolicLink()) return new HostLink(c, path)
-  if (st.isFile()) return new HostFile(c, path)
+  if (st.isDirectory()) return hostDir(c, path)
+  if (st.isSymbolicLink()) return hostLink(c, path)
+  if (st.isFile()) return hostFile(c, path)
   return undefined
 }
 
-class HostNode implements NodeGetattr, NodeSetattr {
-  constructor(
-    protected readonly c: Ctx,
-    readonly path: string,
-  ) {}
-
-  async getattr(): Promise<Attr> {
-    return attrOf(await host(() => lstat(this.path)))
-  }
-
-  async setattr(changes: AttrChanges): Promise<void> {
-    if (this.c.readOnly) throw vfsError('EROFS')
-    if (changes.mode !== undefined) await chmod(this.path, changes.mode)
-    if (changes.uid !== undefined || changes.gid !== undefined) {
-      const st = await lstat(this.path)
-      await lchown(this.path, changes.uid ?? st.uid, changes.gid ?? st.gid)
-    }
-    if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
-      const st = await lstat(this.path)
-      await utimes(this.path, (changes.atimeMs ?? st.atimeMs) / 1000, (changes.mtimeMs ?? st.mtimeMs) / 1000)
-    }
+/** What every host node can do: report the host's attributes and change them. */
+function common(c: Ctx, path: string) {
+  return {
+    attributes: async () => attrOf(await host(() => lstat(path))),
+    async setattr(changes: AttrChanges): Promise<void> {
+      if (c.readOnly) throw vfsError('EROFS')
+      if (changes.mode !== undefined) await chmod(path, changes.mode)
+      if (changes.uid !== undefined || changes.gid !== undefined) {
+        const st = await lstat(path)
+        await lchown(path, changes.uid ?? st.uid, changes.gid ?? st.gid)
+      }
+      if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
+        const st = await lstat(path)
+        await utimes(path, (changes.atimeMs ?? st.atimeMs) / 1000, (changes.mtimeMs ?? st.mtimeMs) / 1000)
+      }
+    },
   }
 }
 
-class HostFile extends HostNode implements VNode, NodeOpen, NodeTruncate {
-  readonly kind = 'file' as const
-
-  async open(flags: OpenFlags): Promise<FileHandle> {
-    if (flags.write && this.c.readOnly) throw vfsError('EROFS')
-    const mode = flags.read && flags.write ? fsc.O_RDWR : flags.write ? fsc.O_WRONLY : fsc.O_RDONLY
-    const fh: FsHandle = await host(() => open(this.path, mode | fsc.O_NOFOLLOW))
-    this.c.stats.opens++
-    const stats = this.c.stats
-    return {
-      async read(offset, length) {
-        stats.reads++
-        const buf = Buffer.allocUnsafe(length)
-        const { bytesRead } = await fh.read(buf, 0, length, offset)
-        return bytesRead === 0 ? EMPTY : buf.subarray(0, bytesRead)
-      },
-      async write(offset, data) {
-        stats.writes++
-        const { bytesWritten } = await fh.write(data, 0, data.length, offset)
-        return bytesWritten
-      },
-      truncate: size => fh.truncate(size),
-      getattr: async () => attrOf(await fh.stat()),
-      fsync: datasync => (datasync ? fh.datasync() : fh.sync()),
-      release: () => fh.close(),
-    }
-  }
-
-  async truncate(size: number): Promise<void> {
-    if (this.c.readOnly) throw vfsError('EROFS')
-    const st = await lstat(this.path)
-    if (!st.isFile()) throw vfsError('EINVAL')
-    await truncate(this.path, size)
-  }
+function hostFile(c: Ctx, path: string): VNode {
+  return fileFrom({
+    ...common(c, path),
+    async open(flags: OpenFlags): Promise<FileHandle> {
+      if (flags.write && c.readOnly) throw vfsError('EROFS')
+      const mode = flags.read && flags.write ? fsc.O_RDWR : flags.write ? fsc.O_WRONLY : fsc.O_RDONLY
+      const fh: FsHandle = await host(() => open(path, mode | fsc.O_NOFOLLOW))
+      c.stats.opens++
+      const stats = c.stats
+      return {
+        async read(offset, length) {
+          stats.reads++
+          const buf = Buffer.allocUnsafe(length)
+          const { bytesRead } = await fh.read(buf, 0, length, offset)
+          return bytesRead === 0 ? EMPTY : buf.subarray(0, bytesRead)
+        },
+        async write(offset, data) {
+          stats.writes++
+          const { bytesWritten } = await fh.write(data, 0, data.length, offset)
+          return bytesWritten
+        },
+        truncate: size => fh.truncate(size),
+        getattr: async () => attrOf(await fh.stat()),
+        fsync: datasync => (datasync ? fh.datasync() : fh.sync()),
+        release: () => fh.close(),
+      }
+    },
+    async truncate(size: number): Promise<void> {
+      if (c.readOnly) throw vfsError('EROFS')
+      const st = await lstat(path)
+      if (!st.isFile()) throw vfsError('EINVAL')
+      await truncate(path, size)
+    },
+  })
 }
 
-class HostLink extends HostNode implements VNode, NodeReadlink {
-  readonly kind = 'symlink' as const
-  readlink(): Promise<string> {
-    return host(() => readlink(this.path))
-  }
+function hostLink(c: Ctx, path: string): VNode {
+  return symlinkFrom({ ...common(c, path), readlink: () => host(() => readlink(path)) })
 }
 
-class HostDir extends HostNode implements VNode, NodeLookup, NodeReaddir, NodeCreate, NodeMkdir, NodeUnlink, NodeRmdir, NodeRename, NodeSymlink {
-  readonly kind = 'dir' as const
-
-  private child(name: string): string {
-    return join(this.path, name)
+function hostDir(c: Ctx, path: string): VNode {
+  const child = (name: string) => join(path, name)
+  const writable = () => {
+    if (c.readOnly) throw vfsError('EROFS')
   }
-
-  private writable(): void {
-    if (this.c.readOnly) throw vfsError('EROFS')
+  const caps: DirCapabilities = {
+    ...common(c, path),
+    async lookup(name) {
+      let st: Stats
+      try {
+        st = await lstat(child(name))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+        throw err
+      }
+      return nodeFor(c, child(name), st)
+    },
+    async readdir() {
+      return (await host(() => readdir(path, { withFileTypes: true })))
+        .filter(d => d.isFile() || d.isDirectory() || d.isSymbolicLink())
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map(d => ({ name: d.name, kind: d.isDirectory() ? ('dir' as const) : d.isSymbolicLink() ? ('symlink' as const) : ('file' as const) }))
+    },
+    async create(name, mode) {
+      writable()
+      const fh = await open(child(name), fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY | fsc.O_NOFOLLOW, mode)
+      await fh.close()
+      return hostFile(c, child(name))
+    },
+    async mkdir(name, mode) {
+      writable()
+      await mkdir(child(name), mode)
+      return hostDir(c, child(name))
+    },
+    async symlink(name, target) {
+      writable()
+      await symlink(target, child(name))
+      return hostLink(c, child(name))
+    },
+    async unlink(name) {
+      writable()
+      await unlink(child(name))
+    },
+    async rmdir(name) {
+      writable()
+      await rmdir(child(name))
+    },
+    async rename(name, to, newName) {
+      writable()
+      const dest = c.paths.get(to)
+      if (dest === undefined) throw vfsError('EXDEV')
+      await rename(child(name), join(dest, newName))
+    },
   }
-
-  async lookup(name: string): Promise<VNode | undefined> {
-    let st: Stats
-    try {
-      st = await lstat(this.child(name))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
-      throw err
-    }
-    return nodeFor(this.c, this.child(name), st)
-  }
-
-  async readdir(req: PageRequest): Promise<DirPage> {
-    const start = req.cursor === undefined ? 0 : Number(req.cursor)
-    if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')
-    const all = (await host(() => readdir(this.path, { withFileTypes: true })))
-      .filter(d => d.isFile() || d.isDirectory() || d.isSymbolicLink())
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    const slice = all.slice(start, start + req.limit).map(d => ({ name: d.name, kind: d.isDirectory() ? ('dir' as const) : d.isSymbolicLink() ? ('symlink' as const) : ('file' as const) }))
-    const next = start + slice.length
-    return next < all.length ? { entries: slice, cursor: String(next) } : { entries: slice }
-  }
-
-  async create(name: string, mode: number): Promise<VNode> {
-    this.writable()
-    const fh = await open(this.child(name), fsc.O_CREAT | fsc.O_EXCL | fsc.O_WRONLY | fsc.O_NOFOLLOW, mode)
-    await fh.close()
-    return new HostFile(this.c, this.child(name))
-  }
-
-  async mkdir(name: string, mode: number): Promise<VNode> {
-    this.writable()
-    await mkdir(this.child(name), mode)
-    return new HostDir(this.c, this.child(name))
-  }
-
-  async symlink(name: string, target: string): Promise<VNode> {
-    this.writable()
-    await symlink(target, this.child(name))
-    return new HostLink(this.c, this.child(name))
-  }
-
-  async unlink(name: string): Promise<void> {
-    this.writable()
-    await unlink(this.child(name))
-  }
-
-  async rmdir(name: string): Promise<void> {
-    this.writable()
-    await rmdir(this.child(name))
-  }
-
-  async rename(name: string, newParent: VNode, newName: string): Promise<void> {
-    this.writable()
-    if (!(newParent instanceof HostDir) || newParent.c !== this.c) throw vfsError('EXDEV')
-    await rename(this.child(name), newParent.child(newName))
-  }
+  c.paths.set(caps, path)
+  return dirFrom(caps)
 }
 
 /**
@@ -221,12 +182,12 @@ class HostDir extends HostNode implements VNode, NodeLookup, NodeReaddir, NodeCr
  * symlinks and never followed on the host, so nothing outside `dir` is reachable.
  */
 export const hostView = defineView((options: HostOptions): View => {
-  const c: Ctx = { root: options.dir, readOnly: options.readOnly ?? true, stats: { opens: 0, reads: 0, writes: 0, events: 0 } }
+  const c: Ctx = { paths: new WeakMap(), readOnly: options.readOnly ?? true, stats: { opens: 0, reads: 0, writes: 0, events: 0 } }
   let watcher: FSWatcher | undefined
   let ready: Promise<void> | undefined
   return {
     name: 'host',
-    root: new HostDir(c, options.dir),
+    root: hostDir(c, options.dir),
     setup(ctx: ViewContext) {
       if (options.watch === false) return
       watcher = watch(options.dir, { ignoreInitial: true, followSymlinks: false, atomic: false })

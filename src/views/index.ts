@@ -1,5 +1,7 @@
 export { defineView, dir, file, symlink } from './view.ts'
 export type { Children, Content, DirOptions, FileOptions, View } from './view.ts'
+export { dirFrom, fileFrom, symlinkFrom } from './writable.ts'
+export type { Attributes, AttributesOf, DirCapabilities, FileCapabilities, LifecycleCapabilities, SymlinkCapabilities } from './writable.ts'
 export { collection } from './collection.ts'
 export type { CollectionNode, CollectionOptions, RecordChange } from './collection.ts'
 export { formatOf, parseAs, renderAs } from './formats.ts'

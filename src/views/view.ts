@@ -66,7 +66,8 @@ export interface FileOptions {
 }
 
 const EMPTY = new Uint8Array(0)
-const startedMs = Date.now()
+/** When the views were loaded: the time of a node that reports none. */
+export const startedMs = Date.now()
 
 function toBytes(content: Content): Uint8Array {
   return typeof content === 'string' ? Buffer.from(content) : content
@@ -251,8 +252,8 @@ class StaticDir implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeSetu
   }
 }
 
-/** The children of a {@link StaticDir} set up with it: each is disposed when the folder is, or when a function of children stops returning it. */
-class LiveChildren {
+/** The children of a folder set up with it: each is disposed when the folder is, or when a function of children stops returning it. */
+export class LiveChildren {
   private ctx: NodeContext | undefined
   private readonly live = new Map<VNode, { node: VNode & NodeSetup; abort: AbortController }>()
 
