@@ -17,7 +17,7 @@ export interface ChainBackend {
   readonly kind: string
   /** Where the chain lives, for messages (a path, or a table and chain id). */
   readonly name: string
-  /** Where the trust store pins this chain (the absolute path of a log file). @default `<kind>:<name>` */
+  /** Where the trust store pins this chain: the store's location, never the chain found there (the absolute path of a log file; a PostgreSQL store's URL without password, search_path and table). @default `<kind>:<name>` */
   readonly trustKey?: string | undefined
   /** True when a damaged last frame may be a write cut short by a crash (cut on open); when false any damage is an integrity error. */
   readonly tornTails: boolean

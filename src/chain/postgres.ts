@@ -4,6 +4,7 @@ import type { StatFs } from '../vfs/node.ts'
 import type { ChainBackend, ChainLog } from './backend.ts'
 import { FILE_HEADER_BYTES, fileHeader, frameHeader } from './format.ts'
 import { postgresLockTable } from './locks/postgres.ts'
+import { postgresTrustKey } from './postgres-location.ts'
 import { ChainLockedError } from './log.ts'
 
 /** Options for {@link postgresBackend}. */
@@ -53,6 +54,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
   let own: pg.Pool | undefined
   let openLogs = 0
   let ready: Promise<void> | undefined
+  let trustKey: string | undefined
 
   const pool = (): pg.Pool => {
     if (options.pool) return options.pool
@@ -103,6 +105,10 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     kind: 'postgres',
     get name() {
       return name()
+    },
+    // the store's location, never the chain found in it: another chain in the table is held against the pin
+    get trustKey() {
+      return (trustKey ??= postgresTrustKey(options, table, options.chainId))
     },
     tornTails: false,
     async exists() {

@@ -31,7 +31,7 @@ import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
 import { NoAccessError, type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
 import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
-import { assessChain, describeChain, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts } from './trust.ts'
+import { assessChain, describeChain, legacyTrustKey, movePin, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts } from './trust.ts'
 
 const EMPTY = new Uint8Array(0)
 /** Written chunks this big or bigger are sealed by the chunk worker. */
@@ -252,6 +252,7 @@ export class Chain {
       const genesis = verifier.genesis!
       const facts: ChainFacts = {
         key: trustKey(backend),
+        legacyKey: legacyTrustKey(backend),
         chainId: tree.chainId,
         ownerName: genesis.ownerName,
         ownerKeyId: keyIdOf(genesis.ownerSigningKey, genesis.ownerKemKey),
@@ -282,6 +283,7 @@ export class Chain {
         if (!readOnly) await fh.truncate(torn.offset)
         logger.warn({ path, offset: torn.offset, bytes: torn.bytes, seq: torn.seq, reason: torn.reason }, `chain ${path}: torn tail of ${torn.bytes} bytes after block ${torn.seq - 1} ${readOnly ? 'ignored' : 'cut'} (an unfinished write from a crash: ${torn.reason})`)
       }
+      if (trust?.pin && trust.legacy) await movePin(home, trust.pin, facts.key)
       if (trust && !trust.pin) {
         const pin = pinOf(facts)
         await writePin(home, pin)

@@ -14,7 +14,7 @@ export const PIN_FORMAT = 'facet-trust-pin/1'
 
 /** What the trust store pins for one chain path: the chain that lives there and its owner. */
 export interface ChainPin {
-  /** The pinned location: an absolute log path, or a backend's name. */
+  /** The pinned location: the absolute path of a log file, or a store's location as its backend gives it (a PostgreSQL URL and table, see `postgresTrustKey`). */
   path: string
   /** The chain id, hex. */
   chainId: string
@@ -30,6 +30,8 @@ export interface ChainPin {
 export interface ChainFacts {
   /** Where it lives, as {@link trustKey} gives it. */
   key: string
+  /** The key an older FacetFS pinned this location under, when it differs ({@link legacyTrustKey}); a pin found there counts and is moved to `key`. */
+  legacyKey?: string | undefined
   chainId: Uint8Array
   ownerName: string
   ownerKeyId: Uint8Array
@@ -102,9 +104,23 @@ export function pinPath(home: string, key: string): string {
   return join(trustDir(home), 'paths', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`)
 }
 
-/** The key a chain location is pinned under: the absolute log path of a file backend, else the backend's kind and name. */
+/** The key a chain location is pinned under: the backend's own (the absolute log path of a file, a PostgreSQL store's URL and table), else its kind and name. */
 export function trustKey(backend: { kind: string; name: string; trustKey?: string | undefined }): string {
   return backend.trustKey ?? `${backend.kind}:${backend.name}`
+}
+
+/**
+ * The key FacetFS pinned a PostgreSQL chain under before pins named the store rather than
+ * the chain (`postgres:postgres <table> chain <id>`), so that such a pin is still read;
+ * undefined for other backends, whose keys did not change.
+ */
+export function legacyTrustKey(backend: { kind: string; name: string }): string | undefined {
+  return backend.kind === 'postgres' ? `${backend.kind}:${backend.name}` : undefined
+}
+
+/** The `facet trust accept` command for location `key`, quoted for a shell when it needs to be. */
+export function acceptCommand(key: string): string {
+  return `facet trust accept ${/^[\w@%+=:,./-]+$/.test(key) ? key : `"${key}"`}`
 }
 
 /** Reads the trusted head of a chain, or `undefined` when this machine has never seen it; {@link TrustStoreError} when the record is damaged. */
@@ -137,6 +153,15 @@ export async function readPin(home: string, key: string): Promise<ChainPin | und
 /** Records a pin, atomically. */
 export async function writePin(home: string, pin: ChainPin): Promise<void> {
   await writeJsonAtomic(pinPath(home, pin.path), { format: PIN_FORMAT, ...pin })
+}
+
+/** Moves a pin found under an older key ({@link legacyTrustKey}) to `key`, keeping when it was pinned and accepted; returns the pin now kept. */
+export async function movePin(home: string, pin: ChainPin, key: string): Promise<ChainPin> {
+  const moved = { ...pin, path: key }
+  await writePin(home, moved)
+  await rm(pinPath(home, pin.path), { force: true })
+  await fsyncDir(pinPath(home, pin.path))
+  return moved
 }
 
 /** Every pin under `home`, by path; damaged pin files are returned as errors. */
@@ -175,8 +200,10 @@ export function describeChain(c: { chainId: string; owner: { name: string; keyId
 
 /** What {@link assessChain} found. */
 export interface TrustAssessment {
-  /** The pin kept for the location, if any. */
+  /** The pin kept for the location, if any (found under `legacyKey` when `legacy` is set). */
   pin: ChainPin | undefined
+  /** True when the pin was found under the location's older key, to be moved with {@link movePin}. */
+  legacy?: boolean | undefined
   /** The head last seen of this chain id, if any. */
   head: TrustedHead | undefined
   /** A refusal no override lifts but `facet trust accept` ({@link UntrustedChainError} of kind `mismatch`). */
@@ -191,14 +218,19 @@ export interface TrustAssessment {
  * after it was seen). Reads only; {@link TrustStoreError} when a record is damaged.
  */
 export async function assessChain(home: string, facts: ChainFacts): Promise<TrustAssessment> {
-  const pin = await readPin(home, facts.key)
+  let pin = await readPin(home, facts.key)
+  let legacy: boolean | undefined
+  if (!pin && facts.legacyKey !== undefined && facts.legacyKey !== facts.key) {
+    pin = await readPin(home, facts.legacyKey)
+    if (pin) legacy = true
+  }
   const head = await readTrust(home, facts.chainId)
   const found = pinOf(facts)
   let untrusted: UntrustedChainError | undefined
   if (pin && (pin.chainId !== found.chainId || pin.owner.keyId !== found.owner.keyId)) {
     untrusted = new UntrustedChainError(
       `${facts.key} is not the chain pinned for it: pinned ${describeChain(pin)}; found ${describeChain(found)}. ` +
-        `If you replaced it on purpose, run 'facet trust accept ${facts.key}'`,
+        `If you replaced it on purpose, run '${acceptCommand(facts.key)}'`,
       'mismatch',
       pin,
     )
@@ -208,11 +240,11 @@ export async function assessChain(home: string, facts: ChainFacts): Promise<Trus
     rollback = new UntrustedChainError(
       `${facts.key} is pinned nowhere in ${trustDir(home)}, yet it holds ${facts.ownBlocks} block(s) signed by the identity opening it: ` +
         `the trust store was deleted or lost, so a rolled-back log could not be told apart. ` +
-        `If the chain is as you expect, run 'facet trust accept ${facts.key}' (or open it with --allow-rollback)`,
+        `If the chain is as you expect, run '${acceptCommand(facts.key)}' (or open it with --allow-rollback)`,
       'lost',
     )
   }
-  return { pin, head, untrusted, rollback }
+  return { pin, head, untrusted, rollback, ...(legacy ? { legacy } : {}) }
 }
 
 /**

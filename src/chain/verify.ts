@@ -3,7 +3,7 @@ import { acquirePqPool, type PqLease } from '../crypto/pq-pool.ts'
 import { fileBackend, type ChainBackend } from './backend.ts'
 import { FILE_HEADER_BYTES } from './format.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type VerifiedBlock } from './log.ts'
-import { assessChain, pinOf, readPin, readTrust, RollbackError, trustKey, TrustStoreError, writePin, writeTrust, type ChainFacts, type ChainPin } from './trust.ts'
+import { assessChain, legacyTrustKey, movePin, pinOf, readPin, readTrust, RollbackError, trustKey, TrustStoreError, writePin, writeTrust, type ChainFacts, type ChainPin } from './trust.ts'
 
 /** The outcome of {@link verifyChain}. */
 export interface VerifyReport {
@@ -82,6 +82,7 @@ export async function verifyChain(where: string | ChainBackend, options: VerifyO
     }
     const facts: ChainFacts = {
       key: trustKey(backend),
+      legacyKey: legacyTrustKey(backend),
       chainId: verifier.chainId!,
       ownerName: g!.ownerName,
       ownerKeyId: keyIdOf(g!.ownerSigningKey, g!.ownerKemKey),
@@ -142,24 +143,29 @@ export interface AcceptReport {
 }
 
 /**
- * Accepts the chain at `path` as the one to trust there from now on (`facet trust
- * accept`): verifies it fully without the trust store, refuses it when it does not verify,
- * then pins its chain id and owner for the path. The last head seen of its chain id is
- * kept, so a rolled-back log stays refused (that takes `--allow-rollback`); when no head,
- * or a damaged one, was kept, the log's head is recorded.
+ * Accepts the chain at `path` (a log file, or a backend such as a PostgreSQL table) as the
+ * one to trust there from now on (`facet trust accept`): verifies it fully without the
+ * trust store, refuses it when it does not verify, then pins its chain id and owner for
+ * the location. The last head seen of its chain id is kept, so a rolled-back log stays
+ * refused (that takes `--allow-rollback`); when no head, or a damaged one, was kept, the
+ * log's head is recorded.
  */
-export async function acceptChain(path: string, options: { home?: string } = {}): Promise<AcceptReport> {
+export async function acceptChain(path: string | ChainBackend, options: { home?: string } = {}): Promise<AcceptReport> {
   const home = options.home ?? facetHome()
-  const report = await verifyChain(path, { home, trust: false })
+  const backend = typeof path === 'string' ? fileBackend(path) : path
+  const report = await verifyChain(backend, { home, trust: false })
   if (!report.ok) {
     const p = report.problem!
     throw new ChainIntegrityError(`will not trust a chain that does not verify: ${p.reason}`, p.seq, p.offset)
   }
-  const key = trustKey(fileBackend(path))
+  const key = trustKey(backend)
+  const legacyKey = legacyTrustKey(backend)
   const replacedDamaged: string[] = []
   let previous: ChainPin | undefined
+  let legacy: ChainPin | undefined
   try {
     previous = await readPin(home, key)
+    if (!previous && legacyKey !== undefined && legacyKey !== key) previous = legacy = await readPin(home, legacyKey)
   } catch (err) {
     if (!(err instanceof TrustStoreError)) throw err
     replacedDamaged.push(err.file)
@@ -178,6 +184,7 @@ export async function acceptChain(path: string, options: { home?: string } = {})
     recordedHead = { seq: report.headSeq, hash: report.headHash! }
     await writeTrust(home, chainId, recordedHead)
   }
+  if (legacy) await movePin(home, legacy, key)
   await writePin(home, pin)
   report.pin = pin
   return { pin, previous, replacedDamaged, recordedHead, report }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateIdentity, type Identity, type PublicIdentity } from '../../src/crypto/identity.ts'
 import { randomBytes } from '../../src/crypto/primitives.ts'
-import { fileBackend } from '../../src/chain/backend.ts'
+import { fileBackend, type ChainBackend } from '../../src/chain/backend.ts'
 import { CHAIN_ID_BYTES, FORMAT_VERSION, DEFAULT_CHUNK_SIZE, ROOT_INO } from '../../src/chain/format.ts'
 import { wrapForReader } from '../../src/chain/keys.ts'
 import { chainMount } from '../../src/chain/mount.ts'
@@ -17,11 +17,12 @@ import { createVfs } from '../../src/vfs/vfs.ts'
  * victim's public keys makes a fresh chain (a new chain id, the attacker as owner, named
  * like the victim's identity), wraps its root key for the victim's ML-KEM key as well as
  * for the attacker's, writes `files` into it as the owner, and leaves the log at `path`
- * (to be moved over the victim's chain). Returns the attacker.
+ * (to be moved over the victim's chain) or in a backend (a PostgreSQL table the victim's
+ * rows were deleted from). `chainId` forges the victim's own id. Returns the attacker.
  */
-export async function forgeChain(path: string, victim: PublicIdentity, files: Record<string, string>, ownerName = 'default'): Promise<Identity> {
+export async function forgeChain(path: string | ChainBackend, victim: PublicIdentity, files: Record<string, string>, ownerName = 'default', chainId: Uint8Array = randomBytes(CHAIN_ID_BYTES)): Promise<Identity> {
   const attacker = (({ seeds: _s, ...id }) => id)(generateIdentity(ownerName))
-  const chainId = randomBytes(CHAIN_ID_BYTES)
+  const backend = typeof path === 'string' ? fileBackend(path) : path
   const rootKey = ChainTree.newKey()
   const tree = new ChainTree(chainId)
   tree.rootKey = rootKey
@@ -44,11 +45,11 @@ export async function forgeChain(path: string, victim: PublicIdentity, files: Re
     },
     attacker,
   )
-  await fileBackend(path).create({ chainId, seq: 0, body })
+  await backend.create({ chainId, seq: 0, body })
   // the attacker writes as the owner, on a machine (home) of their own
   const home = await mkdtemp(join(tmpdir(), 'facet-attacker-'))
   try {
-    const chain = await Chain.open(path, { identity: attacker, home })
+    const chain = await Chain.open(backend, { identity: attacker, home })
     const vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
     for (const [name, text] of Object.entries(files)) await vfs.writeFile(`/${name}`, text)
     await vfs.close()

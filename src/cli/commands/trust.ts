@@ -5,28 +5,30 @@ interface TrustCliOptions {
   home?: string
 }
 
-/** Adds `facet trust accept|list`: the chains the trust store pins, by path, and accepting a changed one explicitly. */
+/** Adds `facet trust accept|list`: the chains the trust store pins, by location (a log file, a PostgreSQL store), and accepting a changed one explicitly. */
 export function register(program: Command, shared: Shared): void {
-  const cmd = program.command('trust').description('the trust store: the chain id and owner pinned for each chain path, and the last head seen of each chain')
+  const cmd = program.command('trust').description('the trust store: the chain id and owner pinned for each chain location (log file or PostgreSQL table), and the last head seen of each chain')
   const homeOption = '--home <dir>'
   const homeHelp = 'FacetFS home whose trust store is used (default: $FACET_HOME or ~/.facet)'
 
   cmd
     .command('accept')
-    .description('trust the chain now at PATH from now on, though its chain id or owner differs from the one pinned there (or its pin was lost); it must verify')
-    .argument('<chain>', 'a chain log file, or a chain name under $FACET_HOME/chains')
+    .description('trust the chain now at LOCATION from now on, though its chain id or owner differs from the one pinned there (or its pin was lost); it must verify')
+    .argument('<location>', 'a chain log file, a chain name under $FACET_HOME/chains, or a postgres://[USER@]HOST[:PORT]/DB URL (its ?table= the blocks table, default facet_chain_blocks; ?options=-c search_path=SCHEMA as for --files-store), as `facet trust list` shows it')
     .option(homeOption, homeHelp)
     .action(async (arg: string, options: TrustCliOptions) => {
       const chain = await import('../../chain/index.ts')
       const c = await import('../../crypto/index.ts')
       const home = options.home ?? c.facetHome()
-      const path = chain.resolveChainPath(arg, home)
+      const postgres = chain.isPostgresLocation(arg)
+      let path = postgres ? (await import('../../demo/files-store.ts')).describeFilesStore(arg) : chain.resolveChainPath(arg, home)
       let r
       try {
-        r = await chain.acceptChain(path, { home })
+        r = await chain.acceptChain(postgres ? chain.postgresBackend(chain.postgresLocation(arg)) : path, { home })
       } catch (err) {
         throw new shared.CliError(`not accepted: ${path}: ${(err as Error).message}`)
       }
+      if (postgres) path = r.pin.path
       for (const file of r.replacedDamaged) shared.note(`replaced the damaged trust store file ${file}`)
       const whose = async (keyId: string) => {
         const who = await c.whoIs(keyId, home)
@@ -41,7 +43,7 @@ export function register(program: Command, shared: Shared): void {
 
   cmd
     .command('list')
-    .description('list the pinned chain paths: path, chain id, owner')
+    .description('list the pinned chain locations: location, chain id, owner name, owner key id')
     .option(homeOption, homeHelp)
     .action(async (options: TrustCliOptions) => {
       const chain = await import('../../chain/index.ts')
