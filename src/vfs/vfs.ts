@@ -5,10 +5,12 @@ import { toVfsError, vfsError, VfsError } from './errors.ts'
 import { checkRange, checkSize, decodeFlags, HandleTable, MAX_IO, type OpenFile } from './handles.ts'
 import { createLogger, type Logger } from './log.ts'
 import type { LockTable } from './locks/table.ts'
-import { badMountName, MountTable, type ChangeType, type Mount, type MountChange, type MountEntry, type ViewContext } from './mounts.ts'
-import { can, type Attr, type DirEntry, type FileHandle, type NodeKind, type OpContext, type OpenFlags, type SpecialKind, type StatFs, type VNode } from './node.ts'
+import { badMountName, MountTable, type ChangeType, type Mount, type MountEntry } from './mounts.ts'
+import { can, type Attr, type DirEntry, type NodeKind, type OpContext, type SpecialKind, type StatFs, type VNode } from './node.ts'
 import { checkName, isWithin, normalize, split } from './path.ts'
-import { mutable, Resolver, syntheticDir, type Resolved } from './resolver.ts'
+import { mutable, Resolver, syntheticDir } from './resolver.ts'
+import { MountLives } from './mount-lives.ts'
+import { openAt, type OpenDeps } from './open.ts'
 import { needsBefore, ownerRequest, planSetattr, type SetattrRequest } from './setattr.ts'
 import { InodeNumbers, msToNs, type Stat } from './stat.ts'
 import { checkXattrName, holdsUserXattrs, readNeedsAccess, writeNeedsAccess, XATTR_CREATE, XATTR_REPLACE, XATTR_SIZE_MAX } from './xattr.ts'
@@ -70,17 +72,19 @@ export class Vfs {
   private readonly files = new HandleTable()
   private readonly bus: ChangeBus
   private readonly paths: Resolver
+  private readonly openDeps: OpenDeps
   private readonly baseCtx: OpContext
   private readonly opCounts = new Map<string, Record<string, number>>()
   private closed = false
   private nextMountId = 1
-  /** Per mounting: what aborts its context's signal, and its `setup` while that runs. */
-  private readonly lives = new Map<MountEntry, { abort: AbortController; started: Promise<void> }>()
+  private readonly lives: MountLives
 
   constructor(options: VfsOptions = {}) {
     this.logger = options.logger ?? createLogger()
     this.bus = new ChangeBus(this.logger)
     this.paths = new Resolver(this.table, new InodeNumbers(), Date.now())
+    this.lives = new MountLives(this, this.bus, this.logger)
+    this.openDeps = { paths: this.paths, files: this.files, emitChange: (type, r, kind) => this.emitChange(type, r, kind) }
     this.baseCtx = {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
@@ -101,7 +105,7 @@ export class Vfs {
     } catch {
       throw new VfsError('EEXIST', 'a mount is already there', 'mount', entry.path)
     }
-    this.attach(entry)
+    this.lives.start(entry)
   }
 
   /**
@@ -114,9 +118,9 @@ export class Vfs {
     checkMount(entry, 'replace')
     const old = this.table.replace(names, entry)
     if (!old) throw new VfsError('ENOENT', 'nothing is mounted there', 'replace', entry.path)
-    this.attach(entry)
+    this.lives.start(entry)
     this.bus.emit({ type: 'update', path: entry.path, kind: 'dir', mount: entry.path })
-    await this.closeMount(old)
+    await this.lives.stop(old)
   }
 
   /** Unmounts the mount at `path` and closes it. */
@@ -124,7 +128,7 @@ export class Vfs {
     const names = split(path)
     const old = this.table.remove(names)
     if (!old) throw new VfsError('ENOENT', 'nothing is mounted there', 'unmount', '/' + names.join('/'))
-    await this.closeMount(old)
+    await this.lives.stop(old)
   }
 
   /** Lists the mounts, shallowest first. */
@@ -142,7 +146,7 @@ export class Vfs {
     if (this.closed) return
     this.closed = true
     this.files.clear()
-    for (const entry of this.table.entries().reverse()) await this.closeMount(entry)
+    for (const entry of this.table.entries().reverse()) await this.lives.stop(entry)
   }
 
   // ---- change bus
@@ -520,12 +524,12 @@ export class Vfs {
    * `O_CREAT` creates it (with `mode`), `O_EXCL` refuses an existing one, `O_TRUNC` empties it.
    */
   open(path: string, flags: number = fsc.O_RDONLY, mode = 0o644, caller?: CallerContext): Promise<number> {
-    return this.run('open', path, caller, (p, ctx) => this.openAt(p, decodeFlags(flags), mode, ctx))
+    return this.run('open', path, caller, (p, ctx) => openAt(this.openDeps, p, decodeFlags(flags), mode, ctx))
   }
 
   /** Creates and opens a file, like `open` with `O_CREAT`. */
   create(path: string, mode = 0o644, flags: number = fsc.O_WRONLY, caller?: CallerContext): Promise<number> {
-    return this.run('open', path, caller, (p, ctx) => this.openAt(p, decodeFlags(flags | fsc.O_CREAT), mode, ctx))
+    return this.run('open', path, caller, (p, ctx) => openAt(this.openDeps, p, decodeFlags(flags | fsc.O_CREAT), mode, ctx))
   }
 
   /** Reads up to `length` bytes at `offset` through handle `fh`; fewer only at the end of the file. */
@@ -760,105 +764,9 @@ export class Vfs {
     this.logger.error({ err, syscall, path }, 'unexpected error in a mount; reported as EIO')
   }
 
-  /** Sets the mount up: its root first (a `dir()` sets up its collections), then the mount's own `setup`. */
-  private attach(entry: MountEntry): void {
-    const abort = new AbortController()
-    const ctx: ViewContext = {
-      mountPoint: entry.path,
-      logger: this.logger,
-      vfs: this,
-      signal: abort.signal,
-      changes: {
-        emit: (change: MountChange) => {
-          const join = (rel: string) => (entry.path === '/' ? normalize(rel) : normalize(entry.path + '/' + rel))
-          const event: ChangeEvent = { type: change.type, path: join(change.path), mount: entry.path }
-          if (change.oldPath !== undefined) event.oldPath = join(change.oldPath)
-          if (change.kind !== undefined) event.kind = change.kind
-          this.bus.emit(event)
-        },
-      },
-    }
-    const { root } = entry.mount
-    if (can.setup(root)) root.setup({ ...ctx, path: '/' })
-    const started = Promise.resolve(entry.mount.setup?.(ctx)).catch((err: unknown) => {
-      this.logger.error({ err, mount: entry.path }, 'setting up a mount failed')
-    })
-    this.lives.set(entry, { abort, started })
-  }
-
-  /** Aborts the mount's signal, then disposes its root and the mount itself (after a `setup` still running). */
-  private async closeMount(entry: MountEntry): Promise<void> {
-    const life = this.lives.get(entry)
-    this.lives.delete(entry)
-    life?.abort.abort()
-    await life?.started
-    const { root } = entry.mount
-    try {
-      if (can.setup(root)) await root.dispose()
-    } catch (err) {
-      this.logger.error({ err, mount: entry.path }, 'disposing a mount failed')
-    }
-    try {
-      await entry.mount.dispose?.()
-    } catch (err) {
-      this.logger.error({ err, mount: entry.path }, 'disposing a mount failed')
-    }
-  }
-
   private emitChange(type: ChangeType, r: { path: string; entry: MountEntry | undefined }, kind: NodeKind): void {
     if (!this.bus.active) return
     this.bus.emit({ type, path: r.path, kind, mount: r.entry?.path ?? '/' })
-  }
-
-  private async openAt(p: string, flags: OpenFlags, mode: number, ctx: OpContext): Promise<number> {
-    let r: Resolved | undefined
-    let created = false
-    if (flags.create) {
-      const { parent, name, isMountPoint } = await this.paths.parentOf(p, ctx)
-      const existing = isMountPoint ? syntheticDir : await this.paths.childOf(parent.node, name, ctx)
-      if (existing && flags.exclusive) throw vfsError('EEXIST')
-      if (existing) {
-        r = existing.kind === 'symlink' ? await this.paths.resolve(p, ctx, true) : { ...parent, node: existing, path: p, isMountPoint, mountChildren: [] }
-      } else {
-        if (parent.node === syntheticDir) throw vfsError('EROFS', 'no mount holds this folder')
-        await this.paths.require(parent.node, W_OK | X_OK, ctx)
-        if (!can.create(parent.node)) throw vfsError('EROFS')
-        const owned = await this.paths.ownerCtx(parent.node, mode & 0o7777, false, ctx)
-        const node = await parent.node.create(name, owned.mode, owned.ctx)
-        r = { ...parent, node, path: p, isMountPoint: false, mountChildren: [] }
-        created = true
-      }
-    } else {
-      r = await this.paths.resolve(p, ctx, true)
-    }
-    const node = r.node
-    if (node.kind === 'dir') {
-      if (flags.write) throw vfsError('EISDIR')
-      throw vfsError('EISDIR')
-    }
-    if (node.kind !== 'file') throw vfsError('ENXIO', 'special files are opened by the kernel')
-    if (!created) await this.paths.require(node, (flags.read ? R_OK : 0) | (flags.write || flags.truncate ? W_OK : 0), ctx)
-    if (flags.write && !can.open(node) && !can.write(node)) throw vfsError('EROFS')
-    const handle: FileHandle = can.open(node) ? await node.open(flags, ctx) : {}
-    if (flags.write && !handle.write && !can.write(node)) {
-      await handle.release?.(ctx)
-      throw vfsError('EROFS')
-    }
-    const f: OpenFile = { path: r.path, node, handle, flags, entry: r.entry, dirty: false }
-    if (flags.truncate && flags.write && !created) {
-      try {
-        if (handle.truncate) await handle.truncate(0, ctx)
-        else if (can.truncate(node)) await node.truncate(0, ctx)
-        else throw vfsError('EROFS')
-      } catch (err) {
-        await handle.release?.(ctx)
-        throw err
-      }
-      f.dirty = true
-    }
-    const fh = this.files.add(f)
-    if (created) this.emitChange('create', r, 'file')
-    return fh
   }
 
   private async attrOfHandle(f: OpenFile, ctx: OpContext): Promise<Attr> {
