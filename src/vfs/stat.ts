@@ -49,10 +49,42 @@ export function nsToMs(ns: bigint): number {
   return Number(whole) + Number(ns - whole * MS) / 1e6
 }
 
-/** The current time in nanoseconds since the epoch (microsecond resolution). */
+/**
+ * The wall clock (`Date.now()`) and the monotonic clock read together: the monotonic
+ * clock is read on both sides of the wall clock, and again when a preemption came between
+ * them, so the pair is within a fraction of a millisecond of one moment.
+ */
+function readAnchor(): { wallMs: number; perfMs: number } {
+  let best = { wallMs: 0, perfMs: 0, gap: Infinity }
+  for (let i = 0; i < 5 && best.gap > 0.05; i++) {
+    const before = performance.now()
+    const wallMs = Date.now()
+    const after = performance.now()
+    // Date.now() counts whole milliseconds: its reading lies anywhere in the one it names
+    if (after - before < best.gap) best = { wallMs: wallMs + 0.5, perfMs: (before + after) / 2, gap: after - before }
+  }
+  return best
+}
+
+/** Re-read every second. */
+let anchor = readAnchor()
+/** The last time {@link nowNs} gave, in microseconds, so small steps back are smoothed out. */
+let lastUs = 0
+
+/**
+ * The current time in nanoseconds since the epoch, with microsecond resolution. It is the
+ * wall clock, re-anchored every second, plus the monotonic clock's progress since: unlike
+ * `performance.timeOrigin + performance.now()`, which is fixed at start and drifts from the
+ * wall clock (and was seen milliseconds off it at once), it follows the clock `date` shows.
+ */
 export function nowNs(): bigint {
-  const ms = performance.timeOrigin + performance.now()
-  return BigInt(Math.floor(ms * 1000)) * 1000n
+  const perf = performance.now()
+  if (perf - anchor.perfMs >= 1000) anchor = readAnchor()
+  let us = Math.floor((anchor.wallMs + (perf - anchor.perfMs)) * 1000)
+  // a re-anchoring may step back a little; a clock set back for real (over a second) is followed
+  if (us < lastUs && lastUs - us < 1_000_000) us = lastUs
+  lastUs = us
+  return BigInt(us) * 1000n
 }
 
 /** How many inode numbers each mount has to itself: its own numbers go below this, the mount's id above. */
