@@ -176,6 +176,21 @@ describe.skipIf(skip)(`flock and POSIX locks shared by two nodes through Postgre
     expect(await tries(fa, 'O_RDWR', [['LOCK_EX', 0, 0]])).toBe('got\n')
   }, 120_000)
 
+  it('wakes a blocking POSIX lock (F_SETLKW) on node B when A unlocks the range', async () => {
+    const holder = await hold(py(fa, "fcntl.lockf(fd, fcntl.LOCK_EX, 4, 0); print('locked', flush=True); sys.stdin.readline()"))
+    const waiter = started(py(fb, "print('trying', flush=True); fcntl.lockf(fd, fcntl.LOCK_SH, 1, 2); print('got')").replace('os.O_RDWR', 'os.O_RDONLY'))
+    holders.push(waiter.child)
+    await new Promise<void>(done => waiter.child.stdout!.on('data', d => String(d).includes('trying') && done()))
+    // a lock on a range A does not hold is granted at once meanwhile
+    expect((await sh(py(fb, "fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 4, 4); print('got')").replace('os.O_RDWR', 'os.O_RDONLY'))).stdout).toBe('got\n')
+    expect(waiter.child.exitCode).toBe(null)
+    const releasedAt = Date.now()
+    expect(await holder.release()).toBe(0)
+    const { code, stdout, at } = await waiter.ended
+    expect({ code, stdout }).toEqual({ code: 0, stdout: 'trying\ngot\n' })
+    console.log(`blocking lockf on B granted ${at - releasedAt} ms after A released (python's exit included)`)
+  }, 60_000)
+
   it('keeps flock and POSIX locks apart, as Linux does: a flock on A does not block a lockf on B', async () => {
     const holder = await hold(`flock -x ${fa} -c 'echo locked; read line'`)
     const other = await sh(py(fb, "fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 0, 0); print('got')").replace('os.O_RDWR', 'os.O_RDONLY'))
