@@ -1,25 +1,8 @@
 import { vfsError } from '../../src/vfs/errors.ts'
-import type {
-  Attr,
-  DirEntry,
-  DirPage,
-  FileHandle,
-  NodeCreate,
-  NodeGetattr,
-  NodeLookup,
-  NodeMkdir,
-  NodeOpen,
-  NodeReaddir,
-  NodeRename,
-  NodeRmdir,
-  NodeSetattr,
-  NodeUnlink,
-  OpContext,
-  PageRequest,
-  VNode,
-} from '../../src/vfs/node.ts'
+import type { DirEntry, FileHandle, VNode } from '../../src/vfs/node.ts'
 import { defineView, type View } from '../../src/views/view.ts'
-import { checkUserName, tooBig, type MessageInfo, type QueueBackend, type QueueLimits, type State } from './backend.ts'
+import { dirFrom, fileFrom, type DirCapabilities } from '../../src/views/writable.ts'
+import { checkUserName, STATES, tooBig, type MessageInfo, type QueueBackend, type QueueLimits, type State } from './backend.ts'
 import { FolderBackend } from './folder.ts'
 import { NatsBackend } from './nats.ts'
 import { RedisBackend } from './redis.ts'
@@ -48,19 +31,6 @@ export interface QueueOptions {
 }
 
 const EMPTY = new Uint8Array(0)
-const startedMs = Date.now()
-
-function attr(ctx: OpContext, mode: number, size: number, t: number): Attr {
-  return { mode, size, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
-}
-
-function page(entries: DirEntry[], req: PageRequest): DirPage {
-  const start = req.cursor === undefined ? 0 : Number(req.cursor)
-  if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')
-  const slice = entries.slice(start, start + req.limit)
-  const next = start + slice.length
-  return next < entries.length ? { entries: slice, cursor: String(next) } : { entries: slice }
-}
 
 /** Makes the backend the options name; broker clients are imported only by the backend that uses them. */
 function backendFor(options: QueueOptions, limits: QueueLimits): QueueBackend {
@@ -74,10 +44,20 @@ function backendFor(options: QueueOptions, limits: QueueLimits): QueueBackend {
   throw new Error(`queueView: broker '${url}' is neither nats:// nor redis://`)
 }
 
+/** A message being written: its node, and whether it was enqueued or removed (then its flush does nothing). */
+interface Incoming {
+  readonly node: VNode
+  done: boolean
+}
+
 /** The nodes of one mounted queue view; state lives in the backend, the only per-view memory is messages being written. */
 class QueueTree {
   /** Messages being written, by `queue/name`; visible to lookup until flushed. */
-  readonly incoming = new Map<string, VNode>()
+  readonly incoming = new Map<string, Incoming>()
+  /** The queue and state of each folder's capabilities, for moves between folders. */
+  private readonly folders = new WeakMap<DirCapabilities, { queue: string; state: State }>()
+  /** Each folder's node, made once, so the pages of one listing come from one answer. */
+  private readonly folderNodes = new Map<string, VNode>()
 
   constructor(
     readonly backend: QueueBackend,
@@ -86,20 +66,20 @@ class QueueTree {
 
   root(): VNode {
     const { backend } = this
-    const node: VNode & NodeGetattr & NodeLookup & NodeReaddir & NodeMkdir & NodeRmdir & NodeSetattr = {
-      kind: 'dir',
-      getattr: ctx => attr(ctx, 0o755, 4096, startedMs),
+    return dirFrom({
       setattr: () => {},
       lookup: async name => (!name.startsWith('.') && (await backend.hasQueue(name)) ? this.folder(name, 'ready') : undefined),
-      readdir: async req => page((await backend.queues()).map(name => ({ name, kind: 'dir' as const })), req),
+      readdir: async () => (await backend.queues()).map(name => ({ name, kind: 'dir' as const })),
       mkdir: async name => {
         checkUserName('queue', name)
         await backend.createQueue(name)
         return this.folder(name, 'ready')
       },
-      rmdir: name => backend.removeQueue(name),
-    }
-    return node
+      rmdir: async name => {
+        await backend.removeQueue(name)
+        for (const state of STATES) this.folderNodes.delete(`${name}/${state}`)
+      },
+    })
   }
 
   /**
@@ -108,49 +88,45 @@ class QueueTree {
    * releases, or retries a dead letter.
    */
   folder(queue: string, state: State): VNode {
+    const made = this.folderNodes.get(`${queue}/${state}`)
+    if (made) return made
     const { backend } = this
-    const node: FolderNode = {
-      kind: 'dir',
-      queue,
-      state,
-      tree: this,
-      getattr: ctx => attr(ctx, state === 'ready' ? 0o755 : 0o755, 4096, startedMs),
+    const caps: DirCapabilities = {
       setattr: () => {},
       lookup: async name => {
         if (state === 'ready' && (name === 'claimed' || name === 'dead')) return this.folder(queue, name)
         if (state === 'ready') {
           const incoming = this.incoming.get(`${queue}/${name}`)
-          if (incoming) return incoming
+          if (incoming) return incoming.node
         }
         const info = await backend.find(queue, state, name)
         return info && this.message(queue, state, info)
       },
-      readdir: async req => {
+      readdir: async () => {
         const entries: DirEntry[] = state === 'ready' ? [{ name: 'claimed', kind: 'dir' }, { name: 'dead', kind: 'dir' }] : []
-        if (req.cursor === undefined || !this.listed.has(`${queue}/${state}`)) this.listed.set(`${queue}/${state}`, await backend.list(queue, state))
-        for (const info of this.listed.get(`${queue}/${state}`)!) entries.push({ name: info.name, kind: 'file', node: this.message(queue, state, info) })
-        return page(entries, req)
+        for (const info of await backend.list(queue, state)) entries.push({ name: info.name, kind: 'file', node: this.message(queue, state, info) })
+        return entries
       },
       create: name => {
         if (state !== 'ready') throw vfsError('EPERM', `enqueue by creating a file in the queue folder, not in ${state}/`)
         checkUserName('message', name)
         const incoming = this.incomingNode(queue, name)
         this.incoming.set(`${queue}/${name}`, incoming)
-        return incoming
+        return incoming.node
       },
       unlink: async name => {
         const key = `${queue}/${name}`
-        const incoming = this.incoming.get(key) as IncomingNode | undefined
+        const incoming = this.incoming.get(key)
         if (incoming && state === 'ready') {
-          incoming.cancelled = true
+          incoming.done = true
           this.incoming.delete(key)
           return
         }
         await backend.ack(queue, state, name)
       },
-      rename: async (name, newParent, newName) => {
-        const to = newParent as Partial<FolderNode>
-        if (to.tree !== this || to.queue !== queue) throw vfsError('EXDEV', 'a message moves only within its queue')
+      rename: async (name, dest, newName) => {
+        const to = this.folders.get(dest)
+        if (to?.queue !== queue) throw vfsError('EXDEV', 'a message moves only within its queue')
         if (newName !== name) throw vfsError('EPERM', 'a message keeps its name when it moves')
         const move = `${state}>${to.state}`
         if (move === 'ready>claimed') await backend.claim(queue, name)
@@ -159,102 +135,79 @@ class QueueTree {
         else throw vfsError('EPERM', `a message moves ready → claimed (claim), claimed → ready (release) or dead → ready (retry), not ${state} → ${to.state}`)
       },
     }
+    this.folders.set(caps, { queue, state })
+    const node = dirFrom(caps)
+    this.folderNodes.set(`${queue}/${state}`, node)
     return node
   }
-
-  /** The last listing of each folder, so the pages of one `readdir` come from one listing. */
-  private readonly listed = new Map<string, MessageInfo[]>()
 
   /** An enqueued message: read-only; `cat` peeks at it and never consumes it. */
   message(queue: string, state: State, info: MessageInfo): VNode {
-    const { backend } = this
-    const node: VNode & NodeGetattr & NodeOpen & NodeSetattr = {
-      kind: 'file',
-      getattr: ctx => attr(ctx, 0o444, info.size, info.timeMs),
+    return fileFrom({
+      attributes: { size: info.size, mtimeMs: info.timeMs },
       setattr: () => {},
-      open: async flags => {
-        if (flags.write) throw vfsError('EROFS', 'an enqueued message cannot be changed; remove it and enqueue a new one')
-        const bytes = await backend.read(queue, state, info.name)
-        return {
-          directIo: bytes.length !== info.size,
-          read: (offset, length) => (offset >= bytes.length ? EMPTY : bytes.subarray(offset, offset + length)),
-        }
-      },
-    }
-    return node
+      read: () => this.backend.read(queue, state, info.name),
+      readOnlyReason: 'an enqueued message cannot be changed; remove it and enqueue a new one',
+    })
   }
 
-  /** A message being written: buffered in memory, enqueued on the first flush that has content. */
-  incomingNode(queue: string, name: string): IncomingNode {
+  /** A message being written: buffered in memory (one buffer for every open of it), enqueued on the first flush that has content. */
+  incomingNode(queue: string, name: string): Incoming {
     const max = this.limits.maxBytes
     const key = `${queue}/${name}`
     const createdMs = Date.now()
     let buf = Buffer.alloc(0)
     let len = 0
-    const node: IncomingNode = {
-      kind: 'file',
-      cancelled: false,
-      getattr: ctx => attr(ctx, 0o644, len, createdMs),
-      setattr: () => {},
-      open: (): FileHandle => {
-        let refused = false
-        let dirty = false
-        const grow = (size: number) => {
-          if (size <= buf.length) return
-          const next = Buffer.alloc(Math.max(size, buf.length * 2, 4096))
-          buf.copy(next, 0, 0, len)
-          buf = next
-        }
-        return {
-          read: (offset, length) => (offset >= len ? EMPTY : buf.subarray(offset, Math.min(len, offset + length))),
-          write: (offset, data) => {
-            const end = offset + data.length
-            if (end > max) {
-              refused = true
-              throw tooBig(max)
-            }
-            grow(end)
-            buf.set(data, offset)
-            len = Math.max(len, end)
-            dirty = true
-            return data.length
-          },
-          truncate: size => {
-            if (size > max) throw tooBig(max)
-            grow(size)
-            buf.fill(0, Math.min(size, len), len)
-            len = size
-            dirty = true
-          },
-          getattr: ctx => node.getattr(ctx),
-          flush: async () => {
-            if (refused) throw tooBig(max)
-            if (!dirty || node.cancelled) return
-            await this.backend.enqueue(queue, name, buf.subarray(0, len))
-            dirty = false
-            node.cancelled = true
-            if (this.incoming.get(key) === node) this.incoming.delete(key)
-          },
-          release: () => {
-            if (this.incoming.get(key) === node) this.incoming.delete(key)
-          },
-        }
-      },
+    const open = (): FileHandle => {
+      let refused = false
+      let dirty = false
+      const grow = (size: number) => {
+        if (size <= buf.length) return
+        const next = Buffer.alloc(Math.max(size, buf.length * 2, 4096))
+        buf.copy(next, 0, 0, len)
+        buf = next
+      }
+      return {
+        read: (offset, length) => (offset >= len ? EMPTY : buf.subarray(offset, Math.min(len, offset + length))),
+        write: (offset, data) => {
+          const end = offset + data.length
+          if (end > max) {
+            refused = true
+            throw tooBig(max)
+          }
+          grow(end)
+          buf.set(data, offset)
+          len = Math.max(len, end)
+          dirty = true
+          return data.length
+        },
+        truncate: size => {
+          if (size > max) throw tooBig(max)
+          grow(size)
+          buf.fill(0, Math.min(size, len), len)
+          len = size
+          dirty = true
+        },
+        flush: async () => {
+          if (refused) throw tooBig(max)
+          if (!dirty || incoming.done) return
+          await this.backend.enqueue(queue, name, buf.subarray(0, len))
+          dirty = false
+          incoming.done = true
+          if (this.incoming.get(key) === incoming) this.incoming.delete(key)
+        },
+        release: () => {
+          if (this.incoming.get(key) === incoming) this.incoming.delete(key)
+        },
+      }
     }
-    return node
+    const incoming: Incoming = {
+      node: fileFrom({ attributes: () => ({ mode: 0o644, size: len, mtimeMs: createdMs }), setattr: () => {}, open }),
+      done: false,
+    }
+    return incoming
   }
 }
-
-type FolderNode = VNode &
-  NodeGetattr &
-  NodeLookup &
-  NodeReaddir &
-  NodeCreate &
-  NodeUnlink &
-  NodeRename &
-  NodeSetattr & { readonly queue: string; readonly state: State; readonly tree: QueueTree }
-
-type IncomingNode = VNode & NodeGetattr & NodeOpen & NodeSetattr & { cancelled: boolean }
 
 /**
  * Durable named queues as folders: a file per message, kept in a host folder

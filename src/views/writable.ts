@@ -115,6 +115,8 @@ export interface FileCapabilities extends LifecycleCapabilities {
   open?(flags: OpenFlags, ctx: OpContext): MaybePromise<FileHandle>
   /** Changes mode, owner or times; without it those fail with `EROFS`. */
   setattr?(changes: AttrChanges, ctx: OpContext): MaybePromise<void>
+  /** Why a file without `write` cannot be changed, shown with its `EROFS` (e.g. 'remove it and enqueue a new one'). */
+  readOnlyReason?: string
 }
 
 /** What a symlink made by {@link symlinkFrom} can do. */
@@ -343,7 +345,7 @@ export function fileFrom(caps: FileCapabilities): VNode {
     },
     async open(flags: OpenFlags, ctx: OpContext): Promise<FileHandle> {
       if (caps.open) return caps.open(flags, ctx)
-      if (flags.write && !caps.write) throw vfsError('EROFS')
+      if (flags.write && !caps.write) throw vfsError('EROFS', caps.readOnlyReason)
       const content = flags.truncate && flags.write ? EMPTY : await read(ctx)
       return contentHandle(caps, content, content.length !== reported, attrs)
     },

@@ -126,6 +126,12 @@ describe('dirFrom, fileFrom and symlinkFrom', () => {
     expect(String(await v.readFile('/v/ro.txt'))).toBe('same\n')
   })
 
+  it('gives the EROFS of a write to a read-only file its readOnlyReason', async () => {
+    const v = mount(dirFrom({ readdir: () => ({ 'sealed.txt': fileFrom({ read: () => 's', readOnlyReason: 'sealed files stay as they are' }) }) }))
+    const err = await v.writeFile('/v/sealed.txt', 'x').catch((e: Error) => e)
+    expect((err as Error).message).toBe("EROFS: read-only file system (sealed files stay as they are), open '/v/sealed.txt'")
+  })
+
   it('maps errors: a vfsError keeps its code and reason, a Node system error its code, anything else is EIO', async () => {
     const v = mount(
       dirFrom({
