@@ -58,6 +58,8 @@ interface Ctx {
   tree: ChainTree
   live: boolean
   history?: HistoryDir | undefined
+  /** Why writes are refused (`EROFS`) when not `live`. */
+  readOnlyWhy: string
 }
 
 type AnyNode = ChainFile | ChainDir | ChainSymlink | ChainSpecial
@@ -106,7 +108,7 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
   }
 
   protected mutable(): void {
-    if (!this.ctx.live) throw vfsError('EROFS', 'history is read-only')
+    if (!this.ctx.live) throw vfsError('EROFS', this.ctx.readOnlyWhy)
   }
 }
 
@@ -295,7 +297,7 @@ class HistoryDir implements NodeGetattr, NodeLookup, NodeReaddir {
     let p = this.trees.get(seq)
     if (!p) {
       p = this.chain.treeAt(seq).then(tree => {
-        const ctx: Ctx = { chain: this.chain, tree, live: false }
+        const ctx: Ctx = { chain: this.chain, tree, live: false, readOnlyWhy: `history is read-only: /${HISTORY_NAME}/${seq} is the tree as it was after block ${seq}` }
         return nodeOf(ctx, tree.inodes.get(ROOT_INO)!) as ChainDir
       })
       this.trees.set(seq, p)
@@ -312,6 +314,12 @@ class HistoryDir implements NodeGetattr, NodeLookup, NodeReaddir {
   }
 }
 
+/** Why `chain` refuses writes, for `EROFS` messages. */
+function readOnlyWhy(chain: Chain): string {
+  const mine = chain.writers.has(Buffer.from(chain.identity.keyId).toString('hex'))
+  return mine ? 'the chain is open read-only' : `the chain is read-only for identity '${chain.identity.name}': it is not one of the chain's writers`
+}
+
 /** Options for {@link chainMount}. */
 export interface ChainMountOptions {
   /** The mount's name. @default 'chain' */
@@ -322,6 +330,8 @@ export interface ChainMountOptions {
   follow?: boolean
   /** Close the chain when the mount closes. @default true */
   closeChain?: boolean
+  /** What a refused write (`EROFS`) says on a read-only chain. @default why the chain is read-only: opened so, or an identity that may not write it */
+  readOnlyWhy?: string
   /**
    * When the chain compacts itself while mounted ({@link AutoCompactor}); `false` never.
    * Only the owner's read-write opens of a log file compact.
@@ -345,7 +355,7 @@ export interface ChainMount extends Mount {
  * last name goes.
  */
 export function chainMount(chain: Chain, options: ChainMountOptions = {}): ChainMount {
-  const ctx: Ctx = { chain, tree: chain.tree, live: !chain.readOnly }
+  const ctx: Ctx = { chain, tree: chain.tree, live: !chain.readOnly, readOnlyWhy: options.readOnlyWhy ?? readOnlyWhy(chain) }
   if (options.history !== false) ctx.history = new HistoryDir(chain)
   const root = nodeOf(ctx, chain.root)
   const ownLocks = options.locks ? undefined : chain.backend.locks?.(chain.tree.chainId, chain.logger)

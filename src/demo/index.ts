@@ -179,7 +179,7 @@ async function openFiles(options: import('../chain/mount.ts').OpenChainMountOpti
     return await openChainMount(options)
   } catch (err) {
     if (!(err instanceof ChainLockedError)) throw err
-    return await openChainMount({ ...options, readOnly: true, mount: { follow: true } })
+    return await openChainMount({ ...options, readOnly: true, mount: { follow: true, readOnlyWhy: 'another FacetFS process holds /files read-write; this one reads alongside it, following its writes' } })
   }
 }
 
