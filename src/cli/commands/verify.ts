@@ -11,20 +11,22 @@ export function register(program: Command, shared: Shared): void {
   program
     .command('verify')
     .description('check a chain: frame checksums, hash chain, every signature, and the local trust store (the chain pinned for this path, rollbacks); exits 1 naming the first bad block')
-    .argument('<chain>', 'a chain log file, a chain name under $FACET_HOME/chains, or a postgres://HOST/DB URL whose facet_chain_blocks table holds the chain')
+    .argument('<chain>', 'a chain log file, a chain name under $FACET_HOME/chains, or a postgres://HOST/DB[?table=TABLE] URL whose table (default facet_chain_blocks) holds the chain')
     .option('--home <dir>', 'FacetFS home whose trust store is checked (default: $FACET_HOME or ~/.facet)')
     .option('--no-trust', 'skip the trust store check (another chain at a pinned path, rolled-back or forked logs)')
     .action(async (arg: string, options: VerifyCliOptions) => {
       const { verifyChain, resolveChainPath, TrustStoreError } = await import('../../chain/index.ts')
       const { facetHome } = await import('../../crypto/identity.ts')
       const home = options.home ?? facetHome()
-      const { describeFilesStore, filesStoreLocation, isPostgresUrl } = await import('../../demo/files-store.ts')
+      const { describeFilesStore, isPostgresUrl } = await import('../../demo/files-store.ts')
       let where: Parameters<typeof verifyChain>[0] = resolveChainPath(arg, home)
       let path = where
       if (isPostgresUrl(arg)) {
         path = describeFilesStore(arg)
         try {
-          where = (filesStoreLocation(arg) as { backend: Exclude<typeof where, string> }).backend
+          const { postgresBackend } = await import('../../chain/postgres.ts')
+          const { postgresLocation } = await import('../../chain/postgres-location.ts')
+          where = postgresBackend(postgresLocation(arg))
         } catch (err) {
           throw new shared.CliError(`cannot read chain ${path}: ${(err as Error).message}`)
         }
