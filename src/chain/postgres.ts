@@ -165,7 +165,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       openLogs++
       const parts = table.split('.')
       parts[parts.length - 1] = `${parts[parts.length - 1]!.slice(0, 57)}_locks`
-      const connect = () => new pg.Client(options.url ? { connectionString: options.url, keepAlive: true } : { ...options.pool!.options, keepAlive: true })
+      const connect = () => new pg.Client({ ...(options.url ? { connectionString: options.url } : options.pool!.options), keepAlive: true, connectionTimeoutMillis: 10_000 })
       const locks = postgresLockTable({ pool: pool(), connect, table: parts.join('.'), chainId: id, ...(logger ? { logger } : {}) })
       let closed = false
       return {

@@ -128,6 +128,12 @@ describe.skipIf(skip)(`locks of a node cut off from the network${skip ? ` (skipp
     const ended = new Promise<number>(done => waiter.on('exit', code => done(code ?? 128)))
     const cutAt = Date.now()
     await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', nodeIf, 'down'])
+    // a lock call on the cut-off node itself fails with EIO within the 10 s query bound instead of hanging
+    const onA = await run('python3', ['-c', `import fcntl,os,time\nt=time.time()\ntry:\n  fcntl.flock(os.open('${a.dir}/c/f.txt', os.O_RDONLY), fcntl.LOCK_SH | fcntl.LOCK_NB); print('got')\nexcept OSError as e: print(e.errno, round(time.time()-t))`], { timeoutMs: 30_000 })
+    const [errno, took] = onA.stdout.trim().split(' ')
+    console.log(`a lock call on the cut-off node A failed with errno ${errno} after ${took} s`)
+    expect(errno).toBe('5')
+    expect(Number(took)).toBeLessThanOrEqual(12)
     expect(await ended).toBe(0)
     const seconds = (Date.now() - cutAt) / 1000
     console.log(`a waiter on B was granted the lock ${seconds.toFixed(1)} s after node A was cut off`)

@@ -19,6 +19,9 @@ export interface PostgresLockTableOptions {
   logger?: Logger
 }
 
+/** How long one statement of a lock transaction may take, and a transaction idle, in ms: the bound on a lock call of a node cut off from PostgreSQL (EIO), and on how long such a node can hold up others' calls on one file. */
+export const QUERY_TIMEOUT_MS = 10_000
+
 /** One lock row as read back. */
 interface Row {
   kind: 'flock' | 'posix'
@@ -123,12 +126,29 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
   /** One try at `req` in a transaction: the conflicting lock (with its node) when there is one, else undefined once granted. */
   const attempt = async (file: string, req: LockRequest, testOnly: boolean): Promise<{ lock: HeldLock; node: string } | undefined> => {
     const s = await me()
-    const client = await pool.connect()
+    const conn = await connectWithin(pool, QUERY_TIMEOUT_MS)
+    let broken: Error | undefined
+    // every statement answers within QUERY_TIMEOUT_MS or the call fails with EIO (a node cut off
+    // from PostgreSQL must not hang); the connection is dropped then, its state unknown
+    const client = {
+      query: async <R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> => {
+        try {
+          return await conn.query<R>({ text, ...(values ? { values } : {}), query_timeout: QUERY_TIMEOUT_MS } as pg.QueryConfig)
+        } catch (err) {
+          if ((err as Error).message === 'Query read timeout') {
+            broken = err as Error
+            throw vfsError('EIO', `PostgreSQL did not answer a lock query within ${QUERY_TIMEOUT_MS / 1000} s`)
+          }
+          throw err
+        }
+      },
+    }
     try {
       // four round trips for a change, three for a refusal: the file's lock first, in a statement
       // of its own, so the read after it sees every change committed before
       const [k1, k2] = fileKeys(file)
-      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${k1}, ${k2})`)
+      // a node cut off mid-transaction holds the file's lock until the server ends its session
+      await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${QUERY_TIMEOUT_MS}; SELECT pg_advisory_xact_lock(${k1}, ${k2})`)
       const read = await client.query<{ me: boolean; reaped: string; rows: Row[] }>(
         `WITH live AS (${LIVE_NODES}),
            reaped AS (DELETE FROM ${qt} WHERE chain_id = $1 AND file = $2 AND node <> $3 AND node NOT IN (SELECT node FROM live) RETURNING 1)
@@ -162,10 +182,10 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
       if (!conflict) return undefined
       return { lock: conflict, node: rows.find(r => `${r.node}/${r.owner}` === conflict.owner)!.node }
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
+      if (!broken) await client.query('ROLLBACK').catch(() => {})
       throw err
     } finally {
-      client.release()
+      conn.release(broken)
     }
   }
 
@@ -250,4 +270,25 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
       await s.end()
     },
   }
+}
+
+/** A pool connection, or `EIO` when none comes within `ms` (one that comes later goes back to the pool). */
+function connectWithin(pool: pg.Pool, ms: number): Promise<pg.PoolClient> {
+  const connecting = pool.connect()
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => {
+      fail(vfsError('EIO', `no connection to PostgreSQL for a lock query within ${ms / 1000} s`))
+      connecting.then(c => c.release(), () => {})
+    }, ms)
+    connecting.then(
+      c => {
+        clearTimeout(timer)
+        done(c)
+      },
+      err => {
+        clearTimeout(timer)
+        fail(err)
+      },
+    )
+  })
 }
