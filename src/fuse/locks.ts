@@ -69,8 +69,15 @@ export function createFuseLocks(vfs: Vfs, { answer, context, maxWaits }: FuseLoc
   let waits = 0
   /** Where each handle's locks go, looked up on its first lock. */
   const targets = new Map<number, Promise<{ table: LockTable; file: string }>>()
-  /** POSIX owners that took a lock through this mount, so a close of an owner with none skips the table. */
-  const posixOwners = new Set<string>()
+  /** The files each POSIX owner locked through this mount (table id and file), so a close of a file the owner never locked skips the table. */
+  const posixHeld = new Map<string, Set<string>>()
+  const tableIds = new WeakMap<LockTable, number>()
+  let nextTableId = 1
+  const heldKey = (table: LockTable, file: string): string => {
+    let id = tableIds.get(table)
+    if (id === undefined) tableIds.set(table, (id = nextTableId++))
+    return `${id}:${file}`
+  }
 
   const target = (fd: number): Promise<{ table: LockTable; file: string }> => {
     let t = targets.get(fd)
@@ -117,11 +124,26 @@ export function createFuseLocks(vfs: Vfs, { answer, context, maxWaits }: FuseLoc
         }, held => [0, held ? { type: held.mode === 'write' ? F_WRLCK : F_RDLCK, whence: 0, start: held.start, length: held.end === Infinity ? 0 : held.end - held.start, pid: held.pid } : { ...lock, type: F_UNLCK }])
       }
       if (command !== F_SETLK && command !== F_SETLKW) return cb(-22)
-      // libfuse sends this on every close: an owner that never locked here has nothing to let go
-      if (mode === 'unlock' && !posixOwners.has(owner)) return cb(0)
-      if (mode !== 'unlock') posixOwners.add(owner)
-      const run = command === F_SETLKW && mode !== 'unlock' ? answer.untimed : answer
-      run('lock', at, cb, () => take(fd, req, command === F_SETLKW), () => 0)
+      if (mode === 'unlock') {
+        // libfuse sends one on every close: an owner that never locked this file has nothing to let go
+        const files = posixHeld.get(owner)
+        if (!files) return cb(0)
+        return answer('lock', at, cb, async () => {
+          const { table, file } = await target(fd)
+          const key = heldKey(table, file)
+          if (!files.has(key)) return
+          await table.lock(file, req, { wait: false })
+          if (req.start === 0 && req.end === Infinity) files.delete(key)
+          if (files.size === 0 && posixHeld.get(owner) === files) posixHeld.delete(owner)
+        }, () => 0)
+      }
+      ;(command === F_SETLKW ? answer.untimed : answer)('lock', at, cb, async () => {
+        await take(fd, req, command === F_SETLKW)
+        const { table, file } = await target(fd)
+        let files = posixHeld.get(owner)
+        if (!files) posixHeld.set(owner, (files = new Set()))
+        files.add(heldKey(table, file))
+      }, () => 0)
     },
 
     flock(path, fd, operation, cb) {

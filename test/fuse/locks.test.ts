@@ -59,6 +59,37 @@ describe.skipIf(fuseSkip)('locks on a FUSE mount of files no other machine sees,
   })
 })
 
+describe.skipIf(fuseSkip)('closing a file on a FUSE mount', () => {
+  let vfs: Vfs
+  let mount: TestMount
+
+  beforeAll(async () => {
+    vfs = createVfs({ logger: silentLogger, mounts: { '/mem': memoryMount() } })
+    mount = await mountForTest(vfs)
+    await sh(`echo data > ${mount.dir}/mem/a.txt; echo data > ${mount.dir}/mem/b.txt`)
+  })
+  afterAll(async () => {
+    await mount?.unmount()
+    await vfs?.close()
+  })
+
+  it('releases a process\'s POSIX locks on a file when it closes any descriptor of that file, and only of that file', async () => {
+    const a = `${mount.dir}/mem/a.txt`
+    const b = `${mount.dir}/mem/b.txt`
+    const script = [
+      'import fcntl,os,sys,subprocess',
+      `fa=os.open('${a}', os.O_RDWR); fb=os.open('${b}', os.O_RDWR)`,
+      'fcntl.lockf(fa, fcntl.LOCK_EX); fcntl.lockf(fb, fcntl.LOCK_EX)',
+      // another descriptor of a.txt, closed: POSIX drops the process's locks on a.txt, none on b.txt
+      `os.close(os.open('${a}', os.O_RDONLY))`,
+      "probe=lambda f: subprocess.run([sys.executable, '-c', 'import fcntl,os\\ntry:\\n  fcntl.lockf(os.open(%r, os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB); print(\\'got\\')\\nexcept OSError as e: print(e.errno)' % f], capture_output=True, text=True).stdout.strip()",
+      `print(probe('${a}'), probe('${b}'))`,
+    ].join('\n')
+    const r = await run('python3', ['-c', script], { timeoutMs: 30_000 })
+    expect(r.stdout).toBe('got 11\n')
+  })
+})
+
 describe.skipIf(fuseSkip)('blocking lock waits on a FUSE mount', () => {
   let vfs: Vfs
   let mount: TestMount
