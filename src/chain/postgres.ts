@@ -5,6 +5,7 @@ import type { ChainBackend, ChainLog } from './backend.ts'
 import { FILE_HEADER_BYTES, fileHeader, frameHeader } from './format.ts'
 import { postgresLockTable } from './locks/postgres.ts'
 import { postgresTrustKey } from './postgres-location.ts'
+import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
 import { ChainLockedError } from './log.ts'
 
 /** Options for {@link postgresBackend}. */
@@ -38,9 +39,11 @@ interface Row {
  * with primary key `(chain_id, seq)`, where `bytes` is the block's frame exactly as in a
  * log file. Many machines share a chain: one writer at a time (`pg_try_advisory_lock` on
  * the chain id, held by a session for as long as the chain is open), any number of
- * followers, told of each new block by `NOTIFY` (payload `<chain id hex>:<seq>`). A block
- * is durable once its `COMMIT` returns. A writer whose `seq` is already taken (it lost its
- * lock) gets {@link ChainConflictError} and its chain turns read-only; reopen to catch up.
+ * followers, told of each new block by `NOTIFY` (payload `<chain id hex>:<seq>`) on a
+ * connection that a heartbeat checks every 5 s and that listens again, and catches up,
+ * when it was lost (see `pg-listener.ts`). A block is durable once its `COMMIT` returns.
+ * A writer whose `seq` is already taken (it lost its lock) gets {@link ChainConflictError}
+ * and its chain turns read-only; reopen to catch up.
  * File locks (`flock`, `fcntl`) live in `<table>_locks`, shared by every node (see
  * `locks/postgres.ts`).
  */
@@ -205,7 +208,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     let end = FILE_HEADER_BYTES
     let closed = false
     const listeners = new Set<() => void>()
-    let listener: Promise<pg.PoolClient> | undefined
+    let listening: Listening | undefined
 
     /** Adds the rows appended since the last look to the index. */
     const refresh = async () => {
@@ -226,9 +229,6 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         else hi = mid - 1
       }
       return lo
-    }
-    const onNotify = (msg: pg.Notification) => {
-      if (msg.channel === channel && msg.payload?.startsWith(`${hex}:`)) for (const l of listeners) l()
     }
 
     await refresh()
@@ -290,20 +290,23 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       },
       watch(onChange) {
         listeners.add(onChange)
-        listener ??= pool()
-          .connect()
-          .then(async c => {
-            c.on('notification', onNotify)
-            await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`)
-            return c
-          })
-        const started = listener
-        started.catch(() => {})
+        const changed = () => {
+          for (const l of listeners) l()
+        }
+        listening ??= listenWithHeartbeat({
+          connect: () => pool().connect(),
+          channel,
+          onNotify: payload => payload.startsWith(`${hex}:`) && changed(),
+          // blocks appended while the connection was down were announced to nobody: look
+          onResync: changed,
+        })
+        const started = listening
+        started.ready.catch(() => {})
         return async () => {
           listeners.delete(onChange)
-          if (listeners.size > 0 || listener !== started) return
-          listener = undefined
-          await stopListening(started)
+          if (listeners.size > 0 || listening !== started) return
+          listening = undefined
+          await started.stop()
         }
       },
       // the database's free space is not ours to know: the log's size, and a fixed margin free
@@ -315,28 +318,12 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         if (closed) return
         closed = true
         listeners.clear()
-        const l = listener
-        listener = undefined
-        if (l) await stopListening(l)
+        const l = listening
+        listening = undefined
+        if (l) await l.stop()
         openLogs--
         await release()
       },
-    }
-  }
-
-  async function stopListening(started: Promise<pg.PoolClient>): Promise<void> {
-    let c: pg.PoolClient
-    try {
-      c = await started
-    } catch {
-      return
-    }
-    try {
-      await c.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`)
-      c.removeAllListeners('notification')
-      c.release()
-    } catch (err) {
-      c.release(err as Error)
     }
   }
 

@@ -149,6 +149,39 @@ describe.skipIf(!admin)(`chain in PostgreSQL${admin ? '' : ` (skipped: PostgreSQ
     await vfs.close()
   })
 
+  it("keeps a follower following when its LISTEN connection is killed: it listens again and catches up on what it missed", async () => {
+    const chain = await open()
+    const vfs = mounted(chain)
+    await vfs.writeFile('/c/a.txt', 'one')
+    await chain.sync()
+    const reader = await open({ readOnly: true })
+    const rvfs = mounted(reader, true)
+    const listenerPid = async (): Promise<number | undefined> => {
+      const { rows } = await admin!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query LIKE $1 OR query LIKE $2`, [`LISTEN "facet_chain:${table}"`, `%heartbeat of LISTEN facet_chain:${table} %`])
+      return rows[0]?.pid
+    }
+    try {
+      expect((await rvfs.readFile('/c/a.txt')).toString()).toBe('one')
+      let pid: number | undefined
+      for (let i = 0; i < 100 && !(pid = await listenerPid()); i++) await new Promise(r => setTimeout(r, 20))
+      expect(pid).toBeDefined()
+      await admin!.query('SELECT pg_terminate_backend($1)', [pid])
+      // written while the follower cannot hear: no NOTIFY reaches it, only its catching up
+      const seen = new Promise<void>(resolve => rvfs.watch('/c', () => resolve()))
+      await vfs.writeFile('/c/b.txt', 'written while it was deaf')
+      await chain.sync()
+      await seen
+      for (let i = 0; i < 50 && reader.headSeq < chain.headSeq; i++) await new Promise(r => setTimeout(r, 20))
+      expect((await rvfs.readFile('/c/b.txt')).toString()).toBe('written while it was deaf')
+      const again = await listenerPid()
+      expect(again).toBeDefined()
+      expect(again).not.toBe(pid)
+    } finally {
+      await rvfs.close()
+      await vfs.close()
+    }
+  })
+
   it('refuses a second writer with ChainLockedError while the first holds the advisory lock, and admits one after it closes', async () => {
     const chain = await open()
     await expect(open()).rejects.toBeInstanceOf(ChainLockedError)
