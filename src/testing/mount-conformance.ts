@@ -71,15 +71,21 @@ export interface MountConformanceOptions {
    * something (the suite fails on an empty one); `names` are paths relative to the
    * mount that must exist, e.g. `['users/alice.json']`.
    */
-  fixture?: { names?: string[] }
+  fixture?: {
+    /** Paths relative to the mount that must exist, e.g. `['users/alice.json']`. @default [] */
+    names?: string[]
+  }
 }
 
 /** What an in-process case gets: a fresh VFS with the mount at `/m`, and the fixture in it. */
 export interface CaseContext {
+  /** A VFS of the case's own, with the mount under test at `/m`. */
   readonly vfs: Vfs
   /** The VFS path of `rel` (relative to the mount), e.g. `path('a/b')` is `'/m/a/b'`. */
   path(rel?: string): string
+  /** The mount's capabilities, each flag filled in (`false` where left out). */
   readonly caps: Readonly<Required<MountCapabilities>>
+  /** What the mount holds: made by the suite on a writable mount, found by listing a read-only one. */
   readonly fixture: Fixture
   /** Ends the case as skipped, with the reason. */
   skip(reason: string): never
@@ -99,17 +105,25 @@ export interface FuseCaseContext extends CaseContext {
 
 /** One behaviour the suite checks, named as a sentence with its errno. */
 export interface MountCase<C extends CaseContext = CaseContext> {
+  /** The behaviour as a sentence, e.g. `'rejects lookup of a missing file with ENOENT'`; the vitest test name. */
   readonly name: string
+  /** Checks the behaviour; rejects when the mount does not have it. */
   run(ctx: C): Promise<void>
 }
 
 /** Thrown by `skip` when a case runs outside vitest's registration ({@link runMountCase}). */
 export class CaseSkipped extends Error {
+  /** Always `'CaseSkipped'`. */
   override readonly name = 'CaseSkipped'
 }
 
 /** The in-process and FUSE cases for these options, as {@link runMountConformance} registers them. */
-export function mountConformanceCases(options: MountConformanceOptions): { vfs: MountCase[]; fuse: MountCase<FuseCaseContext>[] } {
+export function mountConformanceCases(options: MountConformanceOptions): {
+  /** The cases run in-process against the VFS. */
+  vfs: MountCase[]
+  /** The cases run through a real FUSE mount; empty when `options.fuse` is `false`. */
+  fuse: MountCase<FuseCaseContext>[]
+} {
   const caps = capabilitiesOf(options)
   return { vfs: vfsCases(caps), fuse: options.fuse === false ? [] : fuseCases(caps) }
 }

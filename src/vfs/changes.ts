@@ -5,17 +5,19 @@ import { isWithin, normalize } from './path.ts'
 
 /** A change anywhere in the tree, as every front door sees it. */
 export interface ChangeEvent {
+  /** What happened to the node at `path`. */
   type: ChangeType
   /** Absolute VFS path. */
   path: string
   /** The path before a rename. */
   oldPath?: string
+  /** What the changed node is, when known. */
   kind?: NodeKind
   /** The mount point the change happened in. */
   mount: string
 }
 
-/** Receives change events from {@link ChangeBus.watch}. */
+/** Receives change events from {@link Vfs.watch}. */
 export type ChangeListener = (event: ChangeEvent) => void
 
 /** The one bus every mutation is reported on: FUSE invalidation, GraphQL subscriptions and `facet watch` read it. */

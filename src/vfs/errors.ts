@@ -2,37 +2,69 @@
  * Linux errno numbers for the codes FacetFS uses, keyed by code.
  */
 export const ERRNO = {
+  /** Operation not permitted. */
   EPERM: 1,
+  /** No such file or directory. */
   ENOENT: 2,
+  /** Interrupted system call. */
   EINTR: 4,
+  /** I/O error. */
   EIO: 5,
+  /** No such device or address. */
   ENXIO: 6,
+  /** Argument list too long. */
   E2BIG: 7,
+  /** Bad file descriptor. */
   EBADF: 9,
+  /** Resource temporarily unavailable. */
   EAGAIN: 11,
+  /** Not enough memory. */
   ENOMEM: 12,
+  /** Permission denied. */
   EACCES: 13,
+  /** Resource busy or locked. */
   EBUSY: 16,
+  /** File already exists. */
   EEXIST: 17,
+  /** Cross-device link not permitted. */
   EXDEV: 18,
+  /** Not a directory. */
   ENOTDIR: 20,
+  /** Illegal operation on a directory. */
   EISDIR: 21,
+  /** Invalid argument. */
   EINVAL: 22,
+  /** Too many open files. */
   EMFILE: 24,
+  /** File too large. */
   EFBIG: 27,
+  /** No space left on device. */
   ENOSPC: 28,
+  /** Read-only file system. */
   EROFS: 30,
+  /** Too many links. */
   EMLINK: 31,
+  /** Result out of range. */
   ERANGE: 34,
+  /** Name too long. */
   ENAMETOOLONG: 36,
+  /** No locks available. */
   ENOLCK: 37,
+  /** Function not implemented. */
   ENOSYS: 38,
+  /** Directory not empty. */
   ENOTEMPTY: 39,
+  /** Too many symbolic links encountered. */
   ELOOP: 40,
+  /** No data available. */
   ENODATA: 61,
+  /** Illegal byte sequence. */
   EILSEQ: 84,
+  /** Operation not supported. */
   EOPNOTSUPP: 95,
+  /** Operation timed out. */
   ETIMEDOUT: 110,
+  /** Operation canceled. */
   ECANCELED: 125,
 } as const
 
@@ -86,6 +118,7 @@ export function isErrnoCode(code: unknown): code is ErrnoCode {
  * router adds the syscall and the full path before it reaches a front door.
  */
 export class VfsError extends Error {
+  /** Always `'VfsError'`: how {@link isVfsError} knows one made by another copy of this module. */
   override readonly name = 'VfsError'
   /** The errno code, e.g. `'ENOENT'`. */
   readonly code: ErrnoCode

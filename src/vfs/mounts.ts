@@ -9,9 +9,13 @@ export type ChangeType = 'create' | 'update' | 'delete' | 'rename'
 
 /** A change a mount reports about its own tree; paths are relative to the mount, absolute in form (`'/a.json'`). */
 export interface MountChange {
+  /** What happened to the node at `path`. */
   type: ChangeType
+  /** The changed node's path in the mount, e.g. `'/a.json'`. */
   path: string
+  /** For `rename`: the path before, in the mount. */
   oldPath?: string
+  /** What the changed node is, when known. */
   kind?: NodeKind
 }
 
@@ -28,6 +32,7 @@ export type ViewStats = Record<string, number | string>
 export interface ViewContext {
   /** The path the mount is mounted at, e.g. `'/db'`. */
   readonly mountPoint: string
+  /** Where the mount logs: the VFS's logger. */
   readonly logger: Logger
   /** Reports changes made outside the VFS (a database trigger, a host folder); changes made through the VFS are reported by the router. */
   readonly changes: ChangeEmitter

@@ -3,24 +3,37 @@ import type { Attr, NodeKind, VNode } from './node.ts'
 
 /** What `stat` returns: a node's attributes with full mode bits, in Node's field names. */
 export interface Stat {
+  /** What the node is. */
   kind: NodeKind
   /** File-type bits plus permissions, e.g. `0o100644`. */
   mode: number
+  /** Length in bytes (of the target text, for a symlink). */
   size: number
+  /** The owner's user id. */
   uid: number
+  /** The owning group's id. */
   gid: number
+  /** Last access time, in milliseconds since the epoch. */
   atimeMs: number
+  /** Last modification time, in milliseconds since the epoch. */
   mtimeMs: number
+  /** Last status change time, in milliseconds since the epoch. */
   ctimeMs: number
   /** The same times in nanoseconds, exact where the mount keeps them. */
   atimeNs: bigint
+  /** `mtimeMs` in nanoseconds, exact where the mount keeps them. */
   mtimeNs: bigint
+  /** `ctimeMs` in nanoseconds, exact where the mount keeps them. */
   ctimeNs: bigint
+  /** Hard links: 1 for a file and 2 for a directory unless the mount says otherwise. */
   nlink: number
+  /** Inode number, unique in the whole tree (each mount has its own range). */
   ino: number
   /** The device number of a device node, else 0. */
   rdev: number
+  /** Preferred I/O size in bytes: always 4096. */
   blksize: number
+  /** Space used, in 512-byte blocks: `size` rounded up. */
   blocks: number
 }
 

@@ -38,7 +38,9 @@ export interface VfsOptions {
 
 /** A mounted tree as `mounts()` lists it. */
 export interface MountInfo {
+  /** The mount point, e.g. `'/db'`. */
   path: string
+  /** The mount's kebab-case name, e.g. `'sql'`. */
   name: string
 }
 
@@ -137,7 +139,12 @@ export class Vfs {
   }
 
   /** Lists the mount objects by mount point, shallowest first (front doors read their extras, e.g. `graphql`). */
-  mountObjects(): Array<{ path: string; mount: Mount }> {
+  mountObjects(): Array<{
+    /** The mount point, e.g. `'/db'`. */
+    path: string
+    /** The mount there, as given to `mount` or `replace`. */
+    mount: Mount
+  }> {
     return this.table.entries().map(e => ({ path: e.path, mount: e.mount }))
   }
 
@@ -228,7 +235,12 @@ export class Vfs {
    * Lists a directory a page at a time: `{ entries, cursor }`, with `cursor` absent on
    * the last page. Mount points below the directory are listed on its first page.
    */
-  readdir(path: string, options: ReaddirOptions = {}, caller?: CallerContext): Promise<{ entries: DirEntry[]; cursor?: string }> {
+  readdir(path: string, options: ReaddirOptions = {}, caller?: CallerContext): Promise<{
+    /** The entries of this page, at most `options.limit`. */
+    entries: DirEntry[]
+    /** Pass back as `options.cursor` to get the next page; absent on the last page. */
+    cursor?: string
+  }> {
     return this.run('scandir', path, caller, async (p, ctx) => {
       const r = await this.paths.resolve(p, ctx, true)
       if (r.node.kind !== 'dir') throw vfsError('ENOTDIR')
@@ -655,7 +667,12 @@ export class Vfs {
    * mount keeps one (`Mount.locks`), keyed by the file's inode number in that mount; else
    * no table, and the router's own inode number as the key.
    */
-  lockTarget(fh: number, caller?: CallerContext): Promise<{ table: LockTable | undefined; file: string }> {
+  lockTarget(fh: number, caller?: CallerContext): Promise<{
+    /** The mount's shared lock table, or `undefined` when locks stay in this process. */
+    table: LockTable | undefined
+    /** The key of the file's locks: its inode number, as a decimal string. */
+    file: string
+  }> {
     return this.runFh('lock', fh, caller, async (f, ctx) => {
       const table = f.entry?.mount.locks
       const attr = await this.attrOfHandle(f, ctx)
@@ -675,7 +692,17 @@ export class Vfs {
   }
 
   /** Operation counts per mount point and syscall since the VFS started (kept across `replace`), and the open handles per mount. */
-  opStats(): { mounts: Record<string, { ops: Record<string, number>; openHandles: number }>; openHandles: number } {
+  opStats(): {
+    /** Figures by mount point. */
+    mounts: Record<string, {
+      /** Operation counts by syscall name, e.g. `{ open: 3, read: 12 }`. */
+      ops: Record<string, number>
+      /** Handles open on this mount. */
+      openHandles: number
+    }>
+    /** Handles open in the whole VFS. */
+    openHandles: number
+  } {
     const mounts: Record<string, { ops: Record<string, number>; openHandles: number }> = {}
     for (const e of this.table.entries()) mounts[e.path] = { ops: { ...this.opCounts.get(e.path) }, openHandles: 0 }
     for (const f of this.files.values()) {

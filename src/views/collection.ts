@@ -34,9 +34,24 @@ import { SourcePager, type RecordSource } from './source.ts'
 
 /** A change a collection's source reports; `reset` means "anything may have changed". */
 export type RecordChange =
-  | { type: 'create' | 'update' | 'delete'; key: string }
-  | { type: 'rename'; key: string; oldKey: string }
-  | { type: 'reset' }
+  | {
+      /** What happened to the record. */
+      type: 'create' | 'update' | 'delete'
+      /** The record's key, as `key` gives it. */
+      key: string
+    }
+  | {
+      /** The record's key changed. */
+      type: 'rename'
+      /** The key after the rename. */
+      key: string
+      /** The key before the rename. */
+      oldKey: string
+    }
+  | {
+      /** Anything may have changed: the collection drops its cache and reports its folder updated. */
+      type: 'reset'
+    }
 
 /** Options for {@link collection}. `R` is the record type. */
 export interface CollectionOptions<R> {

@@ -3,13 +3,17 @@ import type { MaybePromise } from '../vfs/node.ts'
 
 /** One page of a paged source: the items and the cursor of the next page (absent on the last). */
 export interface SourcePage<R> {
+  /** The records of this page, at most the requested `limit`. */
   items: R[]
+  /** Passed back in the next request to get the next page; absent on the last page. */
   cursor?: string | undefined
 }
 
 /** What a paged `list` is asked for. */
 export interface SourcePageRequest {
+  /** The most records to return. */
   limit: number
+  /** The `cursor` of the previous page; absent for the first page. */
   cursor?: string | undefined
 }
 

@@ -16,7 +16,14 @@ export interface WriteConformance {
   /** Contents that must be refused with `EINVAL` (malformed, schema-violating…). */
   invalid: string[]
   /** A new file to create, with its content. */
-  create?: { name: string; content: string; readBack?: string }
+  create?: {
+    /** Its name in the folder, which must not exist yet, e.g. `'carol.json'`. */
+    name: string
+    /** What is written to it. */
+    content: string
+    /** What it reads back as. @default `content` */
+    readBack?: string
+  }
   /** Whether `rm` of `existing` removes it. @default false */
   remove?: boolean
   /** The view's write limit, to check that a larger write fails with `EFBIG`; skipped when absent. */

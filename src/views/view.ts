@@ -41,6 +41,8 @@ export interface View extends Mount {
  *   root: dir({ 'hello.txt': file(() => opts.greeting + '\n') }),
  * }))
  * ```
+ *
+ * @typeParam T - the view, or the factory that makes one from its options; kept as it is, so callers see the factory's own option type
  */
 export function defineView<T extends View | ((...args: never[]) => View)>(view: T): T {
   return view
