@@ -16,12 +16,21 @@ export interface ProcStats {
   /** Open handles across the VFS. */
   openHandles: number
   /** The Node process's memory, in bytes. */
-  memory: { rss: number; heapUsed: number; external: number }
+  memory: {
+    /** Resident set size: all memory the process holds. */
+    rss: number
+    /** The V8 heap in use. */
+    heapUsed: number
+    /** Memory held outside the V8 heap by C++ objects bound to JavaScript (Buffers, among others). */
+    external: number
+  }
   /** One entry per mount point. */
   mounts: Record<string, {
+    /** The mount's kebab-case name. */
     name: string
     /** Operations by syscall since the VFS started. */
     ops: Record<string, number>
+    /** Handles open on this mount. */
     openHandles: number
     /** The mount's own figures (view caches: hits, misses, hitRate; queue counters…), by folder. */
     view?: Record<string, Record<string, number | string>>

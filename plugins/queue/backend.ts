@@ -10,6 +10,7 @@ export const STATES: readonly State[] = ['ready', 'claimed', 'dead']
 
 /** What a listing knows of one message without reading it. */
 export interface MessageInfo {
+  /** The message's file name in its queue folder, e.g. `'job-1.json'`. */
   name: string
   /** Exact byte length of the message body. */
   size: number
@@ -39,11 +40,15 @@ export interface BackendHost {
  * `EIO` with the broker's reason.
  */
 export interface QueueBackend {
+  /** Which store this backend keeps the queues in. */
   readonly kind: 'folder' | 'nats' | 'redis'
   /** Starts pushing changes made by others to `host.emit` (where the store can push). */
   attach(host: BackendHost): void
+  /** Stops its timers and watchers and closes its connections to the store; called once, when the view is disposed. */
   close(): Promise<void>
+  /** The names of the queues, each shown as a folder. */
   queues(): Promise<string[]>
+  /** True when queue `queue` exists. */
   hasQueue(queue: string): Promise<boolean>
   /** `EEXIST` when there is one. */
   createQueue(queue: string): Promise<void>
@@ -51,6 +56,7 @@ export interface QueueBackend {
   removeQueue(queue: string): Promise<void>
   /** Messages in `state`, oldest first. Returns timed-out claims to the queue first. */
   list(queue: string, state: State): Promise<MessageInfo[]>
+  /** The message `name` in `state`, or `undefined` when there is none. */
   find(queue: string, state: State, name: string): Promise<MessageInfo | undefined>
   /** The whole body; peeking never consumes or counts as a claim. `ENOENT` when gone. */
   read(queue: string, state: State, name: string): Promise<Uint8Array>

@@ -28,6 +28,7 @@ export interface ColumnType {
   readonly name: string
   /** Kind of the value, or of each element for arrays. */
   readonly kind: TypeKind
+  /** True for an array column (`integer[]`); `kind` is then its elements'. */
   readonly array: boolean
   /** The type to cast parameters to, without modifiers (`character varying`, `integer[]`, `public.mood`; `bpchar`, not `character`, which would mean `character(1)`). */
   readonly castType: string

@@ -55,6 +55,7 @@ export interface SqlDatabaseOptions {
 
 /** An open database: its tables by folder name, and change notifications when triggers are installed. */
 export interface SqlDatabase {
+  /** The connection every table queries through. */
   readonly source: SqlSource
   /** Tables by folder name, in the order given (alphabetical when introspected). */
   readonly tables: ReadonlyMap<string, SqlTable>

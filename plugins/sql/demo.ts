@@ -43,11 +43,14 @@ INSERT INTO reviews VALUES
 
 /**
  * Makes the demo's `/db` view: an embedded PostgreSQL (PGlite, in memory) seeded with
- * {@link DEMO_SQL} — `authors`, `books` and `reviews` (a composite key) — with change
+ * `DEMO_SQL` — `authors`, `books` and `reviews` (a composite key) — with change
  * triggers installed, so edits made with SQL show up at once. No server is needed;
  * everything is lost when the process exits.
  */
-export async function createDemoSql(options: Omit<SqlOptions, 'pglite' | 'url' | 'pool' | 'source' | 'dataSource'> = {}): Promise<View & { pglite: PGlite }> {
+export async function createDemoSql(options: Omit<SqlOptions, 'pglite' | 'url' | 'pool' | 'source' | 'dataSource'> = {}): Promise<View & {
+  /** The demo database, for running SQL beside the view; closed when the view is disposed. */
+  pglite: PGlite
+}> {
   // PGlite is an optional peer of facetfs: load it only when the demo database is opened.
   const { PGlite } = await import('@electric-sql/pglite')
   const pglite = new PGlite()

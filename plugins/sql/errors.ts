@@ -16,7 +16,14 @@ export interface SqlStateRule {
   /** A SQLSTATE (`'23505'`) or a two-character class of them (`'23'`). */
   readonly sqlstate: string
   /** The errno, or one for reads and one for writes. */
-  readonly errno: ErrnoCode | { readonly read: ErrnoCode; readonly write: ErrnoCode }
+  readonly errno:
+    | ErrnoCode
+    | {
+        /** The errno when a statement that reads rows fails. */
+        readonly read: ErrnoCode
+        /** The errno when a statement that writes rows (`write: true`) fails. */
+        readonly write: ErrnoCode
+      }
   /** Only when the error has no position in the statement: a value's input function refused it, not the statement's syntax. */
   readonly valueOnly?: boolean
   /** What the database means by it. */

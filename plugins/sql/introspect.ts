@@ -7,6 +7,7 @@ import type { Queryable } from './source.ts'
 export interface ColumnInfo extends ColumnType {
   /** The column's type as `format_type` prints it, with modifiers (`character varying(40)`, `numeric(10,2)`, `integer[]`). */
   readonly type: string
+  /** False when the column is `NOT NULL`. */
   readonly nullable: boolean
   /** The default expression, e.g. `nextval('users_id_seq'::regclass)`; null when none. */
   readonly default: string | null
@@ -18,25 +19,36 @@ export interface ColumnInfo extends ColumnType {
 
 /** A constraint of a table, as read from the catalog (nullability is a column property, not listed here). */
 export interface ConstraintInfo {
+  /** The constraint's name, e.g. `'users_pkey'`. */
   readonly name: string
+  /** What kind of constraint it is. */
   readonly type: 'primary key' | 'unique' | 'foreign key' | 'check' | 'exclusion'
   /** The constrained columns, in order (empty for a check on an expression). */
   readonly columns: string[]
   /** For a foreign key: the referenced table (schema-qualified when outside the search path) and columns. */
-  readonly references?: { table: string; columns: string[] }
+  readonly references?: {
+    /** The referenced table, schema-qualified when outside the search path. */
+    table: string
+    /** The referenced columns, matching `columns` in order. */
+    columns: string[]
+  }
   /** The definition as `pg_get_constraintdef` prints it, e.g. `CHECK ((age >= 0))`. */
   readonly definition: string
 }
 
 /** A table (or view) as read from the catalog. */
 export interface TableInfo {
+  /** The schema the relation is in, e.g. `'public'`. */
   readonly schema: string
+  /** The relation's name in its schema. */
   readonly name: string
   /** `'table'`, `'partitioned table'`, `'view'`, `'materialized view'` or `'foreign table'`. */
   readonly relkind: string
+  /** The columns, in table order. */
   readonly columns: ColumnInfo[]
   /** Column names of the primary key, in key order; empty when the table has none. */
   readonly primaryKey: string[]
+  /** The table's constraints, `NOT NULL` excepted. */
   readonly constraints: ConstraintInfo[]
   /** `CREATE INDEX` statements, as `pg_indexes` prints them. */
   readonly indexes: string[]

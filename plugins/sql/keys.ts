@@ -72,7 +72,21 @@ export function rowKey(parts: readonly string[], extBytes: number, label?: strin
 }
 
 /** A row key taken apart: the key parts (and label), or for an over-long key, its hash. */
-export type ParsedRowKey = { parts: string[]; label?: string; hash?: undefined } | { parts?: undefined; hash: string }
+export type ParsedRowKey =
+  | {
+      /** The key parts as text, one per key column. */
+      parts: string[]
+      /** The label after `~`, when the key has one. */
+      label?: string
+      /** Absent: the key is whole. */
+      hash?: undefined
+    }
+  | {
+      /** Absent: the key was too long to keep. */
+      parts?: undefined
+      /** The hash after `#` that stands for an over-long key (see {@link keyHash}). */
+      hash: string
+    }
 
 /** Parses a key made by {@link rowKey} back into `count` parts; undefined when it cannot be a key of `count` columns. */
 export function parseRowKey(key: string, count: number): ParsedRowKey | undefined {

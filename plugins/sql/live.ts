@@ -10,6 +10,7 @@ export const DEFAULT_CHANNEL = 'facet_changes'
 export interface RowChange {
   /** The table's folder name. */
   table: string
+  /** What the other client did; `truncate` emptied the whole table. */
   op: 'insert' | 'update' | 'delete' | 'truncate'
   /** The key after the change (absent for delete and truncate). */
   key?: string[]

@@ -18,7 +18,12 @@ export interface Queryable {
    * `write` marks a statement that changes rows, for the errors that mean something
    * else on a read (see `SQLSTATE_ERRNOS`).
    */
-  query(text: string, params?: readonly Cell[], options?: QueryOptions): Promise<{ rows: Cell[][]; rowCount: number }>
+  query(text: string, params?: readonly Cell[], options?: QueryOptions): Promise<{
+    /** The rows returned, each an array of text cells in select-list order. */
+    rows: Cell[][]
+    /** The rows the statement returned, or for `INSERT`, `UPDATE` and `DELETE`, the rows it changed. */
+    rowCount: number
+  }>
 }
 
 /** Options of one {@link Queryable.query}. */
@@ -49,7 +54,7 @@ function failure(err: unknown, logger: Logger, text: string, op: SqlOp): VfsErro
  * `pg` pool or an embedded PGlite. Every cell is text: type conversion happens in one
  * place (`codec.ts`), so both implementations round-trip the same way.
  *
- * Errors are {@link import('../../src/vfs/errors.ts').VfsError}s by SQLSTATE (see
+ * Errors are {@link VfsError}s by SQLSTATE (see
  * `SQLSTATE_ERRNOS` in `errors.ts`): constraint violations `EEXIST`/`EINVAL`, a lost
  * connection `EIO` (logged).
  */

@@ -13,6 +13,7 @@ export type SqlRecord = Record<string, unknown>
 export interface StoredRow {
   /** The primary key as text parts, one per key column (see `keys.ts`). */
   key: string[]
+  /** The row's exposed columns as a record, values decoded from their text. */
   record: SqlRecord
   /** The row's version when read: `xmin` for tables, the rendered row for views. Pass it back to {@link SqlTable.update}. */
   version: string
@@ -24,18 +25,25 @@ export interface StoredRow {
 export interface Field {
   /** The record's name for it: the column name, or a TypeORM property path. */
   readonly field: string
+  /** The column it reads and writes. */
   readonly column: ColumnInfo
 }
 
 /** Which table to expose and how. */
 export interface TableSpec {
+  /** The schema the table is in, e.g. `'public'`. */
   readonly schema: string
   /** The table's name in the database. */
   readonly name: string
   /** The folder name. @default the table name */
   readonly folder?: string
   /** Columns to expose and their field names. @default every column, named as in the database */
-  readonly fields?: ReadonlyArray<{ column: string; field: string }>
+  readonly fields?: ReadonlyArray<{
+    /** The column's name in the database. */
+    column: string
+    /** The record's name for it. */
+    field: string
+  }>
   /** Key columns, for a view or a table without a primary key. @default the primary key */
   readonly key?: readonly string[]
   /** A column whose text labels row file names (`42~Ada.json`). */
@@ -50,7 +58,13 @@ export interface SqlTableOptions {
 
 /** A page of keys from {@link SqlTable.listKeys}. */
 export interface KeyPage {
-  rows: Array<{ key: string[]; label?: string | null }>
+  /** The rows of this page, in key order. */
+  rows: Array<{
+    /** The primary key as text parts, one per key column. */
+    key: string[]
+    /** The label column's text, when the table has one. */
+    label?: string | null
+  }>
   /** The key to pass as `after` for the next page; absent on the last page. */
   next?: string[]
 }
@@ -70,8 +84,11 @@ const INTEGER = /^-?\d+$/
 export class SqlTable {
   /** The folder name. */
   readonly folder: string
+  /** The exposed columns, in select-list order. */
   readonly fields: readonly Field[]
+  /** The fields of the key columns, in key order. */
   readonly keyFields: readonly Field[]
+  /** The column whose text labels row file names, if any. */
   readonly labelColumn: ColumnInfo | undefined
   /** The `SELECT` used by {@link get}, exposed so tests can `EXPLAIN` it. */
   readonly getSql: string
@@ -83,6 +100,7 @@ export class SqlTable {
 
   constructor(
     private readonly source: SqlSource,
+    /** The table as read from the catalog. */
     readonly info: TableInfo,
     spec: TableSpec,
     options: SqlTableOptions = {},

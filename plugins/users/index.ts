@@ -10,11 +10,26 @@ export interface UsersViewOptions {
 
 /** One identity as the `users` view renders it. */
 export interface UserRecord {
+  /** The identity's human name, e.g. `'alice'`; not unique (the file name adds the key id's start when two clash). */
   name: string
+  /** The identity's stable id: SHA-256 over both public keys, as 64 hex digits. */
   keyId: string
+  /** `owner` for the chain's owner, `writer` for an identity the owner authorised. */
   role: 'owner' | 'writer'
-  signing: { algorithm: 'ML-DSA-65'; publicKey: string }
-  kem: { algorithm: 'ML-KEM-768'; publicKey: string }
+  /** The key that verifies the identity's signatures. */
+  signing: {
+    /** Always `'ML-DSA-65'`. */
+    algorithm: 'ML-DSA-65'
+    /** The public key, base64 (1952 bytes). */
+    publicKey: string
+  }
+  /** The key others encrypt content keys to when granting the identity access. */
+  kem: {
+    /** Always `'ML-KEM-768'`. */
+    algorithm: 'ML-KEM-768'
+    /** The public key, base64 (1184 bytes). */
+    publicKey: string
+  }
 }
 
 /** The identities a chain knows (its owner and authorised writers) as records, key ids first. */
