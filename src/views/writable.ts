@@ -72,6 +72,12 @@ export interface DirCapabilities extends LifecycleCapabilities {
    * are cut from that one answer. Without it the folder lists as empty.
    */
   readdir?(ctx: OpContext): MaybePromise<Record<string, VNode> | readonly DirEntry[]>
+  /**
+   * For a folder too large to list at once: one page of at most `page.limit` entries
+   * after `page.cursor` (absent for the first), with the cursor of the next page (absent
+   * on the last), as a paged collection `list` does. Used instead of `readdir`.
+   */
+  readdirPage?(page: PageRequest, ctx: OpContext): MaybePromise<DirPage>
   /** Makes an empty file `name` (free, and a valid name) and returns its node, which is then opened for writing. */
   create?(name: string, mode: number, ctx: OpContext): MaybePromise<VNode>
   /** Makes a folder `name` (free, and a valid name) and returns its node. */
@@ -215,6 +221,7 @@ export function dirFrom(caps: DirCapabilities): VNode {
       return nodes && Object.prototype.hasOwnProperty.call(nodes, name) ? nodes[name] : undefined
     },
     async readdir(page: PageRequest, ctx: OpContext): Promise<DirPage> {
+      if (caps.readdirPage) return caps.readdirPage(page, ctx)
       // a cursor is `<listing>.<index>`: every page of one listing comes from one readdir answer
       let id: number
       let start = 0

@@ -224,6 +224,23 @@ describe('dirFrom, fileFrom and symlinkFrom', () => {
     expect(await errnoOf(v.readdir('/v', { cursor: 'nonsense' }))).toBe('EINVAL')
   })
 
+  it('passes the router pages to readdirPage as they are, for a folder too large to list at once', async () => {
+    const asked: string[] = []
+    const v = mount(
+      dirFrom({
+        readdirPage: ({ limit, cursor }) => {
+          asked.push(`${limit}@${cursor ?? 'start'}`)
+          const from = Number(cursor ?? 0)
+          const entries = Array.from({ length: Math.min(limit, 5 - from) }, (_, i) => ({ name: `n${from + i}`, kind: 'file' as const }))
+          return from + entries.length < 5 ? { entries, cursor: String(from + entries.length) } : { entries }
+        },
+      }),
+    )
+    const first = await v.readdir('/v', { limit: 3 })
+    const rest = await v.readdir('/v', { limit: 3, cursor: first.cursor! })
+    expect([first.entries.map(e => e.name), first.cursor, rest.entries.map(e => e.name), rest.cursor, asked]).toEqual([['n0', 'n1', 'n2'], '3', ['n3', 'n4'], undefined, ['3@start', '3@3']])
+  })
+
   it('sets up the collections its readdir returns and its own lifecycle, and disposes both on unmount', async () => {
     const log: string[] = []
     const books = collection({
