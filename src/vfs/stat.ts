@@ -73,8 +73,8 @@ function readAnchor(): { wallMs: number; perfMs: number } {
     const before = performance.now()
     const wallMs = Date.now()
     const after = performance.now()
-    // Date.now() counts whole milliseconds: its reading lies anywhere in the one it names
-    if (after - before < best.gap) best = { wallMs: wallMs + 0.5, perfMs: (before + after) / 2, gap: after - before }
+    // Date.now() counts whole milliseconds, so times are at most 1 ms behind it, never ahead
+    if (after - before < best.gap) best = { wallMs, perfMs: (before + after) / 2, gap: after - before }
   }
   return best
 }
