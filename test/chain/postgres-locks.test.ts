@@ -13,19 +13,12 @@ import { lazyUnmount, listFuseMounts } from '../../src/fuse/index.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { fuseSkip, run, sh, testMountDir } from '../helpers/fuse.ts'
+import { reachPostgres } from '../helpers/pg.ts'
 
 const PG_URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const NODE = new URL('./lock-node.ts', import.meta.url).pathname
 
-let admin: pg.Pool | undefined
-let reason = ''
-try {
-  const p = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  await p.query('SELECT 1')
-  admin = p
-} catch (err) {
-  reason = (err as Error).message
-}
+const { admin, reason } = await reachPostgres(PG_URL)
 const skip = fuseSkip ?? (admin ? undefined : `PostgreSQL unavailable at ${PG_URL}: ${reason}`)
 
 /** A FacetFS node in a child process, serving the chain at `dir`. */

@@ -13,18 +13,11 @@ import { createVfs } from '../../src/vfs/vfs.ts'
 import { facet } from '../cli/run.ts'
 import { forgeChain } from './forge.ts'
 import { tempHomeEach, testIdentity } from './helpers.ts'
+import { reachPostgres } from '../helpers/pg.ts'
 
 const URL_ = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-let admin: pg.Pool | undefined
-let reason = ''
-try {
-  const p = new pg.Pool({ connectionString: URL_, max: 2 })
-  await p.query('SELECT 1')
-  admin = p
-} catch (err) {
-  reason = (err as Error).message
-}
+const { admin, reason } = await reachPostgres(URL_)
 
 /** A logger that keeps its warnings. */
 function warnings(): { logger: typeof silentLogger; lines: string[] } {

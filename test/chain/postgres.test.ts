@@ -12,18 +12,11 @@ import { silentLogger } from '../../src/vfs/log.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { facet } from '../cli/run.ts'
 import { tempHome, testIdentity } from './helpers.ts'
+import { reachPostgres } from '../helpers/pg.ts'
 
 const URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-let admin: pg.Pool | undefined
-let reason = ''
-try {
-  const p = new pg.Pool({ connectionString: URL, max: 2 })
-  await p.query('SELECT 1')
-  admin = p
-} catch (err) {
-  reason = (err as Error).message
-}
+const { admin, reason } = await reachPostgres(URL)
 
 describe.skipIf(!admin)(`chain in PostgreSQL${admin ? '' : ` (skipped: PostgreSQL unavailable at ${URL}: ${reason})`}`, () => {
   let t: Awaited<ReturnType<typeof tempHome>>

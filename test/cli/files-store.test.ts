@@ -7,18 +7,11 @@ import pg from 'pg'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fuseSkip, sh, testMountDir } from '../helpers/fuse.ts'
 import { facet, FACET, ROOT } from './run.ts'
+import { reachPostgres } from '../helpers/pg.ts'
 
 const PG_URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-let admin: pg.Pool | undefined
-let pgReason = ''
-try {
-  const p = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  await p.query('SELECT 1')
-  admin = p
-} catch (err) {
-  pgReason = (err as Error).message
-}
+const { admin, reason: pgReason } = await reachPostgres(PG_URL)
 
 /** A running `facet up` child with its output so far. */
 interface Up {

@@ -6,18 +6,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { postgresLockTable } from '../../../src/chain/locks/postgres.ts'
 import type { LockRequest } from '../../../src/vfs/locks/ranges.ts'
 import type { LockTable } from '../../../src/vfs/locks/table.ts'
+import { reachPostgres } from '../../helpers/pg.ts'
 
 const PG_URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-let admin: pg.Pool | undefined
-let reason = ''
-try {
-  const p = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  await p.query('SELECT 1')
-  admin = p
-} catch (err) {
-  reason = (err as Error).message
-}
+const { admin, reason } = await reachPostgres(PG_URL)
 
 /** A flock request for the whole file, or a POSIX one when a range is given. */
 const req = (owner: string, mode: 'read' | 'write' | 'unlock', start = 0, end = Infinity): LockRequest => ({ kind: start !== 0 || end !== Infinity ? 'posix' : 'flock', mode, owner, start, end, pid: 42 })
