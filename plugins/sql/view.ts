@@ -1,32 +1,12 @@
 import { LRUCache } from 'lru-cache'
 import { isVfsError, vfsError } from '../../src/vfs/errors.ts'
 import type { ViewStats } from '../../src/vfs/mounts.ts'
-import type {
-  Attr,
-  DirEntry,
-  DirPage,
-  FileHandle,
-  NodeCreate,
-  NodeGetattr,
-  NodeLookup,
-  NodeMkdir,
-  NodeOpen,
-  NodeReaddir,
-  NodeRename,
-  NodeContext,
-  NodeSetattr,
-  NodeSetup,
-  NodeTruncate,
-  NodeUnlink,
-  OpContext,
-  OpenFlags,
-  PageRequest,
-  VNode,
-} from '../../src/vfs/node.ts'
+import type { NodeContext, NodeCreate, NodeGetattr, NodeMkdir, NodeOpen, NodeRename, NodeUnlink, VNode } from '../../src/vfs/node.ts'
 import { collection, encodeKey, type CollectionNode, type RecordChange } from '../../src/views/collection.ts'
 import { formatOf } from '../../src/views/formats.ts'
 import type { StandardSchemaV1 } from '../../src/views/schema.ts'
 import type { View } from '../../src/views/view.ts'
+import { dirFrom, fileFrom, type DirCapabilities } from '../../src/views/writable.ts'
 import { openSqlDatabase, type SqlDatabase, type SqlDatabaseOptions } from './database.ts'
 import { parseRowKey, rowKey } from './keys.ts'
 import type { RowChange } from './live.ts'
@@ -379,127 +359,98 @@ class TableRecords {
 }
 
 /** A row of a relation the database cannot update: no write bits, and opening it to write is `EROFS` with the database's reason. */
-class ReadOnlyRow implements VNode, NodeGetattr, NodeOpen, NodeTruncate {
-  readonly kind = 'file' as const
-
-  constructor(
-    private readonly inner: VNode & NodeGetattr & NodeOpen,
-    private readonly why: string,
-  ) {}
-
-  async getattr(ctx: OpContext): Promise<Attr> {
-    const a = await this.inner.getattr(ctx)
-    return { ...a, mode: a.mode & ~0o222 }
-  }
-  open(flags: OpenFlags, ctx: OpContext) {
-    if (flags.write) throw vfsError('EROFS', this.why)
-    return this.inner.open(flags, ctx)
-  }
-  truncate(): never {
-    throw vfsError('EROFS', this.why)
-  }
+function readOnlyRow(inner: VNode & NodeGetattr & NodeOpen, why: string): VNode {
+  return fileFrom({
+    attributes: async ctx => {
+      const a = await inner.getattr(ctx)
+      return { ...a, mode: a.mode & ~0o222 }
+    },
+    open: (flags, ctx) => {
+      if (flags.write) throw vfsError('EROFS', why)
+      return inner.open(flags, ctx)
+    },
+    truncate: () => {
+      throw vfsError('EROFS', why)
+    },
+  })
 }
 
 /** A table's folder: its records collection plus a read-only `.schema` file. */
-class TableFolder implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeCreate, NodeUnlink, NodeRename, NodeMkdir, NodeSetattr {
-  readonly kind = 'dir' as const
-  private readonly inner: CollectionNode & Partial<NodeCreate & NodeUnlink & NodeRename & NodeMkdir & NodeSetattr>
-  private readonly ext: string
-  private readonly refuses: SqlTable['info']['refuses']
-
-  constructor(
-    records: TableRecords,
-    private readonly schema: VNode,
-  ) {
-    this.inner = records.node as TableFolder['inner']
-    this.ext = records.ext
-    this.refuses = records.table.info.refuses
-  }
-
+function tableFolder(records: TableRecords, schema: VNode): VNode {
+  const inner = records.node as CollectionNode & NodeCreate & NodeUnlink & NodeRename & NodeMkdir
+  const ext = records.ext
+  const refuses = records.table.info.refuses
   /** Whether `name` is a row file's name (not `.schema`, `.errors` or a temporary file's). */
-  private isRow(name: string): boolean {
-    return !name.startsWith('.') && name.endsWith('.' + this.ext) && name.length > this.ext.length + 1
+  const isRow = (name: string) => !name.startsWith('.') && name.endsWith('.' + ext) && name.length > ext.length + 1
+  const caps: DirCapabilities = {
+    attributes: ctx => inner.getattr(ctx),
+    async lookup(name, ctx) {
+      if (name === '.schema') return schema
+      const node = await inner.lookup(name, ctx)
+      if (node && refuses.update && isRow(name)) return readOnlyRow(node as VNode & NodeGetattr & NodeOpen, refuses.update)
+      return node
+    },
+    async readdirPage(page, ctx) {
+      const p = await inner.readdir(page, ctx)
+      return page.cursor === undefined ? { ...p, entries: [{ name: '.schema', kind: 'file' }, ...p.entries] } : p
+    },
+    create(name, mode, ctx) {
+      if (name === '.schema') throw vfsError('EEXIST')
+      if (refuses.insert && isRow(name)) throw vfsError('EROFS', refuses.insert)
+      return inner.create(name, mode, ctx)
+    },
+    unlink(name, ctx) {
+      if (name === '.schema') throw vfsError('EPERM', 'the schema file describes the table; it cannot be removed')
+      if (refuses.delete && isRow(name)) throw vfsError('EROFS', refuses.delete)
+      return inner.unlink(name, ctx)
+    },
+    rename(name, to, newName, ctx) {
+      if (name === '.schema' || newName === '.schema') throw vfsError('EPERM', 'the schema file cannot be moved or replaced')
+      if (refuses.update && isRow(newName)) throw vfsError('EROFS', refuses.update)
+      if (to !== caps) throw vfsError('EXDEV', 'this view does not move records between these folders')
+      return inner.rename(name, inner, newName, ctx)
+    },
+    mkdir: (name, mode, ctx) => inner.mkdir(name, mode, ctx),
+    setattr: () => {},
   }
-
-  getattr(ctx: OpContext) {
-    return this.inner.getattr(ctx)
-  }
-  async lookup(name: string, ctx: OpContext) {
-    if (name === '.schema') return this.schema
-    const node = await this.inner.lookup(name, ctx)
-    if (node && this.refuses.update && this.isRow(name)) return new ReadOnlyRow(node as VNode & NodeGetattr & NodeOpen, this.refuses.update)
-    return node
-  }
-  async readdir(page: PageRequest, ctx: OpContext): Promise<DirPage> {
-    const p = await this.inner.readdir(page, ctx)
-    return page.cursor === undefined ? { ...p, entries: [{ name: '.schema', kind: 'file' }, ...p.entries] } : p
-  }
-  create(name: string, mode: number, ctx: OpContext) {
-    if (name === '.schema') throw vfsError('EEXIST')
-    if (this.refuses.insert && this.isRow(name)) throw vfsError('EROFS', this.refuses.insert)
-    return this.inner.create!(name, mode, ctx)
-  }
-  unlink(name: string, ctx: OpContext) {
-    if (name === '.schema') throw vfsError('EPERM', 'the schema file describes the table; it cannot be removed')
-    if (this.refuses.delete && this.isRow(name)) throw vfsError('EROFS', this.refuses.delete)
-    return this.inner.unlink!(name, ctx)
-  }
-  rename(name: string, newParent: VNode, newName: string, ctx: OpContext) {
-    if (name === '.schema' || newName === '.schema') throw vfsError('EPERM', 'the schema file cannot be moved or replaced')
-    if (this.refuses.update && this.isRow(newName)) throw vfsError('EROFS', this.refuses.update)
-    return this.inner.rename!(name, newParent === this ? this.inner : newParent, newName, ctx)
-  }
-  mkdir(name: string, mode: number, ctx: OpContext) {
-    return this.inner.mkdir!(name, mode, ctx)
-  }
-  setattr() {}
+  return dirFrom(caps)
 }
 
-const EMPTY = new Uint8Array(0)
-
 /** A read-only file rendered from the database on demand, cached for the revalidation window or until the table changes. */
-class RenderedFile implements VNode, NodeGetattr, NodeOpen {
-  readonly kind = 'file' as const
-  private cached: { bytes: Buffer | undefined; refusal: unknown; at: number; gen: number; mtimeMs: number } | undefined
-  generation = 0
-
-  constructor(
-    private readonly render: () => Promise<Buffer>,
-    private readonly ttlMs: number,
-  ) {}
-
-  private async current(): Promise<{ bytes: Buffer | undefined; refusal: unknown; mtimeMs: number }> {
-    const c = this.cached
-    if (c && c.gen === this.generation && Date.now() - c.at < this.ttlMs) return c
-    const gen = this.generation
+function renderedFile(render: () => Promise<Buffer>, ttlMs: number): { node: VNode; changed(): void } {
+  let cached: { bytes: Buffer | undefined; refusal: unknown; at: number; gen: number; mtimeMs: number } | undefined
+  let generation = 0
+  const current = async (): Promise<{ bytes: Buffer | undefined; refusal: unknown; mtimeMs: number }> => {
+    const c = cached
+    if (c && c.gen === generation && Date.now() - c.at < ttlMs) return c
+    const gen = generation
     let bytes: Buffer | undefined
     let refusal: unknown
     try {
-      bytes = await this.render()
+      bytes = await render()
     } catch (err) {
       // Too big, or a relation the database will not read yet (a materialized view not populated): refused on open, with the reason.
       if (!isVfsError(err, 'EFBIG') && !isVfsError(err, 'EINVAL')) throw err
       refusal = err
     }
     const same = c && bytes && c.bytes && c.bytes.equals(bytes)
-    this.cached = { bytes, refusal, at: Date.now(), gen, mtimeMs: same ? c.mtimeMs : Date.now() }
-    return this.cached
+    cached = { bytes, refusal, at: Date.now(), gen, mtimeMs: same ? c.mtimeMs : Date.now() }
+    return cached
   }
-
-  /** The size of the rendering; 0 for a file that refuses to open (`EFBIG` past its cap, `EINVAL` for a relation not readable yet). */
-  async getattr(ctx: OpContext): Promise<Attr> {
-    const c = await this.current()
-    const t = c.mtimeMs
-    return { mode: 0o444, size: c.bytes?.length ?? 0, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
-  }
-
-  async open(flags: OpenFlags): Promise<FileHandle> {
-    if (flags.write) throw vfsError('EROFS', 'this file is rendered from the database; edit the row files instead')
-    const c = await this.current()
-    if (!c.bytes) throw c.refusal
-    const bytes = c.bytes
-    return { read: (offset, length) => (offset >= bytes.length ? EMPTY : bytes.subarray(offset, offset + length)) }
-  }
+  const node = fileFrom({
+    // the size of the rendering; 0 for a file that refuses to open (`EFBIG` past its cap, `EINVAL` for a relation not readable yet)
+    attributes: async () => {
+      const c = await current()
+      return { size: c.bytes?.length ?? 0, mtimeMs: c.mtimeMs }
+    },
+    read: async () => {
+      const c = await current()
+      if (!c.bytes) throw c.refusal
+      return c.bytes
+    },
+    readOnlyReason: 'this file is rendered from the database; edit the row files instead',
+  })
+  return { node, changed: () => void generation++ }
 }
 
 /** The `.schema` document of a table: columns with types, nullability and defaults, the key, constraints and indexes. */
@@ -538,100 +489,79 @@ interface Tree {
 }
 
 /** The view's root: one folder per table and its whole-table files, built when the database is first reached. */
-class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeSetup {
-  readonly kind = 'dir' as const
-  private tree: Promise<Tree> | undefined
-  private ctx: NodeContext | undefined
-  private closed = false
-  private built: Tree | undefined
-  private readonly startedMs = Date.now()
-
-  constructor(private readonly options: SqlOptions) {}
-
-  /** Opens the database at once, so the tables' collections start watching it. */
-  setup(ctx: NodeContext): void {
-    this.ctx = ctx
-    void this.open().catch(err => ctx.logger.warn({ err: (err as Error).message }, 'sql: database not reachable yet'))
-  }
+function sqlRoot(options: SqlOptions): VNode {
+  let tree: Promise<Tree> | undefined
+  let ctx: NodeContext | undefined
+  let closed = false
+  let built: Tree | undefined
+  const startedMs = Date.now()
 
   /** Opens the database once; a failed open is retried on the next access. */
-  open(): Promise<Tree> {
-    if (this.closed) return Promise.reject(vfsError('EIO', 'the sql view is closed'))
-    this.tree ??= this.build().catch(err => {
-      this.tree = undefined
+  const open = (): Promise<Tree> => {
+    if (closed) return Promise.reject(vfsError('EIO', 'the sql view is closed'))
+    tree ??= build().catch(err => {
+      tree = undefined
       throw isVfsError(err) ? err : vfsError('EIO', `cannot open the database: ${(err as Error).message}`)
     })
-    return this.tree
+    return tree
   }
 
-  private async build(): Promise<Tree> {
-    const o = this.options
+  const build = async (): Promise<Tree> => {
+    const o = options
     const db = await openSqlDatabase(o)
     const maxBytes = o.maxWholeFileBytes ?? 16 * 1024 * 1024
     const ttl = db.live ? 60_000 : (o.revalidateMs ?? 1000)
     const children = new Map<string, VNode>()
     const records: TableRecords[] = []
     for (const table of db.tables.values()) {
-      const whole = (format: WholeFormat) => new RenderedFile(() => table.renderWhole(format, maxBytes), ttl)
+      const whole = (format: WholeFormat) => renderedFile(() => table.renderWhole(format, maxBytes), ttl)
       const csv = whole('csv')
       const ndjson = whole('ndjson')
       const folder = table.folder
       const emitWhole = () => {
-        csv.generation++
-        ndjson.generation++
+        csv.changed()
+        ndjson.changed()
       }
       const rec = new TableRecords(table, db, o, emitWhole)
       const schemaText = Buffer.from(JSON.stringify(schemaDocument(table), null, 2) + '\n')
-      const schema = new RenderedFile(async () => schemaText, Infinity)
-      children.set(folder, new TableFolder(rec, schema))
-      children.set(`${folder}.csv`, csv)
-      children.set(`${folder}.ndjson`, ndjson)
+      const schema = renderedFile(async () => schemaText, Infinity).node
+      children.set(folder, tableFolder(rec, schema))
+      children.set(`${folder}.csv`, csv.node)
+      children.set(`${folder}.ndjson`, ndjson.node)
       records.push(rec)
     }
-    if (this.closed) {
+    if (closed) {
       await db.close()
       throw vfsError('EIO', 'the sql view is closed')
     }
-    const ctx = this.ctx
     if (ctx) for (const r of records) r.node.setup({ ...ctx, path: `${ctx.path === '/' ? '' : ctx.path}/${r.table.folder}` })
-    this.built = { db, children, records }
-    return this.built
+    built = { db, children, records }
+    return built
   }
 
-  /** Stops the collections and closes the database. */
-  async dispose(): Promise<void> {
-    this.closed = true
-    const tree = await this.tree?.catch(() => undefined)
-    if (!tree) return
-    for (const r of tree.records) await r.node.dispose()
-    await tree.db.close()
-  }
-
-  stats(): Record<string, ViewStats> {
-    const out: Record<string, ViewStats> = {}
-    for (const r of this.built?.records ?? []) {
-      Object.assign(out, r.node.stats?.())
-    }
-    return out
-  }
-
-  getattr(ctx: OpContext): Attr {
-    const t = this.startedMs
-    return { mode: 0o755, size: 4096, uid: ctx.uid, gid: ctx.gid, atimeMs: t, mtimeMs: t, ctimeMs: t }
-  }
-
-  async lookup(name: string): Promise<VNode | undefined> {
-    return (await this.open()).children.get(name)
-  }
-
-  async readdir(page: PageRequest): Promise<DirPage> {
-    const entries: DirEntry[] = [...(await this.open()).children].map(([name, node]) => ({ name, kind: node.kind }))
-    const start = page.cursor === undefined ? 0 : Number(page.cursor)
-    if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')
-    const slice = entries.slice(start, start + page.limit)
-    const next = start + slice.length
-    return next < entries.length ? { entries: slice, cursor: String(next) } : { entries: slice }
-  }
+  return dirFrom({
+    attributes: { mode: 0o755, mtimeMs: startedMs },
+    /** Opens the database at once, so the tables' collections start watching it. */
+    setup(c) {
+      ctx = c
+      void open().catch(err => c.logger.warn({ err: (err as Error).message }, 'sql: database not reachable yet'))
+    },
+    /** Stops the collections and closes the database. */
+    async dispose() {
+      closed = true
+      const t = await tree?.catch(() => undefined)
+      if (!t) return
+      for (const r of t.records) await r.node.dispose()
+      await t.db.close()
+    },
+    stats() {
+      const out: Record<string, ViewStats> = {}
+      for (const r of built?.records ?? []) Object.assign(out, r.node.stats?.())
+      return out
+    },
+    lookup: async name => (await open()).children.get(name),
+    readdir: async () => [...(await open()).children].map(([name, node]) => ({ name, kind: node.kind })),
+  })
 }
 
 /**
@@ -655,7 +585,7 @@ class SqlRoot implements VNode, NodeGetattr, NodeLookup, NodeReaddir, NodeSetup 
  * reached); unmounting releases it.
  */
 export function sql(options: SqlOptions): View {
-  const root = new SqlRoot(options)
+  const root = sqlRoot(options)
   return {
     name: options.name ?? 'sql',
     root,
