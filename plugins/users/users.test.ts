@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import usersView from './index.ts'
 import { Chain } from '../../src/chain/store.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
-import { tempHomeEach, testIdentity } from '../../test/chain/helpers.ts'
+import { runViewConformance } from '../../src/views/testing.ts'
+import { tempHome, tempHomeEach, testIdentity } from '../../test/chain/helpers.ts'
 
 describe('users view', () => {
   const t = tempHomeEach()
@@ -23,4 +24,18 @@ describe('users view', () => {
     await vfs.close()
     await chain.close()
   })
+})
+
+describe('users view conformance', () => {
+  let home: Awaited<ReturnType<typeof tempHome>>
+  let chain: Chain
+  beforeAll(async () => {
+    home = await tempHome()
+    chain = await Chain.create(home.path, { identity: testIdentity(), home: home.home })
+  })
+  afterAll(async () => {
+    await chain.close()
+    await home.cleanup()
+  })
+  runViewConformance('users', () => usersView({ chain }), { expectNames: ['tester.json'] })
 })
