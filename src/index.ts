@@ -43,7 +43,7 @@ export type {
   StatFs,
   VNode,
 } from './vfs/node.ts'
-export type { ChangeEmitter, ChangeType, Mount, MountChange, ViewContext, ViewStats } from './vfs/mounts.ts'
+export type { ChangeEmitter, ChangeType, Mount, MountChange, RouterFacts, ViewContext, ViewStats } from './vfs/mounts.ts'
 export { memoryMount } from './vfs/memory.ts'
 export type { MemoryMountOptions } from './vfs/memory.ts'
 export { normalize, join, dirname, basename, NAME_MAX, PATH_MAX } from './vfs/path.ts'

@@ -1,12 +1,11 @@
 import { vfsError } from '../../src/vfs/errors.ts'
-import { mountStats, type ViewContext } from '../../src/vfs/mounts.ts'
-import type { Vfs } from '../../src/vfs/vfs.ts'
+import { mountStats, type RouterFacts, type ViewContext } from '../../src/vfs/mounts.ts'
 import { defineView, dir, file, type View } from '../../src/views/view.ts'
 
 /** Options for {@link procView}. */
 export interface ProcOptions {
-  /** The VFS to report on; the one the view is mounted in when absent. */
-  vfs?: Vfs
+  /** The router to report on; the one the view is mounted in when absent. */
+  vfs?: RouterFacts
 }
 
 /** What `/proc/stats.json` holds. */
@@ -38,7 +37,7 @@ export interface ProcStats {
 }
 
 /** Collects the figures of `vfs` as `/proc/stats.json` shows them. */
-export function procStats(vfs: Vfs, startedMs: number): ProcStats {
+export function procStats(vfs: RouterFacts, startedMs: number): ProcStats {
   const ops = vfs.opStats()
   const mem = process.memoryUsage()
   const mounts: ProcStats['mounts'] = {}
@@ -69,7 +68,7 @@ export function procStats(vfs: Vfs, startedMs: number): ProcStats {
 export const procView = defineView((options: ProcOptions = {}): View => {
   let vfs = options.vfs
   let startedMs = Date.now()
-  const need = (): Vfs => {
+  const need = (): RouterFacts => {
     if (!vfs) throw vfsError('ENXIO', 'the proc view is not mounted in a VFS')
     return vfs
   }
@@ -81,7 +80,7 @@ export const procView = defineView((options: ProcOptions = {}): View => {
       version: file('facetfs 0.1.0\n'),
     }),
     setup(ctx: ViewContext) {
-      vfs ??= ctx.vfs
+      vfs ??= ctx.router
       startedMs = Date.now()
     },
   }

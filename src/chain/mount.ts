@@ -372,7 +372,7 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
       busy = busy
         .then(async () => {
           if (stopped) return
-          if (host?.vfs && (await chain.logReplaced())) {
+          if (host && (await chain.logReplaced())) {
             // another process compacted the log and renamed the new one over it: follow that one
             const next = await chain.reopenReadOnly()
             if (stopped) return void (await next.close())
@@ -380,7 +380,7 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
             const h = host
             h.logger.info({ path: chain.path, headSeq: next.headSeq }, 'the chain log was replaced (compacted); following the new one')
             // not awaited here: replacing closes this mount, which waits for this look to end
-            void h.vfs!.replace(h.mountPoint, chainMount(next, options)).catch(err => h.logger.warn({ err, path: chain.path }, 'could not switch to the replaced chain log'))
+            void h.replaceWith(chainMount(next, options)).catch(err => h.logger.warn({ err, path: chain.path }, 'could not switch to the replaced chain log'))
             return
           }
           const before = chain.headSeq

@@ -26,7 +26,8 @@ export class MountLives {
     const ctx: ViewContext = {
       mountPoint: entry.path,
       logger: this.logger,
-      vfs: this.vfs,
+      router: { mounts: () => this.vfs.mounts(), mountObjects: () => this.vfs.mountObjects(), opStats: () => this.vfs.opStats() },
+      replaceWith: next => this.vfs.replace(entry.path, next),
       signal: abort.signal,
       changes: {
         emit: (change: MountChange) => {

@@ -38,9 +38,17 @@ export interface ViewContext {
   readonly changes: ChangeEmitter
   /** Aborted when the mount is unmounted (before {@link Mount.dispose} runs). */
   readonly signal: AbortSignal
-  /** The VFS the mount is in, for mounts that report on it (such as `/proc`). */
-  readonly vfs?: Vfs
+  /** What the router tells of itself, for mounts that report on it (such as `/proc`). */
+  readonly router: RouterFacts
+  /**
+   * Puts `next` in this mount's place at the same mount point, as `Vfs.replace` does: this
+   * mount is disposed once `next` is set up (a chain follower moves to a compacted log so).
+   */
+  replaceWith(next: Mount): Promise<void>
 }
+
+/** The router's figures a mount may read: {@link ViewContext.router}. */
+export type RouterFacts = Pick<Vfs, 'mounts' | 'mountObjects' | 'opStats'>
 
 /**
  * A tree the router can mount: a root directory node plus optional lifecycle hooks.

@@ -68,6 +68,22 @@ describe('mount table', () => {
     await expect(vfs.unmount('/t')).rejects.toMatchObject({ code: 'ENOENT', syscall: 'unmount' })
   })
 
+  it('gives a mount a narrow context, not the whole Vfs: the router\'s figures, and replacing itself', async () => {
+    let ctx: ViewContext | undefined
+    const first: Mount = { ...memoryMount(), name: 'first', setup: c => void (ctx = c) }
+    const vfs = createVfs({ logger: silentLogger, mounts: { '/a': memoryMount(), '/t': first } })
+    try {
+      expect(Object.keys(ctx!).sort()).toEqual(['changes', 'logger', 'mountPoint', 'replaceWith', 'router', 'signal'])
+      expect(ctx!.router.mounts()).toEqual([{ path: '/a', name: 'memory' }, { path: '/t', name: 'first' }])
+      expect(Object.keys(ctx!.router.opStats().mounts)).toEqual(['/a', '/t'])
+      await ctx!.replaceWith({ ...memoryMount(), name: 'second' })
+      expect(ctx!.signal.aborted).toBe(true)
+      expect(vfs.mounts()).toEqual([{ path: '/a', name: 'memory' }, { path: '/t', name: 'second' }])
+    } finally {
+      await vfs.close()
+    }
+  })
+
   it('refuses a mount whose name is not kebab-case with EINVAL naming it', async () => {
     const vfs = createVfs({ logger: silentLogger })
     for (const name of ['My View', 'my_view', 'MyView', '-view', 'my--view', 'view-', '']) {
