@@ -91,15 +91,19 @@ describe.skipIf(skip)('GraphiQL in headless chromium', () => {
     profile = await mkdtemp(join(tmpdir(), 'facet-chromium-'))
   })
   afterAll(async () => {
-    if (browser?.pid !== undefined && browser.exitCode === null) {
+    if (browser?.pid !== undefined && browser.exitCode === null && browser.signalCode === null) {
       const exited = new Promise(resolve => browser!.once('exit', resolve))
       browser.kill('SIGTERM')
       await Promise.race([exited, new Promise(r => setTimeout(r, 3000))])
-      if (browser.exitCode === null) browser.kill('SIGKILL')
+      if (browser.exitCode === null && browser.signalCode === null) {
+        browser.kill('SIGKILL')
+        await exited
+      }
     }
     await server?.close()
     await vfs?.close()
-    await rm(profile, { recursive: true, force: true })
+    // chromium's helper processes (crash handler, renderers) may still be writing the profile for a moment
+    await rm(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 })
   })
 
   it('loads GraphiQL from the server alone and runs a query', async () => {
