@@ -4,6 +4,7 @@ import { vfsError } from '../../vfs/errors.ts'
 import { silentLogger, type Logger } from '../../vfs/log.ts'
 import { applyLock, findConflict, sameLocks, type HeldLock, type LockRequest } from '../../vfs/locks/ranges.ts'
 import type { LockTable, LockWait } from '../../vfs/locks/table.ts'
+import { wakeOrAbort } from '../../vfs/locks/wake.ts'
 import { LIVE_NODES, openNodeSession, watchNodeDeath, type ConnectFn, type NodeSession } from './node-session.ts'
 
 /** Options for {@link postgresLockTable}. */
@@ -209,24 +210,7 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
 
   /** Resolves at the next notice for `file` after `seen`; rejects with `EINTR` when a signal aborts. */
   const next = (w: FileWaiters, seen: number, signals: AbortSignal[]): Promise<void> =>
-    new Promise((done, fail) => {
-      const finish = (): void => {
-        w.wakes.delete(onWake)
-        for (const s of signals) s.removeEventListener('abort', onAbort)
-      }
-      const onWake = (): void => {
-        finish()
-        done()
-      }
-      const onAbort = (): void => {
-        finish()
-        fail(vfsError('EINTR', 'the wait for a lock was ended'))
-      }
-      if (signals.some(s => s.aborted)) return onAbort()
-      if (w.generation !== seen) return done()
-      w.wakes.add(onWake)
-      for (const s of signals) s.addEventListener('abort', onAbort, { once: true })
-    })
+    w.generation !== seen && !signals.some(s => s.aborted) ? Promise.resolve() : wakeOrAbort(w.wakes, signals)
 
   return {
     async test(file, req) {

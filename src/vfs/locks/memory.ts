@@ -1,6 +1,7 @@
 import { vfsError } from '../errors.ts'
 import { applyLock, findConflict, type HeldLock, type LockRequest } from './ranges.ts'
 import type { LockTable, LockWait } from './table.ts'
+import { wakeOrAbort } from './wake.ts'
 
 interface FileLocks {
   held: HeldLock[]
@@ -42,7 +43,7 @@ export function createMemoryLockTable(): LockTable {
         const f = entry(file)
         if (!findConflict(f.held, req)) return grant(file, f, req)
         if (!how.wait) throw vfsError('EAGAIN', 'another owner holds a conflicting lock')
-        await changed(f, [how.signal, closing.signal])
+        await wakeOrAbort(f.waiters, [how.signal, closing.signal])
       }
     },
     async close() {
@@ -50,26 +51,4 @@ export function createMemoryLockTable(): LockTable {
       files.clear()
     },
   }
-}
-
-/** Resolves when a lock on `f` changes; rejects with `EINTR` once any of `signals` aborts. */
-function changed(f: FileLocks, signals: Array<AbortSignal | undefined>): Promise<void> {
-  return new Promise((done, fail) => {
-    const live = signals.filter((s): s is AbortSignal => s !== undefined)
-    const finish = (): void => {
-      f.waiters.delete(wake)
-      for (const s of live) s.removeEventListener('abort', abort)
-    }
-    const wake = (): void => {
-      finish()
-      done()
-    }
-    const abort = (): void => {
-      finish()
-      fail(vfsError('EINTR', 'the wait for a lock was ended'))
-    }
-    if (live.some(s => s.aborted)) return abort()
-    f.waiters.add(wake)
-    for (const s of live) s.addEventListener('abort', abort, { once: true })
-  })
 }
