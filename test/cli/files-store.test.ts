@@ -1,4 +1,3 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -6,63 +5,23 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fuseSkip, sh, testMountDir } from '../helpers/fuse.ts'
-import { facet, FACET, ROOT } from './run.ts'
+import { facet, ROOT } from './run.ts'
+import { isMounted, killRunning, startUp, waitForLine, type Up } from './up-harness.ts'
 import { reachPostgres } from '../helpers/pg.ts'
 
 const PG_URL = process.env.FACET_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 const { admin, reason: pgReason } = await reachPostgres(PG_URL)
 
-/** A running `facet up` child with its output so far. */
-interface Up {
-  child: ChildProcessWithoutNullStreams
-  stdout: string
-  stderr: string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const running = new Set<Up>()
-
-function startUp(args: string[], env: Record<string, string>, cwd: string): Up {
-  const child = spawn(process.execPath, [FACET, 'up', '--no-graphql', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-  const up: Up = { child, stdout: '', stderr: '', exited: new Promise(done => child.on('exit', (code, signal) => done({ code, signal }))) }
-  child.stdout.setEncoding('utf8').on('data', d => (up.stdout += d))
-  child.stderr.setEncoding('utf8').on('data', d => (up.stderr += d))
-  running.add(up)
-  void up.exited.then(() => running.delete(up))
-  return up
-}
-
 /** Resolves with the mounts `facet up` lists once it prints its "mounted" line; rejects when it exits first. */
-function mounted(up: Up, timeoutMs = 30_000): Promise<string> {
-  const pattern = /^FacetFS mounted at .+ \(mounts: (.+)\)$/m
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const match = pattern.exec(up.stdout)
-      if (match) finish(() => resolve(match[1]!))
-    }
-    const onExit = () => finish(() => reject(new Error(`facet up exited before mounting\nstdout: ${up.stdout}\nstderr: ${up.stderr}`)))
-    const timer = setTimeout(() => finish(() => reject(new Error(`facet up did not mount within ${timeoutMs} ms\nstdout: ${up.stdout}\nstderr: ${up.stderr}`))), timeoutMs)
-    const finish = (then: () => void) => {
-      clearTimeout(timer)
-      up.child.stdout.off('data', check)
-      up.child.off('exit', onExit)
-      then()
-    }
-    up.child.stdout.on('data', check)
-    up.child.once('exit', onExit)
-    check()
-  })
+async function mounted(up: Up, timeoutMs = 30_000): Promise<string> {
+  return (await waitForLine(up, /^FacetFS mounted at .+ \(mounts: (.+)\)$/, timeoutMs))[1]!
 }
 
 /** Stops `up` with SIGTERM and resolves its exit. */
 async function stop(up: Up): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   up.child.kill('SIGTERM')
   return up.exited
-}
-
-async function isMounted(dir: string): Promise<boolean> {
-  return (await readFile('/proc/mounts', 'utf8')).split('\n').some(line => line.split(' ')[1] === dir)
 }
 
 const exists = (file: string) => access(file).then(() => true, () => false)
@@ -94,10 +53,7 @@ describe.skipIf(fuseSkip)('facet up --files-store', () => {
   })
 
   afterEach(async () => {
-    for (const up of running) {
-      up.child.kill('SIGKILL')
-      await up.exited
-    }
+    await killRunning()
     for (const dir of dirs.splice(0)) {
       if (await isMounted(dir)) await sh(`fusermount3 -uz '${dir}' || umount -l '${dir}'`)
       // never recurse into a folder that is still mounted
@@ -109,7 +65,7 @@ describe.skipIf(fuseSkip)('facet up --files-store', () => {
   it('keeps /files in a log file at a path relative to the working folder, and reads it back after a remount', async () => {
     const dir = await mountDir()
     const content = `kept at a path of my choosing ${randomBytes(8).toString('hex')}\n`
-    const first = startUp(['--mount', dir, '--files-store', 'stores/my-files.chain'], env, work)
+    const first = startUp(['--mount', dir, '--files-store', 'stores/my-files.chain'], { env, cwd: work })
     expect(await mounted(first)).toBe('/hello, /scratch, /db, /proc, /datasets, /files')
     await writeFile(join(dir, 'files', 'note.txt'), content)
     expect(await stop(first)).toEqual({ code: 0, signal: null })
@@ -117,7 +73,7 @@ describe.skipIf(fuseSkip)('facet up --files-store', () => {
     expect(await isMounted(dir)).toBe(false)
     expect([await exists(join(work, 'stores', 'my-files.chain')), await exists(join(home, 'chains', 'files.chain'))]).toEqual([true, false])
 
-    const second = startUp(['--mount', dir, '--files-store', join(work, 'stores', 'my-files.chain')], env, work)
+    const second = startUp(['--mount', dir, '--files-store', join(work, 'stores', 'my-files.chain')], { env, cwd: work })
     expect(await mounted(second)).toBe('/hello, /scratch, /db, /proc, /datasets, /files')
     expect(await readFile(join(dir, 'files', 'note.txt'), 'utf8')).toBe(content)
     expect(await stop(second)).toEqual({ code: 0, signal: null })
@@ -145,7 +101,7 @@ describe.skipIf(fuseSkip)('facet up --files-store', () => {
     it('creates the chain in PostgreSQL on first use and reads it back exactly after a remount', async () => {
       const dir = await mountDir()
       const content = Buffer.concat([Buffer.from('kept in PostgreSQL\n'), randomBytes(200_000)])
-      const first = startUp(['--mount', dir, '--files-store', url], env, work)
+      const first = startUp(['--mount', dir, '--files-store', url], { env, cwd: work })
       expect(await mounted(first)).toBe('/hello, /scratch, /db, /proc, /datasets, /files')
       await writeFile(join(dir, 'files', 'blob.bin'), content)
       expect(await stop(first)).toEqual({ code: 0, signal: null })
@@ -155,7 +111,7 @@ describe.skipIf(fuseSkip)('facet up --files-store', () => {
       expect(Number(rows[0]!.n)).toBeGreaterThanOrEqual(2)
       expect(await exists(join(home, 'chains', 'files.chain'))).toBe(false)
 
-      const second = startUp(['--mount', dir, '--files-store', url], env, work)
+      const second = startUp(['--mount', dir, '--files-store', url], { env, cwd: work })
       expect(await mounted(second)).toBe('/hello, /scratch, /db, /proc, /datasets, /files')
       expect((await readFile(join(dir, 'files', 'blob.bin'))).equals(content)).toBe(true)
       expect(await stop(second)).toEqual({ code: 0, signal: null })
@@ -165,10 +121,10 @@ describe.skipIf(fuseSkip)('facet up --files-store', () => {
 
     it("mounts /files read-only in a second facet up on the same store, following the first one's writes and refusing its own with EROFS", async () => {
       const [dirA, dirB] = [await mountDir(), await mountDir()]
-      const writer = startUp(['--mount', dirA, '--files-store', url], env, work)
+      const writer = startUp(['--mount', dirA, '--files-store', url], { env, cwd: work })
       await mounted(writer)
       await writeFile(join(dirA, 'files', 'shared.txt'), 'written by the first node\n')
-      const reader = startUp(['--mount', dirB, '--files-store', url], env, work)
+      const reader = startUp(['--mount', dirB, '--files-store', url], { env, cwd: work })
       expect(await mounted(reader)).toBe('/hello, /scratch, /db, /proc, /datasets, /files')
       expect(await readFile(join(dirB, 'files', 'shared.txt'), 'utf8')).toBe('written by the first node\n')
       await expect(writeFile(join(dirB, 'files', 'shared.txt'), 'from the second node\n')).rejects.toMatchObject({ code: 'EROFS' })

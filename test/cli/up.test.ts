@@ -1,68 +1,10 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { access, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { fuseSkip, sh, testMountDir } from '../helpers/fuse.ts'
 import { FACET, ROOT } from './run.ts'
-
-/** A running `facet up` child with its output so far. */
-interface Up {
-  child: ChildProcessWithoutNullStreams
-  stdout: string
-  stderr: string
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const running = new Set<Up>()
-
-function startUp(args: string[]): Up {
-  const graphql = args.includes('--graphql') ? [] : ['--no-graphql']
-  const child = spawn(process.execPath, [FACET, 'up', ...graphql, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
-  const up: Up = {
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise(done => child.on('exit', (code, signal) => done({ code, signal }))),
-  }
-  child.stdout.setEncoding('utf8').on('data', d => (up.stdout += d))
-  child.stderr.setEncoding('utf8').on('data', d => (up.stderr += d))
-  running.add(up)
-  void up.exited.then(() => running.delete(up))
-  return up
-}
-
-/** Resolves with the first stdout line matching `pattern`; rejects when the process exits first. */
-function waitForLine(up: Up, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const match = up.stdout.split('\n').map(l => pattern.exec(l)).find(m => m)
-      if (match) {
-        finish()
-        resolve(match)
-      }
-    }
-    const onExit = () => {
-      finish()
-      reject(new Error(`facet up exited before printing ${pattern}\nstdout: ${up.stdout}\nstderr: ${up.stderr}`))
-    }
-    const timer = setTimeout(() => {
-      finish()
-      reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms\nstdout: ${up.stdout}\nstderr: ${up.stderr}`))
-    }, timeoutMs)
-    const finish = () => {
-      clearTimeout(timer)
-      up.child.stdout.off('data', check)
-      up.child.off('exit', onExit)
-    }
-    up.child.stdout.on('data', check)
-    up.child.once('exit', onExit)
-    check()
-  })
-}
-
-async function isMounted(dir: string): Promise<boolean> {
-  return (await readFile('/proc/mounts', 'utf8')).split('\n').some(line => line.split(' ')[1] === dir)
-}
+import { isMounted, killRunning, startUp, waitForLine } from './up-harness.ts'
 
 describe.skipIf(fuseSkip)('facet up with FUSE', () => {
   let dir: string
@@ -72,10 +14,7 @@ describe.skipIf(fuseSkip)('facet up with FUSE', () => {
   })
 
   afterEach(async () => {
-    for (const up of running) {
-      up.child.kill('SIGKILL')
-      await up.exited
-    }
+    await killRunning()
     for (const mounted of [dir, join(dir, 'a', 'mnt')]) {
       if (await isMounted(mounted)) await sh(`fusermount -uz '${mounted}' || umount -l '${mounted}'`)
     }
