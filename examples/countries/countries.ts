@@ -39,7 +39,7 @@ export default defineView((options: CountriesOptions = {}) => {
       'README.txt': file(`${all.length} countries. by-code/<code>.yaml holds one each; by-continent/ groups them.\n`),
       'by-code': collection<Country>({
         list: all,
-        keyField: 'code',
+        key: 'code',
         format: 'yaml',
         get: code => byCode.get(code),
         files: { 'countries.csv': 'csv', 'countries.ndjson': 'ndjson' },
@@ -48,7 +48,7 @@ export default defineView((options: CountriesOptions = {}) => {
         Object.fromEntries(
           continents.map(continent => {
             const members = all.filter(c => c.continent === continent)
-            return [continent.toLowerCase().replace(/\s+/g, '-'), collection<Country>({ list: members, keyField: 'code', format: 'json', get: code => members.find(c => c.code === code) })]
+            return [continent.toLowerCase().replace(/\s+/g, '-'), collection<Country>({ list: members, key: 'code', format: 'json', get: code => members.find(c => c.code === code) })]
           }),
         ),
       ),

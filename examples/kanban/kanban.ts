@@ -28,7 +28,7 @@ export default defineView((options: KanbanOptions) => {
     root: dir({
       cards: collection<Card>({
         list: () => board.list(),
-        keyField: 'id',
+        key: 'id',
         format: 'yaml',
         schema: CardSchema,
         version: card => card.rev,

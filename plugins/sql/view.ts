@@ -34,13 +34,6 @@ export interface SqlOptions extends SqlDatabaseOptions {
 const PARTS = Symbol('sql.keyParts')
 const LABEL = Symbol('sql.label')
 
-/**
- * `collection()` fills a written record's `keyField` from the file name when the record
- * lacks it. The SQL view names a field no column can have (PostgreSQL names hold no
- * NUL), so its schema learns which file a record was written to; the field never
- * reaches the database.
- */
-const FILE_KEY = '\u0000facet.fileKey'
 
 /** How a written record's key was settled against its file name (see {@link TableRecords.check}). */
 interface Written {
@@ -112,10 +105,9 @@ class TableRecords {
     const format = formatOf(options.format ?? 'json')
     this.ext = format.ext
     const refuses = table.info.refuses
-    const schema: StandardSchemaV1<unknown, SqlRecord> = { '~standard': { version: 1, vendor: 'facetfs-sql', validate: value => this.check(value) } }
+    const schema: StandardSchemaV1<unknown, SqlRecord> = { '~standard': { version: 1, vendor: 'facetfs-sql', validate: (value, opts) => this.check(value, opts?.libraryOptions?.fileKey) } }
     this.node = collection<SqlRecord>({
       format,
-      keyField: FILE_KEY,
       schema,
       list: async ({ limit, cursor }) => {
         const page = await table.listKeys(limit, cursor === undefined ? undefined : (JSON.parse(cursor) as string[]))
@@ -136,8 +128,15 @@ class TableRecords {
       version: record => this.byRecord.get(record)?.version ?? '',
       // A relation the database cannot update has no put, so its files show no write bits;
       // the writes it refuses are EROFS with the database's reason (TableFolder, SqlTable).
-      put: refuses.update ? undefined : (key, record) => this.put(key, record),
-      insert: refuses.update && refuses.insert ? undefined : (_key, record) => this.insert(record),
+      // an insert-only relation takes new files and refuses changes with the database's reason
+      put:
+        refuses.update && refuses.insert
+          ? undefined
+          : (key, record, { created }) => {
+              if (created) return this.insert(record)
+              if (refuses.update) throw vfsError('EROFS', refuses.update)
+              return this.put(key, record)
+            },
       remove: refuses.delete ? undefined : key => this.remove(key),
       watch: emit => {
         this.emitChange = emit
@@ -256,7 +255,8 @@ class TableRecords {
 
   /**
    * The schema of written records: a JSON object (anything else is `EINVAL`) whose key
-   * is settled against its file name, so that `key` can answer without a query:
+   * is settled against its file name (`fileKey`, which the collection passes its schema),
+   * so that `key` can answer without a query:
    *
    * - key columns in the record are its key, and must match the name's (else `EINVAL`);
    * - key columns left out come from the name when the name is a key of the table
@@ -265,13 +265,13 @@ class TableRecords {
    *   identity, DEFAULT), and the row then appears under the key the database gave;
    *   a left-out key column without a default is `EINVAL`.
    */
-  private async check(value: unknown): Promise<StandardSchemaV1.Result<SqlRecord>> {
+  private async check(value: unknown, fileKey: unknown): Promise<StandardSchemaV1.Result<SqlRecord>> {
     const refuse = (message: string, field?: string): StandardSchemaV1.FailureResult => ({ issues: [{ message, ...(field ? { path: [field] } : {}) }] })
     const table = this.table
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       return refuse(`expected a JSON object of the columns of ${table.info.name}, got ${shapeOf(value)}`)
     }
-    const { [FILE_KEY]: fileKey, ...record } = value as SqlRecord
+    const record = { ...(value as SqlRecord) }
     if (typeof fileKey !== 'string') return { value: record }
     const nullKey = table.keyFields.find(k => record[k.field] === null)
     if (nullKey) return refuse(`a key column cannot be null; leave it out to take the database's default`, nullKey.field)

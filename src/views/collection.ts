@@ -57,20 +57,24 @@ export type RecordChange =
 export interface CollectionOptions<R> {
   /** The records: an array, or a function returning an array, an (async) iterable, or one page at a time (see {@link RecordSource}). */
   list: RecordSource<R>
-  /** The key of a record: its file name without the extension. Keys are strings. */
-  key?: (record: R) => string
-  /** Shorthand for `key`: the record field holding the key. Written records missing it get it from the file name. */
-  keyField?: string
+  /**
+   * The key of a record: its file name without the extension. Either the name of the
+   * record field holding it (`'id'`; a written record missing the field gets it from the
+   * file name), or a function of the record. Keys are strings.
+   */
+  key: string | ((record: R) => string)
   /** How a record is rendered and parsed. @default 'json' */
   format?: FormatName | Format
   /** Options of the built-in formats (`md` body field, `csv` columns). */
   formatOptions?: FormatOptions
   /** Finds one record by key, `undefined` when there is none. Lookups call it and never list. Without it a lookup scans the list. */
   get?: (key: string) => MaybePromise<R | undefined>
-  /** Stores a changed record. Without it (and without `insert`) records are read-only: `EROFS`. */
-  put?: (key: string, record: R) => MaybePromise<void>
-  /** Stores a new record (a file created in the folder). @default `put` */
-  insert?: (key: string, record: R) => MaybePromise<void>
+  /**
+   * Stores a written record: a changed one, or a new one (a file created in the folder),
+   * as `change.created` says. Without it records are read-only: `EROFS`. To refuse one
+   * kind of write, throw `vfsError('EROFS', why)` for it.
+   */
+  put?: (key: string, record: R, change: PutChange) => MaybePromise<void>
   /** Deletes a record (`rm`). Without it `EROFS`. */
   remove?: (key: string) => MaybePromise<void>
   /**
@@ -81,7 +85,12 @@ export interface CollectionOptions<R> {
   move?: (key: string, target: CollectionNode, newKey: string) => MaybePromise<void>
   /** Changes a record's key (`mv a.json b.json`). Without it such a move fails with `EPERM`. */
   rekey?: (oldKey: string, newKey: string) => MaybePromise<void>
-  /** Validates written records; any Standard Schema validator (zod, valibot, arktype…). The validator's output is what `put` receives. */
+  /**
+   * Validates written records; any Standard Schema validator (zod, valibot, arktype…). The
+   * validator's output is what `put` receives. It is called with
+   * `{ libraryOptions: { fileKey } }`, the key of the file written, for a validator of
+   * your own that settles a record's key against its file name.
+   */
   schema?: StandardSchemaV1<unknown, R>
   /** A value that changes whenever the record does (an `updatedAt`, a row version). Keys the render cache and detects concurrent edits; without it the rendered bytes are compared. */
   version?: (record: R) => string | number
@@ -104,6 +113,12 @@ export interface CollectionOptions<R> {
   cacheSize?: number
   /** Permission bits of the folder. @default 0o755 when writable, else 0o555 */
   mode?: number
+}
+
+/** What kind of write a {@link CollectionOptions.put} stores. */
+export interface PutChange {
+  /** True for a new record (a file created in the folder), false for a change to one that exists. */
+  created: boolean
 }
 
 /** A collection folder node, as {@link collection} returns it. */
@@ -175,7 +190,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   readonly counts = { hits: 0, misses: 0, gets: 0, pages: 0, writes: 0, refused: 0 }
 
   constructor(readonly options: CollectionOptions<R>) {
-    if (!options.key && !options.keyField) throw new TypeError('collection() needs `key` or `keyField`')
+    if (typeof options.key !== 'string' && typeof options.key !== 'function') throw new TypeError('collection() needs `key`: the name of the key field, or a function of the record')
     this.format = formatOf(options.format ?? 'json', options.formatOptions)
     this.ext = this.format.ext
     this.maxWrite = options.maxWriteBytes ?? 8 * 1024 * 1024
@@ -187,7 +202,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   }
 
   get writable(): boolean {
-    return Boolean(this.options.put || this.options.insert)
+    return Boolean(this.options.put)
   }
 
   /** Whether listed records may answer lookups (see `CollectionOptions.listIsComplete`). */
@@ -201,8 +216,8 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
   }
 
   keyOf(record: R): string {
-    if (this.options.key) return this.options.key(record)
-    return String((record as Record<string, unknown>)[this.options.keyField!])
+    const key = this.options.key
+    return typeof key === 'function' ? key(record) : String((record as Record<string, unknown>)[key])
   }
 
   nameOf(key: string): string {
@@ -434,11 +449,11 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
         if (isVfsError(err)) throw err
         throw vfsError('EINVAL', `malformed ${this.format.name}: ${err instanceof Error ? err.message : String(err)}`)
       }
-      const field = this.options.keyField
-      if (field && parsed && typeof parsed === 'object' && !Array.isArray(parsed) && (parsed as Record<string, unknown>)[field] === undefined) {
+      const field = this.options.key
+      if (typeof field === 'string' && parsed && typeof parsed === 'object' && !Array.isArray(parsed) && (parsed as Record<string, unknown>)[field] === undefined) {
         parsed = { ...(parsed as object), [field]: key }
       }
-      const record = this.options.schema ? await validate(this.options.schema, parsed) : (parsed as R)
+      const record = this.options.schema ? await validate(this.options.schema, parsed, { libraryOptions: { fileKey: key } }) : (parsed as R)
       const recordKey = this.keyOf(record)
       if (recordKey !== key) throw vfsError('EINVAL', `the record's key is '${recordKey}' but the file is named '${name}'`)
       const now = await this.getRecord(key)
@@ -450,12 +465,11 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
         }
       }
       if (now === undefined) {
-        const insert = this.options.insert ?? this.options.put
-        if (!insert) throw vfsError('EROFS', 'this view does not accept new records')
-        await insert(key, record)
+        if (!this.options.put) throw vfsError('EROFS', 'this view does not accept new records')
+        await this.options.put(key, record, { created: true })
       } else {
         if (!this.options.put) throw vfsError('EROFS', 'this view does not accept changes')
-        await this.options.put(key, record)
+        await this.options.put(key, record, { created: false })
       }
       this.counts.writes++
       if (this.errors.delete(name)) this.errorsChangedMs = Date.now()
@@ -582,7 +596,7 @@ class Collection<R> implements VNode, NodeGetattr, NodeLookup, NodeReaddir, Node
 /**
  * A folder of records rendered as files, one per record (`<key>.<ext>`), listed lazily
  * in pages from `list`, looked up one at a time with `get`, written back through
- * `put`/`insert`/`remove`/`rekey` after parsing and schema validation.
+ * `put`/`remove`/`rekey` after parsing and schema validation.
  *
  * ```ts
  * collection({

@@ -17,8 +17,8 @@ export function describeIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): s
  * Validates `value` with any Standard Schema validator (zod, valibot, arktype…) and
  * returns its output; throws `EINVAL` naming every issue.
  */
-export async function validate<T>(schema: StandardSchemaV1<unknown, T>, value: unknown): Promise<T> {
-  let result = schema['~standard'].validate(value)
+export async function validate<T>(schema: StandardSchemaV1<unknown, T>, value: unknown, options?: StandardSchemaV1.Options): Promise<T> {
+  let result = schema['~standard'].validate(value, options)
   if (result instanceof Promise) result = await result
   if (result.issues) throw vfsError('EINVAL', `invalid record: ${describeIssues(result.issues)}`)
   return result.value

@@ -185,7 +185,7 @@ describe('what examples/README.md says about errors from a custom format', () =>
   const view = (parse: (text: string) => unknown) =>
     defineView(() => ({
       name: 'notes',
-      root: collection<{ id: string }>({ list: [{ id: 'a' }], keyField: 'id', put: () => {}, format: { name: 'x', ext: 'x', render: () => 'x\n', parse } }),
+      root: collection<{ id: string }>({ list: [{ id: 'a' }], key: 'id', put: () => {}, format: { name: 'x', ext: 'x', render: () => 'x\n', parse } }),
     }))()
 
   it('a plain Error thrown by parse is EINVAL with its message, in .errors', async () => {

@@ -27,7 +27,7 @@ describe.skipIf(fuseSkip)('listing large folders through FUSE a page at a time',
       name: 'rows',
       root: collection({
         list: () => Array.from({ length: 2000 }, (_, i) => ({ id: `r${i}`, text: 'x'.repeat(i % 50) })),
-        keyField: 'id',
+        key: 'id',
         listIsComplete: true,
         get: id => {
           gets++

@@ -1,6 +1,6 @@
 import { constants as fsc } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createVfs, silentLogger, type Vfs } from '../../src/index.ts'
+import { createVfs, silentLogger, vfsError, type Vfs } from '../../src/index.ts'
 import { mountStats } from '../../src/vfs/mounts.ts'
 import { collection, defineView, type View } from '../../src/views/index.ts'
 import { runViewConformance, errnoOf as errno } from '../../src/views/testing.ts'
@@ -175,7 +175,7 @@ describe('collection', () => {
       name: 'notes',
       root: collection({
         list: () => [...notes.values()],
-        keyField: 'slug',
+        key: 'slug',
         format: 'md',
         get: k => notes.get(k),
         put: (k, n) => void notes.set(k, n as { slug: string; title: string; body: string }),
@@ -186,6 +186,46 @@ describe('collection', () => {
     await vfs.writeFile('/n/hello.md', '---\ntitle: Changed\n---\nNew body\n')
     expect(notes.get('hello')).toEqual({ slug: 'hello', title: 'Changed', body: 'New body\n' })
     expect(await errno(vfs.writeFile('/n/hello.md', '---\ntitle: [x\n---\nbody'))).toBe('EINVAL')
+  })
+
+  it('tells put a new record from a changed one, and passes the file key to the schema', async () => {
+    const store = new Map([['ada', { id: 'ada', n: 1 }]])
+    const puts: [string, unknown, boolean][] = []
+    const seen: unknown[] = []
+    const schema = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: (value: unknown, options?: { libraryOptions?: Record<string, unknown> }) => {
+          seen.push(options?.libraryOptions?.fileKey)
+          return { value: value as { id: string; n: number } }
+        },
+      },
+    }
+    const view = defineView(() => ({
+      name: 'people',
+      root: collection({
+        list: () => [...store.values()],
+        key: 'id',
+        get: k => store.get(k),
+        schema,
+        put: (k, r, { created }) => {
+          if (created && k === 'refused') throw vfsError('EROFS', 'no new people named refused')
+          puts.push([k, r, created])
+          store.set(k, r)
+        },
+      }),
+    }))()
+    vfs = createVfs({ mounts: { '/p': view }, logger: silentLogger })
+    await vfs.writeFile('/p/ada.json', '{"id":"ada","n":2}')
+    await vfs.writeFile('/p/bob.json', '{"n":3}')
+    expect(puts).toEqual([
+      ['ada', { id: 'ada', n: 2 }, false],
+      ['bob', { id: 'bob', n: 3 }, true],
+    ])
+    expect(seen).toEqual(['ada', 'bob'])
+    expect(await errno(vfs.writeFile('/p/refused.json', '{"n":4}'))).toBe('EROFS')
+    expect([...store.keys()]).toEqual(['ada', 'bob'])
   })
 
   it('escapes keys holding / and a leading dot in file names', async () => {

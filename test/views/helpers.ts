@@ -72,7 +72,7 @@ export const usersView = defineView((o: { store: UserStore; format?: FormatName;
   name: 'users',
   root: collection<User>({
     list: () => o.store.list(),
-    keyField: 'id',
+    key: 'id',
     format: o.format ?? 'json',
     schema: UserSchema,
     version: u => u.version,

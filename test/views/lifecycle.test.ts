@@ -11,7 +11,7 @@ function watched(name: string, log: string[]) {
   const records = [{ id: 'x' }]
   const node = collection({
     list: () => records,
-    keyField: 'id',
+    key: 'id',
     watch: e => {
       emit = e
       log.push(`watch ${name}`)

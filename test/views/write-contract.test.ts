@@ -30,7 +30,7 @@ function view(notes: Notes, books: Books) {
     root: dir({
       notes: collection<{ id: string; body: string }>({
         list: () => [...notes.data.values()],
-        keyField: 'id',
+        key: 'id',
         // a note file is its body, byte for byte
         format: { name: 'note', ext: 'txt', render: n => (n as { body: string }).body, parse: t => ({ body: t }), header: () => '', row: n => (n as { body: string }).body },
         get: id => notes.data.get(id),
@@ -42,7 +42,7 @@ function view(notes: Notes, books: Books) {
       }),
       books: collection({
         list: () => [...books.data.values()],
-        keyField: 'id',
+        key: 'id',
         get: id => books.data.get(id),
         schema: {
           '~standard': {
@@ -214,7 +214,7 @@ describe('a refused rm of a record', () => {
           name: 'guarded',
           root: collection({
             list: () => [...keep.values()],
-            keyField: 'id',
+            key: 'id',
             get: id => keep.get(id),
             put: () => {},
             remove: () => {
@@ -238,7 +238,7 @@ describe('folders of collections from a function', () => {
     let unwatched = 0
     const shelf = collection({
       list: () => [{ id: 'x' }],
-      keyField: 'id',
+      key: 'id',
       watch: e => {
         emit = e as never
         return () => void unwatched++
@@ -266,7 +266,7 @@ describe('moves between collections of one view', () => {
     const group = (g: string) =>
       collection({
         list: () => [...groups.get(g)!.values()],
-        keyField: 'id',
+        key: 'id',
         get: id => groups.get(g)!.get(id),
         put: (id, r) => void groups.get(g)!.set(id, r as { id: string; tel: string }),
         move: (key, target, newKey) => {
@@ -279,7 +279,7 @@ describe('moves between collections of one view', () => {
       })
     const friends = group('friends')
     const work = group('work')
-    const other = collection({ list: () => [{ id: 'zed' }], keyField: 'id', put: () => {} })
+    const other = collection({ list: () => [{ id: 'zed' }], key: 'id', put: () => {} })
     const v = createVfs({ logger: silentLogger, mounts: { '/book': defineView(() => ({ name: 'book', root: dir({ friends, work, other }) }))() } })
     await v.rename('/book/friends/ada.json', '/book/work/ada.json')
     expect(moves).toEqual(['friends/ada -> work/ada'])

@@ -44,7 +44,7 @@ export default defineView((options: NotesOptions) => {
     name: 'notes',
     root: collection<Note>({
       list: () => [...notes.values()],
-      keyField: 'id',
+      key: 'id',
       schema: NoteSchema,
       get: id => notes.get(id),
       put: async (id, note) => {
