@@ -59,7 +59,7 @@ export interface Attr {
 }
 
 /**
- * Attribute changes for {@link NodeSetattr}; absent fields are left alone. A time comes
+ * Attribute changes for a setattr (chmod, chown, utimens, truncate); absent fields are left alone. A time comes
  * in milliseconds and, for mounts that keep nanoseconds, exactly in the `*Ns` field
  * beside it (the router always sets both). The mount updates the status change time.
  */
@@ -330,7 +330,7 @@ export interface NodeStatfs {
   statfs(ctx: OpContext): MaybePromise<StatFs>
 }
 
-/** What a node with {@link NodeSetup} is given when its view is mounted: the view's context and where the node sits in it. */
+/** What a node with a `setup` is given when its view is mounted: the view's context and where the node sits in it. */
 export interface NodeContext extends ViewContext {
   /** The node's path in its view, `'/'` for the root, e.g. `'/books'`; changes below it are reported under it. */
   readonly path: string

@@ -1,8 +1,9 @@
 import { constants as fsc } from 'node:fs'
 import { readFile as readHostFile } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createVfs, silentLogger, vfsError, type NodeCreate, type Vfs, type VNode } from '../../src/index.ts'
+import { createVfs, silentLogger, vfsError, type Vfs, type VNode } from '../../src/index.ts'
 import { collection, dir, file } from '../../src/views/index.ts'
+import type { NodeCreate } from '../../src/vfs/node.ts'
 import { startedMs } from '../../src/views/view.ts'
 import { dirFrom, fileFrom, symlinkFrom, type DirCapabilities } from '../../src/views/writable.ts'
 import { errnoOf } from '../../src/views/testing.ts'
@@ -245,7 +246,7 @@ describe('dirFrom, fileFrom and symlinkFrom', () => {
     const log: string[] = []
     const books = collection({
       list: () => [{ id: 'b1' }],
-      keyField: 'id',
+      key: 'id',
       watch: () => (log.push('watch'), () => log.push('unwatch')),
     })
     const v = mount(
