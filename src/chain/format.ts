@@ -34,6 +34,7 @@ export const EventType = {
   linkPut: 8,
   linkDrop: 9,
   xattrPut: 10,
+  keyGrantDrop: 11,
 } as const
 
 /** The first event type of format version 2; a version 1 block skips such types as unknown. */
@@ -69,6 +70,13 @@ export interface KeyGrantEvent {
   kemCipherText: Uint8Array
   /** AES-GCM of the inode key under the HKDF of the shared secret. */
   wrappedKey: Uint8Array
+}
+
+/** Withdraws the key grants of inode `ino` to one reader (owner-signed only). The reader keeps any key it unwrapped before: this stops an honest reader using the grant, it revokes nothing. */
+export interface KeyGrantDropEvent {
+  type: 'keyGrantDrop'
+  ino: number
+  reader: Uint8Array
 }
 
 /** An inode's metadata, encrypted under the key of inode `keyParent`. */
@@ -128,7 +136,7 @@ export interface XattrPutEvent {
 }
 
 /** Any event of a block. */
-export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent
+export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent
 
 /** A block as stored: header, events, and one ML-DSA-65 signature by `author`. */
 export interface Block {
@@ -292,6 +300,10 @@ function encodeEvent(w: Writer, e: ChainEvent): void {
       w.u16(e.wrappedKey.length)
       w.bytes(e.wrappedKey)
       break
+    case 'keyGrantDrop':
+      w.u64(e.ino)
+      w.fixed(e.reader, 32)
+      break
     case 'inodePut':
       w.u64(e.ino)
       w.u64(e.keyParent)
@@ -363,6 +375,9 @@ function decodeEvent(r: Reader, version: number): ChainEvent | undefined {
       break
     case EventType.keyGrant:
       out = { type: 'keyGrant', ino: e.u64(), reader: e.bytes(32), kemCipherText: e.bytes(MLKEM768.cipherText), wrappedKey: e.bytes(e.u16()) }
+      break
+    case EventType.keyGrantDrop:
+      out = { type: 'keyGrantDrop', ino: e.u64(), reader: e.bytes(32) }
       break
     case EventType.inodePut:
       out = { type: 'inodePut', ino: e.u64(), keyParent: e.u64(), version: e.u32(), sealedMeta: e.bytes(end - e.pos) }

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import { facetHome, keyIdOf, shortKeyId, type Identity } from '../crypto/identity.ts'
 import { chunkClass } from '../crypto/padding.ts'
-import { DecryptError, randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
+import { randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
 import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
@@ -22,15 +22,16 @@ import {
   type ChunkPutEvent,
   type UnsignedBlock,
 } from './format.ts'
-import { chunkAad, unwrapForReader, wrapForReader } from './keys.ts'
+import { chunkAad, wrapForReader } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type VerifiedBlock } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
 import { Namespace, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
-import { NoAccessError, type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
+import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
 import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
+import { unlockTree } from './sharing.ts'
 import { assessChain, describeChain, legacyTrustKey, movePin, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts } from './trust.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -269,15 +270,8 @@ export class Chain {
         report.rollbackAccepted = trust.rollback.message
         logger.warn({ path }, `accepted by override (--allow-rollback): ${trust.rollback.message}`)
       }
-      const grant = tree.grants.find(g => g.ino === ROOT_INO && Buffer.from(g.reader).equals(me))
-      if (!grant) throw new NoAccessError(`identity '${id.name}' (${shortKeyId(id.keyId)}) holds no key for chain ${path}`)
-      try {
-        tree.rootKey = unwrapForReader(grant, tree.chainId, id.kemSecretKey)
-      } catch (err) {
-        if (err instanceof DecryptError) throw new NoAccessError(`the key grant for '${id.name}' does not open with its secret key`)
-        throw err
-      }
-      tree.meta(tree.inode(ROOT_INO))
+      // the root key, or (a reader of some folders only) the keys of the folders granted
+      unlockTree(tree, id, path)
       // every check has passed: only now is anything changed on disk
       if (torn) {
         if (!readOnly) await fh.truncate(torn.offset)
@@ -758,6 +752,13 @@ export class Chain {
     if (body.buffer.byteLength <= MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES && this.spareBodies.length < MAX_SPARE_BODIES) this.spareBodies.push(Buffer.from(body.buffer))
   }
 
+  /** Queues `events` (grants, writer authorisations: see sharing.ts) for the next block, and commits it. */
+  commitEvents(events: ChainEvent[]): Promise<void> {
+    this.writable()
+    this.pending.push(...events)
+    return this.sync()
+  }
+
   /** Encodes, signs (on a worker thread) and hashes a block with this chain's identity. */
   signOffThread(block: UnsignedBlock, sizeHint = 4096, into?: Buffer): Promise<SignedBody> {
     if (this.readOnly || !this.pq) return Promise.reject(vfsError('EROFS', 'the chain is open read-only'))
@@ -839,6 +840,7 @@ export class Chain {
   async treeAt(seq: number): Promise<ChainTree> {
     const tree = new ChainTree(this.chainId)
     tree.rootKey = this.tree.rootKey
+    tree.partial = this.tree.partial
     for (let s = this.baseSeq; s <= seq; s++) {
       const b = await this.readBlock(s)
       if (!b) break

@@ -4,6 +4,7 @@ import type { NodeKind } from '../vfs/node.ts'
 import { msToNs } from '../vfs/stat.ts'
 import { ROOT_INO, type ChainEvent, type KeyGrantEvent, type LinkPutEvent, type XattrPutEvent } from './format.ts'
 import { chunkKeyOf, linkAad, metaAad, metaKeyOf, xattrAad, xattrKeyOf } from './keys.ts'
+import type { PartialView } from './partial.ts'
 
 /** What an inode's encrypted metadata holds. */
 export interface InodeMeta {
@@ -147,6 +148,8 @@ export class ChainTree {
   maxIno = ROOT_INO
   maxLink = 0
   rootKey: Buffer | undefined
+  /** What a reader with grants on some folders, not the root, sees (sharing.ts); undefined with the root key. */
+  partial: PartialView | undefined
   /** Pad sealed records (metadata, links, extended attributes) to size classes, so their sealed length shows only the class. */
   padding = true
 
@@ -206,6 +209,11 @@ export class ChainTree {
       case 'keyGrant':
         this.grants.push(e)
         break
+      case 'keyGrantDrop': {
+        const r = Buffer.from(e.reader)
+        for (let i = this.grants.length - 1; i >= 0; i--) if (this.grants[i]!.ino === e.ino && r.equals(this.grants[i]!.reader)) this.grants.splice(i, 1)
+        break
+      }
       case 'linkPut': {
         let l = this.links.get(e.link)
         if (l) this.unplace(l)
@@ -274,6 +282,8 @@ export class ChainTree {
   /** Decrypts (once) and returns the metadata of `n`; {@link ForgedDataError} if it fails authentication. */
   meta(n: Inode): InodeMeta {
     if (n.meta) return n.meta
+    const placeholder = this.partial?.placeholder(n)
+    if (placeholder) return (n.meta = placeholder)
     if (!n.sealedMeta) throw new ForgedDataError(`inode ${n.ino} has content but no metadata`)
     let key: Buffer
     if (n.ino === ROOT_INO) {
@@ -343,15 +353,18 @@ export class ChainTree {
     const names = new Map<string, number>()
     const linkNames = new Map<string, number>()
     let subdirs = 0
+    const partial = this.partial
     for (const ino of n.children) {
       const c = this.inodes.get(ino)
-      if (!c) continue
+      if (!c || (partial && !partial.lists(n, c))) continue
       const m = this.meta(c)
       names.set(m.name, ino)
       if (m.kind === 'dir') subdirs++
     }
-    for (const id of n.linksHere) {
+    for (const id of partial?.above(n) ? [] : n.linksHere) {
       const e = this.linkEntry(this.links.get(id)!)
+      // a link to a file this reader cannot open is left out
+      if (partial && !partial.readable(this, e.ino)) continue
       names.set(e.name, e.ino)
       linkNames.set(e.name, id)
     }

@@ -1,0 +1,212 @@
+import { shortKeyId, type Identity, type PublicIdentity } from '../crypto/identity.ts'
+import { DecryptError } from '../crypto/primitives.ts'
+import { nowNs } from '../vfs/stat.ts'
+import { NoAccessError } from './chain-options.ts'
+import { ROOT_INO, type ChainEvent, type KeyGrantEvent } from './format.ts'
+import { unwrapForReader, wrapForReader } from './keys.ts'
+import { PartialView } from './partial.ts'
+import type { Chain } from './store.ts'
+import type { ChainTree, Inode } from './tree.ts'
+
+/** Thrown when a share or unshare cannot be done: not the owner, a path that is not a folder, nothing to unshare. */
+export class ShareError extends Error {
+  override readonly name = 'ShareError'
+}
+
+/** One grant or writer of a chain, as {@link listShares} reports it. */
+export interface Share {
+  /** The reader's or writer's key id, hex. */
+  keyId: string
+  /** The name the chain's log gives the writer, when it is one. */
+  writerName?: string | undefined
+  /** The folder the grant opens (its path now), or undefined for a writer with no grant. */
+  path?: string | undefined
+  /** The granted inode. */
+  ino?: number | undefined
+  /** True when the identity is an authorised writer (of the whole chain). */
+  write: boolean
+}
+
+/** What {@link shareChainPath} did. */
+export interface ShareReport {
+  ino: number
+  path: string
+  /** True when this share made the reader a writer (it was not one before). */
+  authorised: boolean
+}
+
+/** What {@link unshareChainPath} did. */
+export interface UnshareReport {
+  /** True when the identity was a writer and is no longer. */
+  revokedWrite: boolean
+  /** True when a read grant on the path was withdrawn (the reader keeps the keys it had: there is no key rotation yet). */
+  droppedGrant: boolean
+}
+
+/** The wrapped plaintext of a grant: the inode key, then, except for the root, where the folder lay when granted (its own metadata is sealed under its parent's key, which the reader lacks). */
+function grantPlaintext(key: Buffer, ino: number, path: string): Buffer {
+  return ino === ROOT_INO ? key : Buffer.concat([key, Buffer.from(JSON.stringify({ path }))])
+}
+
+function readGrantPlaintext(plain: Buffer): { key: Buffer; path: string | undefined } {
+  const key = Buffer.from(plain.subarray(0, 32))
+  if (plain.length === 32) return { key, path: undefined }
+  const note = JSON.parse(plain.subarray(32).toString('utf8')) as { path?: unknown }
+  return { key, path: typeof note.path === 'string' ? note.path : undefined }
+}
+
+/**
+ * Unwraps the key grants `identity` holds in `tree`: with a grant of the root, the root key
+ * (the whole chain); else the keys of the folders granted to it, shown as a
+ * {@link PartialView} (a folder below another granted one needs no grant of its own).
+ * Throws {@link NoAccessError} when it holds no grant, or none opens with its secret key.
+ */
+export function unlockTree(tree: ChainTree, identity: Identity, where: string): void {
+  const me = Buffer.from(identity.keyId)
+  // the latest grant of each inode wins (a share repeated after a rename names the new path)
+  const mine = new Map<number, KeyGrantEvent>()
+  for (const g of tree.grants) if (me.equals(g.reader)) mine.set(g.ino, g)
+  if (mine.size === 0) throw new NoAccessError(`identity '${identity.name}' (${shortKeyId(identity.keyId)}) holds no key for chain ${where}`)
+  const unwrap = (g: KeyGrantEvent): Buffer => {
+    try {
+      return unwrapForReader(g, tree.chainId, identity.kemSecretKey)
+    } catch (err) {
+      if (err instanceof DecryptError) throw new NoAccessError(`the key grant for '${identity.name}' does not open with its secret key`)
+      throw err
+    }
+  }
+  const root = mine.get(ROOT_INO)
+  if (root) {
+    tree.rootKey = readGrantPlaintext(unwrap(root)).key
+    tree.meta(tree.inode(ROOT_INO))
+    return
+  }
+  const view = new PartialView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowNs())
+  const granted = [...mine.values()].filter(g => tree.inodes.has(g.ino))
+  const inodes = new Set(granted.map(g => g.ino))
+  for (const g of granted) {
+    const n = tree.inodes.get(g.ino)!
+    if (below(tree, n, inodes)) continue
+    const { key, path } = readGrantPlaintext(unwrap(g))
+    view.add(tree, n, key, path ?? `/inode-${n.ino}`)
+  }
+  if (view.granted.size === 0) throw new NoAccessError(`identity '${identity.name}' (${shortKeyId(identity.keyId)}) holds no key for a live folder of chain ${where}`)
+  tree.partial = view
+}
+
+/** True when `n` lies below one of `inodes` (not counting itself). */
+function below(tree: ChainTree, n: Inode, inodes: Set<number>): boolean {
+  for (let p = n.ino === ROOT_INO ? undefined : tree.inodes.get(n.keyParent); p; p = p.ino === ROOT_INO ? undefined : tree.inodes.get(p.keyParent)) {
+    if (inodes.has(p.ino)) return true
+  }
+  return false
+}
+
+/** Throws unless `chain` is open read-write by its owner. */
+function requireOwner(chain: Chain): void {
+  const me = chain.writers.get(Buffer.from(chain.identity.keyId).toString('hex'))
+  if (!me?.owner) throw new ShareError(`only the chain's owner may share it; '${chain.identity.name}' is not its owner`)
+  if (chain.readOnly) throw new ShareError('the chain is open read-only')
+  if (chain.tree.partial || !chain.tree.rootKey) throw new ShareError('the chain is not open with its root key')
+}
+
+/** The inode at `path` (a `/`-separated path from the chain's root). */
+function resolve(chain: Chain, path: string): Inode {
+  let n = chain.root
+  for (const part of path.split('/').filter(Boolean)) {
+    const next = chain.lookup(n, part)
+    if (!next) throw new ShareError(`${path}: no such file or folder in the chain`)
+    n = next
+  }
+  return n
+}
+
+/** The path of `n` from the root, as the owner reads it. */
+export function pathOf(tree: ChainTree, n: Inode): string {
+  const parts: string[] = []
+  for (let p: Inode | undefined = n; p && p.ino !== ROOT_INO; p = tree.inodes.get(p.keyParent)) parts.unshift(tree.meta(p).name)
+  return '/' + parts.join('/')
+}
+
+function normalise(path: string): string {
+  return '/' + path.split('/').filter(Boolean).join('/')
+}
+
+/**
+ * Shares folder `path` of `chain` (open read-write by its owner) with `reader`: a key grant
+ * of the folder's key wrapped for the reader's ML-KEM key, so it can read the folder and
+ * everything below it, including what is made there later (children's keys are sealed
+ * under their folder's key). With `write`, the reader also becomes a writer: an owner-signed
+ * writer authorisation, which covers the whole chain (scoped write rights are not built),
+ * so `path` must be `/`. Commits one block and resolves once it is on disk.
+ */
+export async function shareChainPath(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean } = {}): Promise<ShareReport> {
+  requireOwner(chain)
+  path = normalise(path)
+  if (options.write && path !== '/') throw new ShareError(`write access covers the whole chain (scoped writers are not built yet): share / with --write, not ${path}`)
+  const n = resolve(chain, path)
+  const tree = chain.tree
+  if (tree.meta(n).kind !== 'dir') throw new ShareError(`${path} is not a folder: share the folder it lies in (a file's metadata is sealed under its folder's key)`)
+  const key = n.ino === ROOT_INO ? tree.rootKey! : tree.meta(n).key
+  const grant: KeyGrantEvent = { type: 'keyGrant', ino: n.ino, reader: reader.keyId, ...wrapForReader(grantPlaintext(key, n.ino, path), tree.chainId, n.ino, reader.keyId, reader.kemPublicKey) }
+  const events: ChainEvent[] = [grant]
+  const hex = Buffer.from(reader.keyId).toString('hex')
+  const authorised = options.write === true && !chain.writers.has(hex)
+  if (authorised) events.push({ type: 'writerAuth', action: 'authorise', keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey })
+  await chain.commitEvents(events)
+  tree.apply(grant, 0)
+  if (authorised) chain.writers.set(hex, { keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey, owner: false })
+  return { ino: n.ino, path, authorised }
+}
+
+/**
+ * Takes back what {@link shareChainPath} gave `reader` on `path`: its writer authorisation
+ * (an owner-signed revoke: blocks it signs from the next block on are refused on open and by
+ * `facet verify`), and the grant on `path` (withdrawn in the log, so an honest reader stops
+ * using it). Without key rotation the reader keeps every key it unwrapped: it can still read
+ * the folder, including what is written there later, with a client that ignores the
+ * withdrawal. Throws {@link ShareError} when there is nothing to take back.
+ */
+export async function unshareChainPath(chain: Chain, path: string, reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>): Promise<UnshareReport> {
+  requireOwner(chain)
+  path = normalise(path)
+  const n = resolve(chain, path)
+  const tree = chain.tree
+  const r = Buffer.from(reader.keyId)
+  const hex = r.toString('hex')
+  const writer = chain.writers.get(hex)
+  const events: ChainEvent[] = []
+  if (writer && !writer.owner) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
+  const granted = tree.grants.some(g => g.ino === n.ino && r.equals(g.reader))
+  if (granted) events.push({ type: 'keyGrantDrop', ino: n.ino, reader: reader.keyId })
+  if (events.length === 0) throw new ShareError(`'${reader.name}' holds no grant on ${path} and is not a writer`)
+  await chain.commitEvents(events)
+  for (const e of events) if (e.type === 'keyGrantDrop') tree.apply(e, 0)
+  if (events.some(e => e.type === 'writerAuth')) chain.writers.delete(hex)
+  return { revokedWrite: events.some(e => e.type === 'writerAuth'), droppedGrant: granted }
+}
+
+/** The grants and writers of `chain` other than its owner, as its owner (or a reader of the whole chain) sees them. */
+export function listShares(chain: Chain): Share[] {
+  const tree = chain.tree
+  const out: Share[] = []
+  const owner = [...chain.writers.values()].find(w => w.owner)
+  const ownerHex = owner ? Buffer.from(owner.keyId).toString('hex') : ''
+  const seen = new Set<string>()
+  for (const g of tree.grants) {
+    const hex = Buffer.from(g.reader).toString('hex')
+    if (hex === ownerHex) continue
+    const key = `${hex}:${g.ino}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    const n = tree.inodes.get(g.ino)
+    if (!n) continue
+    const w = chain.writers.get(hex)
+    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : pathOf(tree, n), ino: g.ino, write: w !== undefined })
+  }
+  for (const [hex, w] of chain.writers) {
+    if (w.owner || out.some(s => s.keyId === hex)) continue
+    out.push({ keyId: hex, writerName: w.name, write: true })
+  }
+  return out
+}

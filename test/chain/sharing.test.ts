@@ -1,0 +1,155 @@
+import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
+import { Chain, ChainIntegrityError, NoAccessError } from '../../src/chain/store.ts'
+import { chainMount } from '../../src/chain/mount.ts'
+import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
+import { verifyChain } from '../../src/chain/verify.ts'
+import { FORMAT_VERSION, frameHeader } from '../../src/chain/format.ts'
+import { signBlock } from '../../src/chain/signing.ts'
+import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+
+const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
+const alice = person('alice')
+const bob = person('bob')
+
+describe('sharing a chain with a second identity', () => {
+  let work: string
+  let path: string
+  let aliceHome: string
+  let bobHome: string
+  const open: Vfs[] = []
+
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'facet-sharing-'))
+    path = join(work, 'files.chain')
+    aliceHome = join(work, 'alice')
+    bobHome = join(work, 'bob')
+  })
+  afterEach(async () => {
+    for (const v of open.splice(0)) await v.close()
+    await rm(work, { recursive: true, force: true })
+  })
+
+  async function mount(identity: Identity, home: string, options: { readOnly?: boolean; create?: boolean } = {}): Promise<{ vfs: Vfs; chain: Chain }> {
+    const chain = options.create ? await Chain.create(path, { identity, home }) : await Chain.open(path, { identity, home, readOnly: options.readOnly })
+    const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
+    open.push(vfs)
+    return { vfs, chain }
+  }
+  async function close(vfs: Vfs): Promise<void> {
+    open.splice(open.indexOf(vfs), 1)
+    await vfs.close()
+  }
+  const names = async (vfs: Vfs, dir: string) => (await vfs.readdirAll(dir)).map(e => e.name).sort()
+
+  /** Alice's chain: /a (two files, a subfolder, a hard link to /b's secret), /b/secret.txt, /top.txt. */
+  async function aliceChain(): Promise<{ vfs: Vfs; chain: Chain }> {
+    const m = await mount(alice, aliceHome, { create: true })
+    await m.vfs.mkdir('/c/a')
+    await m.vfs.mkdir('/c/a/sub')
+    await m.vfs.mkdir('/c/b')
+    await m.vfs.writeFile('/c/a/x.txt', 'shared x\n')
+    await m.vfs.writeFile('/c/a/sub/y.txt', 'shared y, deeper\n')
+    await m.vfs.writeFile('/c/b/secret.txt', 'alice only\n')
+    await m.vfs.writeFile('/c/top.txt', 'also alice only\n')
+    await m.vfs.link('/c/b/secret.txt', '/c/a/secret-link')
+    return m
+  }
+
+  it('lets a reader granted /a list and read exactly /a, with the rest absent, and refuses its writes with EROFS', async () => {
+    const a = await aliceChain()
+    expect(await shareChainPath(a.chain, '/a', bob)).toEqual({ ino: expect.any(Number), path: '/a', authorised: false })
+    // made after the grant: inherited, since its metadata is sealed under /a's key
+    await a.vfs.writeFile('/c/a/later.txt', 'written after the share\n')
+    await close(a.vfs)
+
+    const b = await mount(bob, bobHome)
+    expect(b.chain.readOnly).toBe(true)
+    expect(await names(b.vfs, '/c')).toEqual(['a'])
+    // the hard link to /b/secret.txt lies in /a, but names a file bob cannot open: absent
+    expect(await names(b.vfs, '/c/a')).toEqual(['later.txt', 'sub', 'x.txt'])
+    expect((await b.vfs.readFile('/c/a/x.txt')).toString()).toBe('shared x\n')
+    expect((await b.vfs.readFile('/c/a/sub/y.txt')).toString()).toBe('shared y, deeper\n')
+    expect((await b.vfs.readFile('/c/a/later.txt')).toString()).toBe('written after the share\n')
+    expect((await b.vfs.stat('/c/a/x.txt')).size).toBe(9)
+    await expect(b.vfs.stat('/c/b')).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(b.vfs.stat('/c/top.txt')).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(b.vfs.stat('/c/a/secret-link')).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(b.vfs.writeFile('/c/a/new.txt', 'no')).rejects.toMatchObject({ code: 'EROFS' })
+    await expect(b.vfs.writeFile('/c/a/x.txt', 'no')).rejects.toMatchObject({ code: 'EROFS' })
+    await close(b.vfs)
+  })
+
+  it('shows a nested grant at its path, the folders above it by name only', async () => {
+    const a = await mount(alice, aliceHome, { create: true })
+    await a.vfs.mkdir('/c/x')
+    await a.vfs.mkdir('/c/x/y')
+    await a.vfs.mkdir('/c/x/y/z')
+    await a.vfs.writeFile('/c/x/sibling.txt', 'not shared\n')
+    await a.vfs.writeFile('/c/x/y/z/f.txt', 'deep\n')
+    await shareChainPath(a.chain, '/x/y/z', bob)
+    await close(a.vfs)
+    const b = await mount(bob, bobHome, { readOnly: true })
+    expect(await names(b.vfs, '/c')).toEqual(['x'])
+    expect(await names(b.vfs, '/c/x')).toEqual(['y'])
+    expect(await names(b.vfs, '/c/x/y')).toEqual(['z'])
+    expect((await b.vfs.readFile('/c/x/y/z/f.txt')).toString()).toBe('deep\n')
+    expect((await b.vfs.stat('/c/x')).mode & 0o777).toBe(0o555)
+  })
+
+  it('refuses an identity with no grant, and one whose grant was withdrawn, with NoAccessError', async () => {
+    const a = await aliceChain()
+    await shareChainPath(a.chain, '/a', bob)
+    const carol = person('carol')
+    await expect(Chain.open(path, { identity: carol, home: join(work, 'carol'), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    expect(await unshareChainPath(a.chain, '/a', bob)).toEqual({ revokedWrite: false, droppedGrant: true })
+    expect(listShares(a.chain)).toEqual([])
+    await expect(unshareChainPath(a.chain, '/a', bob)).rejects.toBeInstanceOf(ShareError)
+    await close(a.vfs)
+    await expect(Chain.open(path, { identity: bob, home: bobHome, readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+  })
+
+  it('refuses sharing by a non-owner, a file, and --write on a part of the chain with ShareError', async () => {
+    const a = await aliceChain()
+    await expect(shareChainPath(a.chain, '/a/x.txt', bob)).rejects.toThrow(/not a folder/)
+    await expect(shareChainPath(a.chain, '/a', bob, { write: true })).rejects.toThrow(/whole chain/)
+    await expect(shareChainPath(a.chain, '/nope', bob)).rejects.toThrow(/no such/)
+    await shareChainPath(a.chain, '/', bob, { write: true })
+    await close(a.vfs)
+    const b = await mount(bob, bobHome)
+    await expect(shareChainPath(b.chain, '/a', person('carol'))).rejects.toThrow(/only the chain's owner/)
+  })
+
+  it('lets a writer write, the owner read it back, verify stay clean, and refuses its blocks once revoked', async () => {
+    const a = await aliceChain()
+    expect(await shareChainPath(a.chain, '/', bob, { write: true })).toMatchObject({ path: '/', authorised: true })
+    expect(listShares(a.chain)).toEqual([{ keyId: Buffer.from(bob.keyId).toString('hex'), writerName: 'bob', path: '/', ino: 1, write: true }])
+    await close(a.vfs)
+
+    const b = await mount(bob, bobHome)
+    expect(b.chain.readOnly).toBe(false)
+    expect(await names(b.vfs, '/c')).toEqual(['a', 'b', 'top.txt'])
+    await b.vfs.writeFile('/c/a/from-bob.txt', 'bob was here\n')
+    await close(b.vfs)
+
+    const a2 = await mount(alice, aliceHome)
+    expect((await a2.vfs.readFile('/c/a/from-bob.txt')).toString()).toBe('bob was here\n')
+    expect(await verifyChain(path, { home: aliceHome })).toMatchObject({ ok: true })
+    expect(await unshareChainPath(a2.chain, '/', bob)).toEqual({ revokedWrite: true, droppedGrant: true })
+    await close(a2.vfs)
+
+    // bob signs a block after the revoke (as a modified client would): refused
+    const v = await verifyChain(path, { home: aliceHome })
+    const block = { formatVersion: FORMAT_VERSION, chainId: Buffer.from(v.chainId!, 'hex'), seq: v.headSeq + 1, prevHash: Buffer.from(v.headHash!, 'hex'), time: Date.now(), author: bob.keyId, events: [{ type: 'tombstone' as const, ino: 2 }] }
+    const { body } = signBlock(block, bob)
+    await appendFile(path, Buffer.concat([frameHeader(body), body]))
+    const after = await verifyChain(path, { home: aliceHome })
+    expect(after.ok).toBe(false)
+    expect(after.problem).toMatchObject({ seq: v.headSeq + 1, reason: 'signed by an identity that is not an authorised writer' })
+    await expect(Chain.open(path, { identity: alice, home: aliceHome, readOnly: true })).rejects.toBeInstanceOf(ChainIntegrityError)
+  })
+})
