@@ -7,6 +7,8 @@ import { postgresLockTable } from './locks/postgres.ts'
 import { postgresTrustKey } from './postgres-location.ts'
 import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
 import { ChainLockedError } from './log.ts'
+import { connectWithin, isTransientPgError, PG_CALL_TIMEOUT_MS, PG_READ_RETRY_MS, queryWithin, retryTransient } from './pg-retry.ts'
+import { silentLogger, type Logger } from '../vfs/log.ts'
 
 /** Options for {@link postgresBackend}. */
 export interface PostgresBackendOptions {
@@ -44,6 +46,11 @@ interface Row {
  * when it was lost (see `pg-listener.ts`). A block is durable once its `COMMIT` returns.
  * A writer whose `seq` is already taken (it lost its lock) gets {@link ChainConflictError}
  * and its chain turns read-only; reopen to catch up.
+ * Faults: a statement or connect that takes over 10 s counts its connection dead; a read
+ * retries a lost connection for 10 s, then fails (EIO); an append retries until its block
+ * lands or the log closes, on the writer's session, taken again with its advisory lock after
+ * a server restart (another session holding it by then: {@link ChainLockedError}); a COMMIT
+ * whose answer was lost counts as landed when the retry finds the row with the same bytes.
  * File locks (`flock`, `fcntl`) live in `<table>_locks`, shared by every node (see
  * `locks/postgres.ts`).
  */
@@ -58,11 +65,57 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
   let openLogs = 0
   let ready: Promise<void> | undefined
   let trustKey: string | undefined
+  let logger: Logger = silentLogger
+  /** The session holding the writer's advisory lock; appends run on it, so no block lands once the lock is lost. */
+  let writer: { client: pg.PoolClient | undefined; keys: [number, number]; id: Buffer; lost: Error | undefined } | undefined
+  const watchSession = (w: NonNullable<typeof writer>, c: pg.PoolClient) =>
+    c.on('error', err => {
+      if (w.client === c) w.lost ??= err
+    })
+  /**
+   * A connection to append on, and how to hand it back: the writer's own session, taken
+   * again (with the lock) on a new connection when it was lost, say to a server restart;
+   * {@link ChainLockedError} when another session has the lock by then.
+   */
+  const appendSession = async (): Promise<{ client: pg.PoolClient; done(err?: Error): void }> => {
+    const w = writer
+    if (!w) {
+      const c = await connectWithin(pool())
+      return { client: c, done: err => c.release(err) }
+    }
+    if (!w.client || w.lost) {
+      w.client?.release(w.lost ?? true)
+      w.client = undefined
+      const c = await connectWithin(pool())
+      watchSession(w, c)
+      let ok = false
+      try {
+        ok = (await queryWithin<{ ok: boolean }>(c, 'SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', w.keys)).rows[0]!.ok
+      } finally {
+        if (!ok) c.release(true)
+      }
+      if (!ok) throw new ChainLockedError(`lost the session holding chain ${w.id.toString('hex')} in ${table} open for writing, and another session has it now; this chain is now read-only (reopen it to catch up)`)
+      logger.info({ table }, 'PostgreSQL writer session back; the chain is open for writing again')
+      w.client = c
+      w.lost = undefined
+    }
+    const c = w.client
+    return {
+      client: c,
+      done: err => {
+        if (err && w.client === c) w.lost ??= err
+      },
+    }
+  }
+  /** Runs a read-only query, retrying a lost connection for {@link PG_READ_RETRY_MS}. */
+  const read = <R extends pg.QueryResultRow>(what: string, text: string, values: unknown[]) =>
+    retryTransient(() => pool().query<R>(text, values), { what, forMs: PG_READ_RETRY_MS, logger })
 
   const pool = (): pg.Pool => {
     if (options.pool) return options.pool
     if (!own) {
-      own = new pg.Pool({ connectionString: options.url, max: 4 })
+      // a statement or a connect that takes longer counts the connection dead: a cut network fails calls, never hangs them
+      own = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: PG_CALL_TIMEOUT_MS, query_timeout: PG_CALL_TIMEOUT_MS, keepAlive: true })
       // an idle connection that drops is replaced on the next query; the error is not fatal
       own.on('error', () => {})
     }
@@ -153,23 +206,32 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
           await release()
         }
       }
+      const w: NonNullable<typeof writer> = { client, keys: [k1, k2], id, lost: undefined }
+      writer = w
+      watchSession(w, client)
       return async () => {
-        try {
-          await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [k1, k2])
-          client.release()
-        } catch (err) {
-          client.release(err as Error)
-        }
+        if (writer === w) writer = undefined
+        const c = w.client
+        w.client = undefined
+        if (c && !w.lost) {
+          try {
+            await queryWithin(c, 'SELECT pg_advisory_unlock($1::int, $2::int)', [k1, k2])
+            c.release()
+          } catch (err) {
+            c.release(err as Error)
+          }
+        } else c?.release(w.lost ?? true)
         openLogs--
         await release()
       }
     },
-    locks(id, logger) {
+    locks(id, log) {
+      if (log) logger = log
       openLogs++
       const parts = table.split('.')
       parts[parts.length - 1] = `${parts[parts.length - 1]!.slice(0, 57)}_locks`
       const connect = () => new pg.Client({ ...(options.url ? { connectionString: options.url } : options.pool!.options), keepAlive: true, connectionTimeoutMillis: 10_000 })
-      const locks = postgresLockTable({ pool: pool(), connect, table: parts.join('.'), chainId: id, ...(logger ? { logger } : {}) })
+      const locks = postgresLockTable({ pool: pool(), connect, table: parts.join('.'), chainId: id, ...(log ? { logger: log } : {}) })
       let closed = false
       return {
         test: (file, req) => locks.test(file, req),
@@ -207,13 +269,16 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     const index: Row[] = []
     let end = FILE_HEADER_BYTES
     let closed = false
+    const closing = new AbortController()
+    /** True when row `seq` holds exactly `bytes`: a COMMIT whose answer was lost went through. */
+    const landed = async (seq: number, bytes: Buffer) => (await read<{ same: boolean }>('checking a block landed', `SELECT bytes = $3 AS same FROM ${qt} WHERE chain_id = $1 AND seq = $2`, [id, seq, bytes])).rows[0]?.same === true
     const listeners = new Set<() => void>()
     let listening: Listening | undefined
 
     /** Adds the rows appended since the last look to the index. */
     const refresh = async () => {
       const last = index.length > 0 ? index[index.length - 1]!.seq : -1
-      const { rows } = await pool().query<{ seq: string; len: number }>(`SELECT seq, octet_length(bytes) AS len FROM ${qt} WHERE chain_id = $1 AND seq > $2 ORDER BY seq`, [id, last])
+      const { rows } = await read<{ seq: string; len: number }>('reading the chain index', `SELECT seq, octet_length(bytes) AS len FROM ${qt} WHERE chain_id = $1 AND seq > $2 ORDER BY seq`, [id, last])
       for (const r of rows) {
         index.push({ seq: Number(r.seq), at: end, len: r.len })
         end += r.len
@@ -245,11 +310,11 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         const j = rowAt(to - 1)
         if (i === j) {
           const r = index[i]!
-          const { rows } = await pool().query<{ b: Buffer }>(`SELECT substring(bytes from $3 for $4) AS b FROM ${qt} WHERE chain_id = $1 AND seq = $2`, [id, r.seq, from - r.at + 1, to - from])
+          const { rows } = await read<{ b: Buffer }>('reading a block', `SELECT substring(bytes from $3 for $4) AS b FROM ${qt} WHERE chain_id = $1 AND seq = $2`, [id, r.seq, from - r.at + 1, to - from])
           const b = rows[0]?.b ?? Buffer.alloc(0)
           return { bytesRead: done + b.copy(buffer, offset + done) }
         }
-        const { rows } = await pool().query<{ seq: string; bytes: Buffer }>(`SELECT seq, bytes FROM ${qt} WHERE chain_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`, [id, index[i]!.seq, index[j]!.seq])
+        const { rows } = await read<{ seq: string; bytes: Buffer }>('reading blocks', `SELECT seq, bytes FROM ${qt} WHERE chain_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`, [id, index[i]!.seq, index[j]!.seq])
         const bySeq = new Map(rows.map(r => [Number(r.seq), r.bytes]))
         for (let k = i; k <= j; k++) {
           const r = index[k]!
@@ -269,19 +334,37 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       },
       async append(head, body, at, seq) {
         if (at !== end) throw new ChainConflictError(`block ${seq} would be appended at byte ${at} but the log ends at ${end}`)
-        const client = await pool().connect()
-        try {
-          await client.query('BEGIN')
-          await client.query(`INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3)`, [id, seq, Buffer.concat([head, body])])
-          await client.query('SELECT pg_notify($1, $2)', [channel, `${hex}:${seq}`])
-          await client.query('COMMIT')
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => {})
-          if ((err as { code?: string }).code === '23505') throw new ChainConflictError(`block ${seq} of chain ${hex} was already appended by another writer; this chain is now read-only (reopen it to catch up)`)
-          throw err
-        } finally {
-          client.release()
-        }
+        const bytes = Buffer.concat([head, body])
+        // a lost connection is retried until the block lands or the log closes: the block is
+        // signed and next in line, so it is never given up for a transient fault; a COMMIT
+        // whose answer was lost may have landed, which the retry's duplicate key tells
+        let maybeLanded = false
+        await retryTransient(
+          async () => {
+            const { client, done } = await appendSession()
+            let committing = false
+            try {
+              await queryWithin(client, 'BEGIN')
+              await queryWithin(client, `INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3)`, [id, seq, bytes])
+              await queryWithin(client, 'SELECT pg_notify($1, $2)', [channel, `${hex}:${seq}`])
+              committing = true
+              await queryWithin(client, 'COMMIT')
+              done()
+            } catch (err) {
+              if (isTransientPgError(err)) {
+                maybeLanded ||= committing
+                done(err as Error)
+                throw err
+              }
+              await client.query('ROLLBACK').catch(() => {})
+              done()
+              if ((err as { code?: string }).code !== '23505') throw err
+              if (maybeLanded && (await landed(seq, bytes))) return
+              throw new ChainConflictError(`block ${seq} of chain ${hex} was already appended by another writer; this chain is now read-only (reopen it to catch up)`)
+            }
+          },
+          { what: `appending block ${seq}`, signal: closing.signal, logger },
+        )
         index.push({ seq, at, len: head.length + body.length })
         end += head.length + body.length
       },
@@ -317,6 +400,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       async close() {
         if (closed) return
         closed = true
+        closing.abort()
         listeners.clear()
         const l = listening
         listening = undefined

@@ -15,11 +15,14 @@ const running = new Set<Up>()
 
 /**
  * Starts `node bin/facet.js up ...args` (with `--no-graphql` unless `args` name
- * `--graphql`) in `cwd` (the repository by default), with `env` over this process's.
+ * `--graphql`) in `cwd` (the repository by default), with `env` over this process's;
+ * `wrap` turns the command line into another (e.g. to run it in a network namespace).
  */
-export function startUp(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Up {
+export function startUp(args: string[], options: { env?: Record<string, string>; cwd?: string; wrap?: (argv: string[]) => string[] } = {}): Up {
   const graphql = args.includes('--graphql') ? [] : ['--no-graphql']
-  const child = spawn(process.execPath, [FACET, 'up', ...graphql, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const argv = [process.execPath, FACET, 'up', ...graphql, ...args]
+  const [cmd, ...rest] = options.wrap ? options.wrap(argv) : argv
+  const child = spawn(cmd!, rest, { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
   const up: Up = { child, stdout: '', stderr: '', exited: new Promise(done => child.on('exit', (code, signal) => done({ code, signal }))) }
   child.stdout.setEncoding('utf8').on('data', d => (up.stdout += d))
   child.stderr.setEncoding('utf8').on('data', d => (up.stderr += d))

@@ -26,6 +26,8 @@ export async function cannotRunCluster(): Promise<string | undefined> {
 /** A throwaway PostgreSQL cluster in a temp folder, on a random port, trust auth, `fsync=off`. */
 export interface PgCluster {
   readonly port: number
+  /** True while the server runs (as far as this handle knows). */
+  readonly running: boolean
   /** `postgres://postgres@HOST:PORT/postgres`, on 127.0.0.1 unless `host` is given. */
   url(host?: string): string
   /** Stops the server (fast shutdown: sessions are terminated); resolves once it is down. */
@@ -48,6 +50,9 @@ export async function startPgCluster(options: { listen?: string[]; clients?: str
   const ctl = (args: string[]) => sh('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, ...args])
   const cluster: PgCluster = {
     port,
+    get running() {
+      return running
+    },
     url: (host = '127.0.0.1') => `postgres://postgres@${host}:${port}/postgres`,
     async start() {
       await ctl(['-l', `${dir}/log`, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=${listen} -c fsync=off`, 'start'])
