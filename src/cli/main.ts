@@ -10,6 +10,7 @@ import * as identity from './commands/identity.ts'
 import * as init from './commands/init.ts'
 import * as ls from './commands/ls.ts'
 import * as query from './commands/query.ts'
+import * as share from './commands/share.ts'
 import * as stat from './commands/stat.ts'
 import * as token from './commands/token.ts'
 import * as trust from './commands/trust.ts'
@@ -20,7 +21,7 @@ import { createCliLogger, LOG_LEVELS, parseLogFormat, parseLogLevel, type CliLog
 import { CliError, shared, type CommandModule } from './shared.ts'
 
 /** The commands `facet` offers, in help order. Add a command by adding its module here. */
-export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, verify, trust, compact, dataset]
+export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, share, verify, trust, compact, dataset]
 
 const { version } = createRequire(import.meta.url)('facetfs/package.json') as { version: string }
 
