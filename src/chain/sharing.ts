@@ -165,9 +165,10 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
  * `facet verify`), and the grant on `path` (withdrawn in the log, so an honest reader stops
  * using it). Without key rotation the reader keeps every key it unwrapped: it can still read
  * the folder, including what is written there later, with a client that ignores the
- * withdrawal. Throws {@link ShareError} when there is nothing to take back.
+ * withdrawal. With `onlyWrite`, the grant stays: the writer becomes a reader. Throws
+ * {@link ShareError} when there is nothing to take back.
  */
-export async function unshareChainPath(chain: Chain, path: string, reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>): Promise<UnshareReport> {
+export async function unshareChainPath(chain: Chain, path: string, reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>, options: { onlyWrite?: boolean } = {}): Promise<UnshareReport> {
   requireOwner(chain)
   path = normalise(path)
   const n = resolve(chain, path)
@@ -177,9 +178,9 @@ export async function unshareChainPath(chain: Chain, path: string, reader: Pick<
   const writer = chain.writers.get(hex)
   const events: ChainEvent[] = []
   if (writer && !writer.owner) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
-  const granted = tree.grants.some(g => g.ino === n.ino && r.equals(g.reader))
+  const granted = !options.onlyWrite && tree.grants.some(g => g.ino === n.ino && r.equals(g.reader))
   if (granted) events.push({ type: 'keyGrantDrop', ino: n.ino, reader: reader.keyId })
-  if (events.length === 0) throw new ShareError(`'${reader.name}' holds no grant on ${path} and is not a writer`)
+  if (events.length === 0) throw new ShareError(options.onlyWrite ? `'${reader.name}' is not a writer` : `'${reader.name}' holds no grant on ${path} and is not a writer`)
   await chain.commitEvents(events)
   for (const e of events) if (e.type === 'keyGrantDrop') tree.apply(e, 0)
   if (events.some(e => e.type === 'writerAuth')) chain.writers.delete(hex)
