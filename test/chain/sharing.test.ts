@@ -84,6 +84,22 @@ describe('sharing a chain with a second identity', () => {
     await close(b.vfs)
   })
 
+  it('lets a reader granted /a follow the owner\'s writes: new files in /a appear, new ones elsewhere stay absent', async () => {
+    const a = await aliceChain()
+    await shareChainPath(a.chain, '/a', bob)
+    const b = await mount(bob, bobHome, { readOnly: true })
+    expect(await names(b.vfs, '/c/a')).toEqual(['sub', 'x.txt'])
+    await a.vfs.writeFile('/c/a/sub/new.txt', 'followed\n')
+    await a.vfs.writeFile('/c/b/more.txt', 'still alice only\n')
+    await a.vfs.mkdir('/c/c')
+    await a.chain.sync()
+    const touched = await b.chain.catchUp()
+    expect(touched.size).toBeGreaterThan(0)
+    expect(await names(b.vfs, '/c')).toEqual(['a'])
+    expect(await names(b.vfs, '/c/a/sub')).toEqual(['new.txt', 'y.txt'])
+    expect((await b.vfs.readFile('/c/a/sub/new.txt')).toString()).toBe('followed\n')
+  })
+
   it('shows a nested grant at its path, the folders above it by name only', async () => {
     const a = await mount(alice, aliceHome, { create: true })
     await a.vfs.mkdir('/c/x')
