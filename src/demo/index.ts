@@ -172,15 +172,23 @@ async function demoChain(options: DemoOptions, unlocked: (identity: import('../c
   }
 }
 
-/** Opens `/files`; when a running `facet up` holds the writer lock, reads alongside it, following its blocks. */
+/**
+ * Opens `/files`; when a running `facet up` holds the writer lock, reads alongside it,
+ * following its blocks. An identity the chain takes no blocks from (a contact it was shared
+ * with) lets go of the writer lock at once, so the owner can go on writing, and follows too.
+ */
 async function openFiles(options: import('../chain/mount.ts').OpenChainMountOptions): Promise<Mount> {
   const { ChainLockedError, openChainMount } = await import('../chain/index.ts')
+  let mount
   try {
-    return await openChainMount(options)
+    mount = await openChainMount(options)
   } catch (err) {
     if (!(err instanceof ChainLockedError)) throw err
     return await openChainMount({ ...options, readOnly: true, mount: { follow: true, readOnlyWhy: 'another FacetFS process holds /files read-write; this one reads alongside it, following its writes' } })
   }
+  if (!mount.chain.readOnly) return mount
+  await mount.dispose?.()
+  return await openChainMount({ ...options, readOnly: true, mount: { follow: true } })
 }
 
 /** The dataset store `<home>/chains/datasets.chain`, read-only beside `facet dataset`, following its pushes. */
