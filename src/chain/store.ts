@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises'
-import { facetHome, keyIdOf, shortKeyId, type Identity } from '../crypto/identity.ts'
+import { facetHome, type Identity } from '../crypto/identity.ts'
 import { chunkClass } from '../crypto/padding.ts'
 import { randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
@@ -13,7 +13,6 @@ import {
   CHAIN_ID_BYTES,
   decodeBlock,
   DEFAULT_CHUNK_SIZE,
-  FILE_HEADER_BYTES,
   FORMAT_VERSION,
   frameHeader,
   FRAME_HEADER_BYTES,
@@ -31,8 +30,8 @@ import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
 import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
-import { unlockTree } from './sharing.ts'
-import { assessChain, describeChain, legacyTrustKey, movePin, pinOf, RollbackError, trustKey, writePin, writeTrust, type ChainFacts } from './trust.ts'
+import { openVerifiedLog } from './open-log.ts'
+import { RollbackError, writeTrust } from './trust.ts'
 
 const EMPTY = new Uint8Array(0)
 /** Written chunks this big or bigger are sealed by the chunk worker. */
@@ -221,82 +220,20 @@ export class Chain {
   }
 
   private static async openWith(backend: ChainBackend, options: ChainOptions, created: boolean): Promise<Chain> {
-    const path = backend.name
     const logger = options.logger ?? silentLogger
-    const readOnly = options.readOnly === true
-    const unlock = readOnly ? undefined : await backend.lock()
-    let fh: ChainLog | undefined
-    let pq: PqLease | undefined
+    const opened = await openVerifiedLog(backend, { ...options, logger }, created)
+    const { fh, verifier, tree, end, report, unlock, offsets } = opened
     try {
-      fh = await backend.open(readOnly)
-      const verifier = new BlockVerifier()
-      verifier.pool = () => (pq ??= acquirePqPool()).pool
-      let tree: ChainTree | undefined
-      const offsets: number[] = []
-      const id = options.identity
-      const me = Buffer.from(id.keyId)
-      let ownBlocks = 0
-      const size = await fh.size()
-      const scan = await scanLog(fh, verifier, v => {
-        tree ??= new ChainTree(v.block.chainId)
-        for (const e of v.block.events) tree.apply(e, v.bodyOffset)
-        offsets.push(v.frameOffset)
-        if (v.block.seq > 0 && me.equals(v.block.author)) ownBlocks++
-      }, FILE_HEADER_BYTES, size)
-      if (!tree) throw new ChainIntegrityError('the log holds no complete block', 0, FILE_HEADER_BYTES)
-      tree.padding = options.padding !== false
-      const report: OpenReport = { blocks: scan.blocks, events: scan.events, headSeq: verifier.headSeq, tornTail: scan.tornTail }
-      const torn = scan.tornTail
-      // a store that appends whole blocks atomically has no torn writes: a damaged last block was altered
-      if (torn && !backend.tornTails) throw new ChainIntegrityError('damaged frame (bad length or checksum): the block was altered', torn.seq, torn.offset)
-      const home = options.home ?? facetHome()
-      const genesis = verifier.genesis!
-      const facts: ChainFacts = {
-        key: trustKey(backend),
-        legacyKey: legacyTrustKey(backend),
-        chainId: tree.chainId,
-        ownerName: genesis.ownerName,
-        ownerKeyId: keyIdOf(genesis.ownerSigningKey, genesis.ownerKemKey),
-        baseSeq: verifier.baseSeq,
-        headSeq: verifier.headSeq,
-        hashAt: s => verifier.hashAt(s),
-        tornTail: torn,
-        ownBlocks,
-      }
-      const trust = options.trust === false ? undefined : await assessChain(home, facts)
-      if (trust?.untrusted) throw trust.untrusted
-      if (trust?.rollback) {
-        if (!options.allowRollback) throw trust.rollback
-        report.rollbackAccepted = trust.rollback.message
-        logger.warn({ path }, `accepted by override (--allow-rollback): ${trust.rollback.message}`)
-      }
-      // the root key, or (a reader of some folders only) the keys of the folders granted
-      unlockTree(tree, id, path)
-      // every check has passed: only now is anything changed on disk
-      if (torn) {
-        if (!readOnly) await fh.truncate(torn.offset)
-        logger.warn({ path, offset: torn.offset, bytes: torn.bytes, seq: torn.seq, reason: torn.reason }, `chain ${path}: torn tail of ${torn.bytes} bytes after block ${torn.seq - 1} ${readOnly ? 'ignored' : 'cut'} (an unfinished write from a crash: ${torn.reason})`)
-      }
-      if (trust?.pin && trust.legacy) await movePin(home, trust.pin, facts.key)
-      if (trust && !trust.pin) {
-        const pin = pinOf(facts)
-        await writePin(home, pin)
-        report.pinned = pin
-        const notMine = !me.equals(facts.ownerKeyId) ? ` — not the identity opening it ('${id.name}', key ${shortKeyId(id.keyId)}): trust it only if you expected someone else's chain here` : ''
-        if (created) logger.info({ path }, `chain ${path}: pinned ${describeChain(pin)}`)
-        else logger.warn({ path, chainId: pin.chainId, owner: pin.owner.keyId }, `chain ${path}: first use here; pinned ${describeChain(pin)}${notMine}`)
-      }
-      const chain = new Chain(backend, fh, verifier, tree, scan.end, report, { ...options, logger }, unlock, pq)
+      const chain = new Chain(backend, fh, verifier, tree, end, report, { ...options, logger }, unlock, opened.pq)
       chain.blockOffsets.push(...offsets)
-      if (options.trust !== false && !readOnly) {
+      if (options.trust !== false && options.readOnly !== true) {
         chain.trustDirty = true
         await chain.writeTrustNow()
       }
-      pq = undefined
       return chain
     } catch (err) {
-      await pq?.release()
-      await fh?.close()
+      await opened.pq?.release()
+      await fh.close()
       await unlock?.()
       throw err
     }
