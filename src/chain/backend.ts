@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { watch } from 'chokidar'
 import type { LockTable } from '../vfs/locks/table.ts'
 import type { Logger } from '../vfs/log.ts'
+import type { WriteLease } from './shared-writing.ts'
 import type { StatFs } from '../vfs/node.ts'
 import { fileHeader, frame, FRAME_HEADER_BYTES } from './format.ts'
 import { exists, fsyncDir, lockLog, LogReplacedError, type LogReader } from './log.ts'
@@ -35,6 +36,12 @@ export interface ChainBackend {
    * process serving it, for that machine alone.
    */
   locks?(chainId: Uint8Array, logger?: Logger): LockTable
+  /**
+   * The write lease of a chain that several nodes write at once (PostgreSQL with
+   * `sharedWriters`): `lock` then takes a lock shared by those writers, and each commit
+   * and namespace change holds the lease (see shared-writing.ts). Absent: one writer.
+   */
+  lease?(chainId: Uint8Array, logger: Logger): WriteLease
 }
 
 /** An open log of a {@link ChainBackend}. */

@@ -14,6 +14,7 @@ import type {
   DirEntry,
   DirPage,
   FileHandle,
+  MaybePromise,
   NodeCreate,
   NodeExchange,
   NodeFsync,
@@ -84,9 +85,9 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
     return this.ctx.chain.namespace.attr(this.inode, this.ctx.tree)
   }
 
-  setattr(changes: AttrChanges): void {
+  setattr(changes: AttrChanges): MaybePromise<void> {
     this.mutable()
-    this.ctx.chain.namespace.setattr(this.inode, changes)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.setattr(this.inode, changes))
   }
 
   getxattr(name: string): Uint8Array | undefined {
@@ -97,14 +98,14 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
     return this.ctx.chain.namespace.listxattr(this.inode, this.ctx.tree)
   }
 
-  setxattr(name: string, value: Uint8Array): void {
+  setxattr(name: string, value: Uint8Array): MaybePromise<void> {
     this.mutable()
-    this.ctx.chain.namespace.setxattr(this.inode, name, value)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.setxattr(this.inode, name, value))
   }
 
-  removexattr(name: string): void {
+  removexattr(name: string): MaybePromise<void> {
     this.mutable()
-    this.ctx.chain.namespace.removexattr(this.inode, name)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.removexattr(this.inode, name))
   }
 
   protected mutable(): void {
@@ -115,8 +116,14 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
 class ChainFile extends ChainNode implements NodeOpen, NodeRead, NodeWrite, NodeTruncate, NodeFsync {
   readonly kind = 'file' as const
 
-  open(flags: OpenFlags): FileHandle {
+  open(flags: OpenFlags): MaybePromise<FileHandle> {
     if (flags.write) this.mutable()
+    // close-to-open across nodes: what another node closed before this open is read whole
+    if (this.ctx.live && this.ctx.chain.sharedWriters) return this.ctx.chain.catchUp().then(() => this.handle())
+    return this.handle()
+  }
+
+  private handle(): FileHandle {
     let wrote = false
     const { chain, tree } = this.ctx
     const n = this.inode
@@ -186,7 +193,14 @@ class ChainDir
 {
   readonly kind = 'dir' as const
 
-  lookup(name: string): VNode | undefined {
+  lookup(name: string): MaybePromise<VNode | undefined> {
+    const found = this.find(name)
+    // a name another node made a moment ago is not missed: a miss looks for new blocks first
+    if (found || !this.ctx.live || !this.ctx.chain.sharedWriters) return found
+    return this.ctx.chain.catchUp().then(() => this.find(name))
+  }
+
+  private find(name: string): VNode | undefined {
     const { chain, tree } = this.ctx
     const child = chain.lookup(this.inode, name, tree)
     if (child) return nodeOf(this.ctx, child)
@@ -214,51 +228,55 @@ class ChainDir
     if (name === HISTORY_NAME && this.inode.ino === ROOT_INO && this.ctx.history) throw vfsError('EEXIST', 'the name is reserved for the history view')
   }
 
-  create(name: string, mode: number, ctx: OpContext): VNode {
+  create(name: string, mode: number, ctx: OpContext): MaybePromise<VNode> {
     this.add(name)
-    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'file', mode, ctx))
+    return this.ctx.chain.atomic(() => nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'file', mode, ctx)))
   }
 
-  mkdir(name: string, mode: number, ctx: OpContext): VNode {
+  mkdir(name: string, mode: number, ctx: OpContext): MaybePromise<VNode> {
     this.add(name)
-    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'dir', mode, ctx))
+    return this.ctx.chain.atomic(() => nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'dir', mode, ctx)))
   }
 
-  symlink(name: string, target: string, ctx: OpContext): VNode {
+  symlink(name: string, target: string, ctx: OpContext): MaybePromise<VNode> {
     this.add(name)
-    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'symlink', 0o777, ctx, target))
+    return this.ctx.chain.atomic(() => nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, 'symlink', 0o777, ctx, target)))
   }
 
-  mknod(name: string, kind: SpecialKind, mode: number, rdev: number, ctx: OpContext): VNode {
+  mknod(name: string, kind: SpecialKind, mode: number, rdev: number, ctx: OpContext): MaybePromise<VNode> {
     this.add(name)
-    return nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, kind, mode, ctx, undefined, rdev))
+    return this.ctx.chain.atomic(() => nodeOf(this.ctx, this.ctx.chain.make(this.inode, name, kind, mode, ctx, undefined, rdev)))
   }
 
-  link(name: string, target: VNode): void {
+  link(name: string, target: VNode): MaybePromise<void> {
     this.add(name)
     if (!(target instanceof ChainNode) || target.ctx !== this.ctx) throw vfsError('EXDEV')
-    this.ctx.chain.namespace.link(this.inode, name, target.inode)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.link(this.inode, name, target.inode))
   }
 
-  unlink(name: string): void {
+  unlink(name: string): MaybePromise<void> {
     this.mutable()
-    this.ctx.chain.namespace.remove(this.inode, name)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.remove(this.inode, name))
   }
 
-  rmdir(name: string): void {
+  rmdir(name: string): MaybePromise<void> {
     this.mutable()
-    const child = this.ctx.chain.lookup(this.inode, name)
-    if (!child) throw vfsError('ENOENT')
-    if (this.ctx.tree.meta(child).kind !== 'dir') throw vfsError('ENOTDIR')
-    this.ctx.chain.namespace.remove(this.inode, name)
+    return this.ctx.chain.atomic(() => {
+      const child = this.ctx.chain.lookup(this.inode, name)
+      if (!child) throw vfsError('ENOENT')
+      if (this.ctx.tree.meta(child).kind !== 'dir') throw vfsError('ENOTDIR')
+      this.ctx.chain.namespace.remove(this.inode, name)
+    })
   }
 
-  rename(name: string, newParent: VNode, newName: string): void {
-    this.ctx.chain.namespace.rename(this.inode, name, this.sibling(newParent, newName).inode, newName)
+  rename(name: string, newParent: VNode, newName: string): MaybePromise<void> {
+    const to = this.sibling(newParent, newName)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.rename(this.inode, name, to.inode, newName))
   }
 
-  exchange(name: string, newParent: VNode, newName: string): void {
-    this.ctx.chain.namespace.exchange(this.inode, name, this.sibling(newParent, newName).inode, newName)
+  exchange(name: string, newParent: VNode, newName: string): MaybePromise<void> {
+    const to = this.sibling(newParent, newName)
+    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.exchange(this.inode, name, to.inode, newName))
   }
 
   /** Checks that a name may move to `newName` in `newParent`, a folder of this same tree. */
@@ -364,7 +382,7 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
   compactor?.start()
   let stopWatch: (() => Promise<void>) | undefined
   let host: ViewContext | undefined
-  if (options.follow) {
+  if (options.follow ?? chain.sharedWriters) {
     let busy: Promise<void> = Promise.resolve()
     let stopped = false
     let retry: NodeJS.Timeout | undefined

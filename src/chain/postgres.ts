@@ -6,6 +6,7 @@ import { FILE_HEADER_BYTES, fileHeader, frameHeader } from './format.ts'
 import { postgresLockTable } from './locks/postgres.ts'
 import { postgresTrustKey } from './postgres-location.ts'
 import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
+import { postgresWriteLease } from './pg-lease.ts'
 import { ChainLockedError } from './log.ts'
 import { connectWithin, isTransientPgError, PG_CALL_TIMEOUT_MS, PG_READ_RETRY_MS, queryWithin, retryTransient } from './pg-retry.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
@@ -20,6 +21,14 @@ export interface PostgresBackendOptions {
   table?: string
   /** The chain's id (32 hex digits); needed only when the table holds more than one chain. */
   chainId?: string
+  /**
+   * Lets several processes (on any machines) write the chain at once, each with its own
+   * identity among the chain's writers: they take turns through a write lease (see
+   * `pg-lease.ts` and `shared-writing.ts`) instead of one of them holding the chain. A
+   * process opening without it is refused while shared writers are in, and the other way
+   * round. @default false
+   */
+  sharedWriters?: boolean
 }
 
 /** Thrown when a block's `seq` is already taken in the table: another writer appended first. */
@@ -115,7 +124,8 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     if (options.pool) return options.pool
     if (!own) {
       // a statement or a connect that takes longer counts the connection dead: a cut network fails calls, never hangs them
-      own = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: PG_CALL_TIMEOUT_MS, query_timeout: PG_CALL_TIMEOUT_MS, keepAlive: true })
+      // shared writers hold three sessions of their own (the shared lock, the lease, its listening)
+      own = new pg.Pool({ connectionString: options.url, max: options.sharedWriters ? 8 : 4, connectionTimeoutMillis: PG_CALL_TIMEOUT_MS, query_timeout: PG_CALL_TIMEOUT_MS, keepAlive: true })
       // an idle connection that drops is replaced on the next query; the error is not fatal
       own.on('error', () => {})
     }
@@ -152,9 +162,36 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     if (!id) throw Object.assign(new Error(`no chain in ${name()}`), { code: 'ENOENT' })
     return id
   }
-  const lockKeys = (id: Buffer): [number, number] => {
-    const h = createHash('sha256').update(`facet-chain-lock/1:${table}:`).update(id).digest()
+  const lockKeys = (id: Buffer, what = 'lock'): [number, number] => {
+    const h = createHash('sha256').update(`facet-chain-${what}/1:${table}:`).update(id).digest()
     return [h.readInt32LE(0), h.readInt32LE(4)]
+  }
+  /** Shared writers hold the writer lock in shared mode: they keep out a single writer (and it them), not each other. */
+  const sharedLock = async (id: Buffer, keys: [number, number]): Promise<() => Promise<void>> => {
+    const client = await connectWithin(pool())
+    openLogs++
+    let ok = false
+    try {
+      ok = (await queryWithin<{ ok: boolean }>(client, 'SELECT pg_try_advisory_lock_shared($1::int, $2::int) AS ok', keys)).rows[0]!.ok
+      if (!ok) throw new ChainLockedError(`chain ${id.toString('hex')} in ${table} is open for writing by a single writer; open it with shared writers only once that one closes`)
+    } finally {
+      if (!ok) {
+        client.release()
+        openLogs--
+        await release()
+      }
+    }
+    client.on('error', () => {})
+    return async () => {
+      try {
+        await queryWithin(client, 'SELECT pg_advisory_unlock_shared($1::int, $2::int)', keys)
+        client.release()
+      } catch (err) {
+        client.release(err as Error)
+      }
+      openLogs--
+      await release()
+    }
   }
 
   const backend: ChainBackend = {
@@ -189,6 +226,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     async lock() {
       const id = await need()
       const [k1, k2] = lockKeys(id)
+      if (options.sharedWriters) return sharedLock(id, [k1, k2])
       const client = await pool().connect()
       openLogs++
       let ok = false
@@ -225,6 +263,9 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         await release()
       }
     },
+    ...(options.sharedWriters
+      ? { lease: (id: Uint8Array, log: Logger) => postgresWriteLease({ pool, channel, chainHex: Buffer.from(id).toString('hex'), keys: lockKeys(Buffer.from(id), 'lease'), logger: log }) }
+      : {}),
     locks(id, log) {
       if (log) logger = log
       openLogs++
@@ -280,6 +321,8 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       const last = index.length > 0 ? index[index.length - 1]!.seq : -1
       const { rows } = await read<{ seq: string; len: number }>('reading the chain index', `SELECT seq, octet_length(bytes) AS len FROM ${qt} WHERE chain_id = $1 AND seq > $2 ORDER BY seq`, [id, last])
       for (const r of rows) {
+        // a look that raced with another (or with this log's own append) adds each row once
+        if (index.length > 0 && Number(r.seq) <= index[index.length - 1]!.seq) continue
         index.push({ seq: Number(r.seq), at: end, len: r.len })
         end += r.len
       }
@@ -365,8 +408,10 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
           },
           { what: `appending block ${seq}`, signal: closing.signal, logger },
         )
-        index.push({ seq, at, len: head.length + body.length })
-        end += head.length + body.length
+        if (index.length === 0 || index[index.length - 1]!.seq < seq) {
+          index.push({ seq, at, len: head.length + body.length })
+          end += head.length + body.length
+        }
       },
       async truncate() {
         throw new Error('a PostgreSQL chain has no torn tail to cut')

@@ -23,7 +23,7 @@ import {
 } from './format.ts'
 import { chunkAad, wrapForReader } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
-import { BlockVerifier, ChainIntegrityError, scanLog, type ChainWriter, type LogReader, type VerifiedBlock } from './log.ts'
+import { BlockVerifier, ChainIntegrityError, type ChainWriter, type LogReader } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
 import { Namespace, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
@@ -31,6 +31,8 @@ import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
 import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
 import { openVerifiedLog } from './open-log.ts'
+import { applyAppended, readAppended } from './catch-up.ts'
+import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -114,6 +116,10 @@ export class Chain {
   private readonly options: ChainOptions
   private unlock: (() => Promise<void>) | undefined
   private readonly listeners = new Set<(inos: Set<number>) => void>()
+  /** The write lease, on a chain that several nodes write (see shared-writing.ts). */
+  private readonly shared: SharedWriting | undefined
+  /** Settles when the last catch-up is done: catch-ups run one at a time. */
+  private catching: Promise<unknown> = Promise.resolve()
 
   private constructor(
     /** Where the blocks are stored. */
@@ -145,6 +151,8 @@ export class Chain {
     this.readOnly = options.readOnly === true || !canWrite
     if (this.readOnly) void pq?.release()
     else this.pq = pq ?? acquirePqPool()
+    const lease = this.readOnly ? undefined : backend.lease?.(tree.chainId, this.logger)
+    this.shared = lease && new SharedWriting(lease, { catchUp: () => this.catchUp() }, this.logger)
     this.headFormat = verifier.formatVersion
     this.namespace = new Namespace(tree, this.sink())
     this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
@@ -305,6 +313,34 @@ export class Chain {
         if (n.dirty && this.dirtyInodes.delete(n)) this.dirtyBytes -= n.dirty.size * this.chunkSize
       },
     }
+  }
+
+  /**
+   * Runs a change of the namespace (create, rename, chmod…). On a chain that several nodes
+   * write, it runs holding the write lease, after catching up with the other writers, so
+   * it is checked against the newest tree (a conflicting one fails as on a local
+   * filesystem: EEXIST, ENOENT, ENOTEMPTY), and returns once its block is committed.
+   * Otherwise it runs at once and goes with the next block.
+   */
+  atomic<T>(change: () => T): T | Promise<T> {
+    const shared = this.shared
+    if (!shared) return change()
+    return (async () => {
+      this.writable()
+      await shared.enter()
+      try {
+        const out = change()
+        await this.sync()
+        return out
+      } finally {
+        shared.leave()
+      }
+    })()
+  }
+
+  /** True when several nodes write this chain at once (see {@link atomic}). */
+  get sharedWriters(): boolean {
+    return this.shared !== undefined
   }
 
   /** Makes a child of `dir` (see {@link Namespace.make}). */
@@ -585,8 +621,21 @@ export class Chain {
     return this.next
   }
 
-  /** Seals, signs and appends one block; calls `signed` once the next commit may start signing. */
+  /** Seals, signs and appends one block (holding the write lease, on a chain several nodes write); calls `signed` once the next commit may start signing. */
   private async commit(signed: () => void): Promise<void> {
+    const shared = this.shared
+    if (!shared) return this.commitNow(signed)
+    if (this.failed) throw vfsError('EIO', this.failed.message)
+    if (!this.hasWork) return
+    await shared.enter(true)
+    try {
+      await this.commitNow(signed)
+    } finally {
+      shared.leave()
+    }
+  }
+
+  private async commitNow(signed: () => void): Promise<void> {
     if (this.failed) throw vfsError('EIO', this.failed.message)
     if (!this.hasWork) return
     if (this.timer) {
@@ -751,6 +800,7 @@ export class Chain {
       await this.running
       if (!this.readOnly) await this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
       for (const l of this.listeners) l(new Set())
+      await this.shared?.close()
       await this.pq?.release()
       this.pq = undefined
       await this.reader.settle()
@@ -795,53 +845,70 @@ export class Chain {
   /** True when the last {@link catchUp} saw a block still being written (look again soon). */
   behind = false
 
-  /** Reads blocks appended since the last look (by another process) and applies them; returns the inodes they touched. */
-  async catchUp(): Promise<Set<number>> {
-    const touched = new Set<number>()
-    if (this.closed) return touched
-    const size = await this.fh.size()
-    if (size <= this.end) return touched
-    const verifier = this.followVerifier()
-    // signatures are checked on the worker threads; blocks are applied only once all of them pass
-    verifier.pool = () => {
-      if (this.closed) throw vfsError('EIO', 'the chain is closed')
-      return (this.pq ??= acquirePqPool()).pool
-    }
-    verifier.inlineBlocks = 0
-    const found: VerifiedBlock[] = []
-    const scan = await scanLog(this.fh, verifier, v => void found.push(v), this.end, size)
-    if (this.closed) return touched
-    for (const v of found) {
-      for (const e of v.block.events) {
-        if (e.type === 'linkPut' || e.type === 'linkDrop') touched.add(e.type === 'linkPut' ? e.dir : (this.tree.links.get(e.link)?.dir ?? ROOT_INO))
-        this.tree.apply(e, v.bodyOffset)
-        if ('ino' in e) {
-          touched.add(e.ino)
-          const n = this.tree.inodes.get(e.ino)
-          if (n) touched.add(n.keyParent)
-        }
-      }
-      this.blockOffsets.push(v.frameOffset)
-    }
+  /**
+   * Reads blocks appended since the last look (by another process or node) and applies
+   * them; returns the inodes they touched. Catch-ups run one at a time. On a chain that
+   * several nodes write, this node's uncommitted content stays on top (see catch-up.ts),
+   * and while it holds the write lease nothing new can be there.
+   */
+  catchUp(): Promise<Set<number>> {
+    const p = this.catching.then(() => this.catchUpNow())
+    this.catching = p.catch(() => {})
+    return p
+  }
+
+  private async catchUpNow(): Promise<Set<number>> {
+    if (this.closed || this.shared?.held) return new Set()
+    const found = await readAppended({
+      log: this.fh,
+      end: this.end,
+      chainId: this.chainId,
+      chunkSize: this.chunkSize,
+      ownerName: this.ownerName,
+      baseSeq: this.baseSeq,
+      headSeq: this.headSeq,
+      headHash: this.headHash,
+      headFormat: this.headFormat,
+      writers: this.writers,
+      pool: () => {
+        if (this.closed) throw vfsError('EIO', 'the chain is closed')
+        return (this.pq ??= acquirePqPool()).pool
+      },
+    })
+    if (!found || this.closed) return new Set()
+    const local = this.shared && { dirtyMeta: this.dirtyMeta, pendingRefs: this.pendingRefs, chunkSize: this.chunkSize, emit: (e: ChainEvent) => void this.pending.push(e) }
+    const touched = applyAppended(this.tree, found.blocks, local)
+    if (local) this.dropChangesOfDeleted()
+    for (const v of found.blocks) this.blockOffsets.push(v.frameOffset)
+    const { verifier, scan } = found
     this.end = scan.end
     this.headSeq = this.tipSeq = verifier.headSeq
     this.headHash = this.tipHash = verifier.headHash
     this.headFormat = verifier.formatVersion
+    this.writers = verifier.writers
     this.behind = scan.tornTail !== undefined
     if (touched.size > 0) for (const l of this.listeners) l(touched)
     return touched
   }
 
-  private followVerifier(): BlockVerifier {
-    const v = new BlockVerifier()
-    v.genesis = { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: this.chunkSize, ownerName: this.ownerName, ownerSigningKey: new Uint8Array(), ownerKemKey: new Uint8Array() }
-    v.chainId = this.chainId
-    v.baseSeq = this.baseSeq
-    v.headSeq = this.headSeq
-    v.headHash = this.headHash
-    v.formatVersion = this.headFormat
-    for (const [k, w] of this.writers) v.writers.set(k, w)
-    return v
+  /** Forgets the uncommitted content of files another writer removed meanwhile (written to an unlinked file, it goes with it). */
+  private dropChangesOfDeleted(): void {
+    const gone = (ino: number) => this.tree.inodes.get(ino)?.deleted === true
+    // a chunk still being sealed is kept: its slot is given back with its block
+    const dropped = new Set<ChainEvent>()
+    this.pendingRefs = this.pendingRefs.filter(({ e, ref }) => {
+      if (!gone(e.ino) || ref.sealing) return true
+      const slot = this.sealSlotOf.get(e)
+      if (slot !== undefined) {
+        this.sealSlotOf.delete(e)
+        this.seals!.give(slot)
+      }
+      this.pendingBytes -= ref.len
+      dropped.add(e)
+      return false
+    })
+    this.pending = this.pending.filter(e => !dropped.has(e) && !(e.type === 'chunksCut' && gone(e.ino)))
+    for (const n of this.dirtyMeta) if (n.deleted) this.dirtyMeta.delete(n)
   }
 
   /** The log's current size in bytes. */

@@ -1,0 +1,120 @@
+import type { PqPool } from '../crypto/pq-pool.ts'
+import type { ChainLog } from './backend.ts'
+import { FORMAT_VERSION, ROOT_INO, type ChainEvent, type ChunkPutEvent } from './format.ts'
+import { BlockVerifier, scanLog, type ChainWriter, type ScanResult, type VerifiedBlock } from './log.ts'
+import type { ChainTree, ChunkRef, Inode } from './tree.ts'
+
+/** Where an open chain stands, for reading the blocks appended after it. */
+export interface ChainPosition {
+  log: ChainLog
+  /** Where the blocks this chain has applied end. */
+  end: number
+  chainId: Uint8Array
+  chunkSize: number
+  ownerName: string
+  baseSeq: number
+  headSeq: number
+  headHash: Buffer
+  headFormat: number
+  writers: Map<string, ChainWriter>
+  /** The signature workers (checking signatures off the main thread). */
+  pool(): PqPool
+}
+
+/** Blocks appended after a {@link ChainPosition}, verified and not yet applied. */
+export interface Appended {
+  blocks: VerifiedBlock[]
+  scan: ScanResult
+  /** The verifier after them: head, format and writers as the last block leaves them. */
+  verifier: BlockVerifier
+}
+
+/**
+ * Reads and verifies the blocks another process (or node) appended after `at`, continuing
+ * its hash chain and its writers (a writer authorised or revoked in one block counts for
+ * the next); signatures are checked on the worker threads. Undefined when there are none.
+ */
+export async function readAppended(at: ChainPosition): Promise<Appended | undefined> {
+  const size = await at.log.size()
+  if (size <= at.end) return undefined
+  const v = new BlockVerifier()
+  v.genesis = { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: at.chunkSize, ownerName: at.ownerName, ownerSigningKey: new Uint8Array(), ownerKemKey: new Uint8Array() }
+  v.chainId = at.chainId
+  v.baseSeq = at.baseSeq
+  v.headSeq = at.headSeq
+  v.headHash = at.headHash
+  v.formatVersion = at.headFormat
+  for (const [k, w] of at.writers) v.writers.set(k, w)
+  v.pool = at.pool
+  v.inlineBlocks = 0
+  const blocks: VerifiedBlock[] = []
+  const scan = await scanLog(at.log, v, b => void blocks.push(b), at.end, size)
+  return { blocks, scan, verifier: v }
+}
+
+/**
+ * What this node changed and has not committed yet: content written to files (their
+ * size and times, sealed chunks waiting for the next block). Metadata changes of a chain
+ * that several nodes write are committed before they return, so only content waits.
+ */
+export interface LocalChanges {
+  /** Inodes whose metadata (size, times) changed here. */
+  dirtyMeta: Set<Inode>
+  /** Sealed chunks waiting for the next block, each with the place it takes in its inode. */
+  pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]
+  chunkSize: number
+  /** Queues an event for this node's next block. */
+  emit(e: ChainEvent): void
+}
+
+/**
+ * Applies verified blocks of other writers to `tree` and returns the inodes they touched
+ * (and the folders whose entries changed). With `local`, this node's uncommitted content
+ * stays on top, as its next block will put it in the log: a file's size and times are this
+ * node's, over whatever else the other writers changed of it (a rename, a chmod), and the
+ * chunks it wrote replace theirs — the last close wins, whole.
+ */
+export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: LocalChanges): Set<number> {
+  const touched = new Set<number>()
+  const mine = new Map<Inode, { size: number; mtimeNs: bigint; ctimeNs: bigint }>()
+  for (const n of local?.dirtyMeta ?? []) if (n.meta) mine.set(n, { size: n.meta.size, mtimeNs: n.meta.mtimeNs, ctimeNs: n.meta.ctimeNs })
+  for (const v of blocks) {
+    for (const e of v.block.events) {
+      if (e.type === 'linkPut' || e.type === 'linkDrop') touched.add(e.type === 'linkPut' ? e.dir : (tree.links.get(e.link)?.dir ?? ROOT_INO))
+      tree.apply(e, v.bodyOffset)
+      if (hasIno(e)) {
+        touched.add(e.ino)
+        const n = tree.inodes.get(e.ino)
+        if (n) touched.add(n.keyParent)
+      }
+    }
+  }
+  if (!local) return touched
+  for (const [n, m] of mine) {
+    if (n.deleted || n.meta) continue
+    // another writer put this inode's metadata: keep theirs, with this node's content facts
+    const now = tree.meta(n)
+    now.size = m.size
+    now.mtimeNs = m.mtimeNs
+    if (m.ctimeNs > now.ctimeNs) now.ctimeNs = m.ctimeNs
+    // chunks another writer put past this node's end would show again if the file grew
+    const keep = Math.ceil(m.size / local.chunkSize)
+    let cut = false
+    for (const i of [...n.chunks.keys()]) {
+      if (i >= keep) {
+        n.chunks.delete(i)
+        cut = true
+      }
+    }
+    if (cut) local.emit({ type: 'chunksCut', ino: n.ino, from: keep })
+  }
+  for (const { e, ref } of local.pendingRefs) {
+    const n = tree.inodes.get(e.ino)
+    if (n && !n.deleted && n.chunks.get(e.index) !== ref) n.chunks.set(e.index, ref)
+  }
+  return touched
+}
+
+function hasIno(e: ChainEvent): e is ChainEvent & { ino: number } {
+  return 'ino' in e
+}

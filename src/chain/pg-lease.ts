@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto'
+import type pg from 'pg'
+import type { Logger } from '../vfs/log.ts'
+import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
+import type { WriteLease } from './shared-writing.ts'
+
+/** How long a node waits for the holder to hand the write lease over before the change fails with EIO. @default 30 s */
+export const LEASE_WAIT_MS = 30_000
+/** How often a waiting node asks again (a NOTIFY can be missed by a holder whose listening connection was down). */
+const ASK_EVERY_MS = 250
+
+/** Where a {@link postgresWriteLease} lives. */
+export interface PostgresLeaseOptions {
+  pool: () => pg.Pool
+  /** The NOTIFY channel of the chain's table. */
+  channel: string
+  /** The chain id, hex. */
+  chainHex: string
+  /** The advisory lock keys of the lease (not the writer lock's). */
+  keys: [number, number]
+  logger: Logger
+  /** @default {@link LEASE_WAIT_MS} */
+  waitMs?: number
+}
+
+/**
+ * The write lease of a chain in PostgreSQL: a session-level advisory lock on a connection
+ * of its own. A node that wants it sends `NOTIFY <channel>, '<chain>:want:<node>'` (again
+ * every 250 ms while it waits) and blocks on the lock, with `lock_timeout` as its bound;
+ * the holder hears the ask on its listening connection and releases once idle. If the
+ * holder's session dies, the server frees the lock at once; the table's primary key
+ * `(chain_id, seq)` still refuses a block appended out of turn, so no two blocks ever
+ * claim one place in the chain.
+ */
+export function postgresWriteLease(options: PostgresLeaseOptions): WriteLease {
+  const me = randomBytes(6).toString('hex')
+  const wantPrefix = `${options.chainHex}:want:`
+  const waitMs = options.waitMs ?? LEASE_WAIT_MS
+  const wantedBy = new Set<() => void>()
+  let client: pg.PoolClient | undefined
+  let listening: Listening | undefined
+
+  const listen = () => {
+    listening ??= listenWithHeartbeat({
+      connect: () => options.pool().connect(),
+      channel: options.channel,
+      onNotify: payload => {
+        if (!payload.startsWith(wantPrefix) || payload.slice(wantPrefix.length) === me) return
+        for (const fn of wantedBy) fn()
+      },
+      onResync: () => {},
+    })
+    listening.ready.catch(() => {})
+  }
+  const ask = () => options.pool().query('SELECT pg_notify($1, $2)', [options.channel, `${wantPrefix}${me}`])
+
+  return {
+    async acquire() {
+      listen()
+      const c = await options.pool().connect()
+      try {
+        const ok = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', options.keys)).rows[0]!.ok
+        if (!ok) {
+          await c.query(`SET lock_timeout = ${Math.max(1, Math.round(waitMs))}`)
+          await ask()
+          const again = setInterval(() => void ask().catch(() => {}), ASK_EVERY_MS)
+          try {
+            await c.query('SELECT pg_advisory_lock($1::int, $2::int)', options.keys)
+          } catch (err) {
+            if ((err as { code?: string }).code === '55P03') throw new Error(`the node holding the chain's write lease did not hand it over within ${waitMs} ms`)
+            throw err
+          } finally {
+            clearInterval(again)
+            await c.query('RESET lock_timeout').catch(() => {})
+          }
+        }
+      } catch (err) {
+        c.release(err as Error)
+        throw err
+      }
+      c.on('error', () => {})
+      client = c
+    },
+    async release() {
+      const c = client
+      client = undefined
+      if (!c) return
+      try {
+        await c.query('SELECT pg_advisory_unlock($1::int, $2::int)', options.keys)
+        c.release()
+      } catch (err) {
+        c.release(err as Error)
+        throw err
+      }
+    },
+    onWanted(fn) {
+      wantedBy.add(fn)
+      listen()
+    },
+    async close() {
+      wantedBy.clear()
+      const l = listening
+      listening = undefined
+      await l?.stop()
+      if (client) {
+        const c = client
+        client = undefined
+        await c.query('SELECT pg_advisory_unlock($1::int, $2::int)', options.keys).then(
+          () => c.release(),
+          err => c.release(err as Error),
+        )
+      }
+    },
+  }
+}
