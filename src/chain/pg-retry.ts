@@ -3,8 +3,11 @@ import { silentLogger, type Logger } from '../vfs/log.ts'
 
 /** How long one statement, or getting a connection, may take before the call counts the connection dead, in ms. */
 export const PG_CALL_TIMEOUT_MS = 10_000
-/** How long a read keeps retrying a lost connection before it fails (EIO): a server restart of a few seconds goes unseen. */
-export const PG_READ_RETRY_MS = 10_000
+/**
+ * How long a read keeps retrying a lost connection before it fails (EIO): a server restart
+ * of a few seconds goes unseen, and a page read the kernel tries twice still fails within 10 s.
+ */
+export const PG_READ_RETRY_MS = 5_000
 
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300'])
 const TRANSIENT_MESSAGES = [/connection terminated/i, /query read timeout/i, /timeout exceeded when trying to connect/i, /not queryable/i, /connection (?:is )?(?:closed|lost)/i]
@@ -75,7 +78,28 @@ export function connectWithin(pool: pg.Pool, ms: number = PG_CALL_TIMEOUT_MS): P
   })
 }
 
-/** Runs `text` on `client` within {@link PG_CALL_TIMEOUT_MS}. */
-export function queryWithin<R extends pg.QueryResultRow>(client: pg.ClientBase, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-  return client.query<R>({ text, ...(values ? { values } : {}), query_timeout: PG_CALL_TIMEOUT_MS } as pg.QueryConfig)
+/** Runs `text` on `client`, failing (a transient error) after `ms`. */
+export function queryWithin<R extends pg.QueryResultRow>(client: pg.ClientBase, text: string, values?: unknown[], ms: number = PG_CALL_TIMEOUT_MS): Promise<pg.QueryResult<R>> {
+  return client.query<R>({ text, ...(values ? { values } : {}), query_timeout: ms } as pg.QueryConfig)
+}
+
+/**
+ * Runs a read-only query on a pool connection, retrying a lost connection until `forMs` have
+ * passed since the first try, connect and statement included; then the last error is thrown.
+ */
+export function readWithin<R extends pg.QueryResultRow>(pool: pg.Pool, text: string, values: unknown[], options: Omit<RetryOptions, 'forMs'> & { forMs: number }): Promise<pg.QueryResult<R>> {
+  const until = Date.now() + options.forMs
+  const left = () => Math.max(500, until - Date.now())
+  return retryTransient(async () => {
+    const c = await connectWithin(pool, left())
+    try {
+      const result = await queryWithin<R>(c, text, values, left())
+      c.release()
+      return result
+    } catch (err) {
+      // a connection whose statement timed out is in no known state: it is dropped
+      c.release(isTransientPgError(err) ? (err as Error) : undefined)
+      throw err
+    }
+  }, options)
 }

@@ -8,7 +8,7 @@ import { postgresTrustKey } from './postgres-location.ts'
 import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
 import { postgresWriteLease } from './pg-lease.ts'
 import { ChainLockedError } from './log.ts'
-import { connectWithin, isTransientPgError, PG_CALL_TIMEOUT_MS, PG_READ_RETRY_MS, queryWithin, retryTransient } from './pg-retry.ts'
+import { connectWithin, isTransientPgError, PG_CALL_TIMEOUT_MS, PG_READ_RETRY_MS, queryWithin, readWithin, retryTransient } from './pg-retry.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 
 /** Options for {@link postgresBackend}. */
@@ -36,6 +36,12 @@ export class ChainConflictError extends Error {
   override readonly name = 'ChainConflictError'
 }
 
+/** A PostgreSQL session: its backend's pid and start time (text, to the microsecond). */
+interface Session {
+  pid: number
+  start: string
+}
+
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/
 
 interface Row {
@@ -56,7 +62,7 @@ interface Row {
  * A writer whose `seq` is already taken (it lost its lock) gets {@link ChainConflictError}
  * and its chain turns read-only; reopen to catch up.
  * Faults: a statement or connect that takes over 10 s counts its connection dead; a read
- * retries a lost connection for 10 s, then fails (EIO); an append retries until its block
+ * retries a lost connection for 5 s in all, then fails (EIO); an append retries until its block
  * lands or the log closes, on the writer's session, taken again with its advisory lock after
  * a server restart (another session holding it by then: {@link ChainLockedError}); a COMMIT
  * whose answer was lost counts as landed when the retry finds the row with the same bytes.
@@ -76,7 +82,10 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
   let trustKey: string | undefined
   let logger: Logger = silentLogger
   /** The session holding the writer's advisory lock; appends run on it, so no block lands once the lock is lost. */
-  let writer: { client: pg.PoolClient | undefined; keys: [number, number]; id: Buffer; lost: Error | undefined } | undefined
+  let writer: { client: pg.PoolClient | undefined; keys: [number, number]; id: Buffer; lost: Error | undefined; session: Session } | undefined
+  /** Tries for the writer's advisory lock on `c`; with it, which session `c` is (its pid and start, unique over restarts). */
+  const takeLock = async (c: pg.ClientBase, keys: [number, number]) =>
+    (await queryWithin<{ ok: boolean } & Session>(c, 'SELECT pg_try_advisory_lock($1::int, $2::int) AS ok, pg_backend_pid() AS pid, (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS start', keys)).rows[0]!
   const watchSession = (w: NonNullable<typeof writer>, c: pg.PoolClient) =>
     c.on('error', err => {
       if (w.client === c) w.lost ??= err
@@ -99,7 +108,11 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       watchSession(w, c)
       let ok = false
       try {
-        ok = (await queryWithin<{ ok: boolean }>(c, 'SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', w.keys)).rows[0]!.ok
+        let got = await takeLock(c, w.keys)
+        // a cut network leaves the old session alive on the server for a while, holding the lock: it is ours to end
+        if (!got.ok && (await queryWithin<{ gone: boolean }>(c, "SELECT pg_terminate_backend(a.pid, 5000) AS gone FROM pg_stat_activity a WHERE a.pid = $1 AND a.backend_start::text = $2", [w.session.pid, w.session.start])).rows[0]?.gone) got = await takeLock(c, w.keys)
+        ok = got.ok
+        if (ok) w.session = { pid: got.pid, start: got.start }
       } finally {
         if (!ok) c.release(true)
       }
@@ -117,8 +130,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     }
   }
   /** Runs a read-only query, retrying a lost connection for {@link PG_READ_RETRY_MS}. */
-  const read = <R extends pg.QueryResultRow>(what: string, text: string, values: unknown[]) =>
-    retryTransient(() => pool().query<R>(text, values), { what, forMs: PG_READ_RETRY_MS, logger })
+  const read = <R extends pg.QueryResultRow>(what: string, text: string, values: unknown[]) => readWithin<R>(pool(), text, values, { what, forMs: PG_READ_RETRY_MS, logger })
 
   const pool = (): pg.Pool => {
     if (options.pool) return options.pool
@@ -230,8 +242,11 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       const client = await pool().connect()
       openLogs++
       let ok = false
+      let session: Session = { pid: 0, start: '' }
       try {
-        ok = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [k1, k2])).rows[0]!.ok
+        const got = await takeLock(client, [k1, k2])
+        ok = got.ok
+        session = { pid: got.pid, start: got.start }
         if (!ok) {
           const { rows } = await client.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2 AND granted", [k1, k2])
           const by = rows[0] ? ` (PostgreSQL backend pid ${rows[0].pid})` : ''
@@ -244,7 +259,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
           await release()
         }
       }
-      const w: NonNullable<typeof writer> = { client, keys: [k1, k2], id, lost: undefined }
+      const w: NonNullable<typeof writer> = { client, keys: [k1, k2], id, lost: undefined, session }
       writer = w
       watchSession(w, client)
       return async () => {

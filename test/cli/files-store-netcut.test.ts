@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fuseSkip, run, sh, testMountDir } from '../helpers/fuse.ts'
+import { readBack, writeSynced } from '../helpers/mount-io.ts'
+import { cannotMakeNetns, makeNetns, type Netns } from '../helpers/netns.ts'
+import { cannotRunCluster, startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts'
+import { isMounted, killRunning, startUp, waitForLine, type Up } from './up-harness.ts'
+
+const skip = fuseSkip ?? (await cannotMakeNetns()) ?? (await cannotRunCluster())
+
+/** Runs `check` until it holds, for at most `ms`; resolves the seconds it took. */
+async function until(check: () => Promise<boolean>, ms: number): Promise<number> {
+  const start = Date.now()
+  while (!(await check())) {
+    if (Date.now() - start > ms) throw new Error(`not so within ${ms} ms`)
+    await new Promise(r => setTimeout(r, 200))
+  }
+  return (Date.now() - start) / 1000
+}
+
+describe.skipIf(skip)(`facet up --files-store postgres:// on a node cut off from the network${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let netns: Netns | undefined
+  let cluster: PgCluster | undefined
+  let work = ''
+  const dirs: string[] = []
+  const up = async (store: string, options: { cutOff?: boolean } = {}): Promise<{ up: Up; dir: string }> => {
+    const dir = await testMountDir()
+    dirs.push(dir)
+    const env = { FACET_HOME: join(work, 'home'), FACET_PASSPHRASE: 'netcut pass' }
+    const u = startUp(['--mount', dir, '--files-store', store], { env, cwd: work, ...(options.cutOff ? { wrap: netns!.wrap } : {}) })
+    await waitForLine(u, /^FacetFS mounted at /, 30_000)
+    return { up: u, dir }
+  }
+  /** A database of its own on the cluster; its name. */
+  const freshStore = async (): Promise<string> => {
+    const name = `netcut_${randomBytes(4).toString('hex')}`
+    const admin = new pg.Client({ connectionString: cluster!.url() })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name}`)
+    await admin.end()
+    return name
+  }
+
+  beforeAll(async () => {
+    netns = await makeNetns()
+    cluster = await startPgCluster({ listen: [netns.hostIp], clients: [netns.cidr] })
+    work = await mkdtemp(join(tmpdir(), 'facet-store-netcut-'))
+  }, 60_000)
+  afterAll(async () => {
+    await killRunning()
+    for (const dir of dirs.splice(0)) {
+      if (await isMounted(dir)) await sh(`fusermount3 -uz '${dir}' || umount -l '${dir}'`)
+      if (!(await isMounted(dir))) await rm(dir, { recursive: true, force: true })
+    }
+    await cluster?.destroy()
+    await netns?.destroy()
+    if (work) await rm(work, { recursive: true, force: true })
+  }, 60_000)
+
+  it('fails the calls of a cut-off writer (ETIMEDOUT) and follower (EIO) within the 12 s FUSE bound, then catches up and writes again once the link is back', async () => {
+    const [own, shared] = [await freshStore(), await freshStore()]
+    const url = (db: string, host?: string) => cluster!.url(host).replace(/\/postgres$/, `/${db}`)
+    // in the namespace: the writer of one store, and a follower of another whose writer is here
+    const writer = await up(url(own, netns!.hostIp), { cutOff: true })
+    const here = await up(url(shared))
+    const follower = await up(url(shared, netns!.hostIp), { cutOff: true })
+    const w = (name: string) => join(writer.dir, 'files', name)
+    const h = (name: string) => join(here.dir, 'files', name)
+    const f = (name: string) => join(follower.dir, 'files', name)
+    expect(await writeSynced(w('before.txt'), 'before the cut\n')).toMatchObject({ result: 'ok' })
+    // one writer a store: the second mount of it only follows
+    expect((await writeSynced(f('mine.txt'), 'refused\n')).result).toBe('30')
+    expect(await writeSynced(h('unread.txt'), 'the follower has not read this yet\n')).toMatchObject({ result: 'ok' })
+    // the follower knows of the file (its name), not of its content
+    await until(async () => (await run('ls', [join(follower.dir, 'files')])).stdout.includes('unread.txt'), 15_000)
+
+    await netns!.down()
+    const [written, read, meanwhile] = await Promise.all([writeSynced(w('cut.txt'), 'written while cut off\n'), readBack(f('unread.txt')), writeSynced(h('meanwhile.txt'), 'written meanwhile\n')])
+    console.log(`cut off: the writer's write+fsync gave errno ${written.result} after ${written.seconds.toFixed(1)} s; the follower's read gave errno ${read.result} after ${read.seconds.toFixed(1)} s`)
+    // a read that needs the database fails with EIO after its 10 s; a write waiting for its block is answered ETIMEDOUT at the 12 s FUSE bound
+    expect(read.result).toBe('5')
+    expect(written.result).toBe('110')
+    // with room for a loaded machine
+    expect(Math.max(read.seconds, written.seconds)).toBeLessThan(20)
+    expect(meanwhile.result).toBe('ok')
+
+    await netns!.up()
+    const back = Date.now()
+    const caughtUp = await until(async () => {
+      return (await readBack(f('meanwhile.txt'), 20_000)).result === 'written meanwhile\n'
+    }, 40_000).catch(err => {
+      throw new Error(`the follower did not catch up: ${(err as Error).message}\n${follower.up.stderr}`)
+    })
+    const writes = await until(async () => {
+      return (await writeSynced(w('after.txt'), 'written after the cut\n', 20_000)).result === 'ok'
+    }, 40_000).catch(err => {
+      throw new Error(`the writer did not write again: ${(err as Error).message}\n${writer.up.stderr}`)
+    })
+    console.log(`link back: the follower saw the file written meanwhile after ${caughtUp.toFixed(1)} s; the writer's writes worked again ${((Date.now() - back) / 1000).toFixed(1)} s after`)
+    expect((await readBack(f('unread.txt'))).result).toBe('the follower has not read this yet\n')
+    // the block that was waiting when the link went down landed, nothing was lost
+    for (const [name, content] of [['before.txt', 'before the cut\n'], ['cut.txt', 'written while cut off\n'], ['after.txt', 'written after the cut\n']]) expect((await readBack(w(name!))).result).toBe(content)
+    expect(writer.up.stderr).not.toMatch(/read-only|commit failed/)
+  }, 120_000)
+})
