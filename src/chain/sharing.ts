@@ -160,9 +160,9 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
 }
 
 /**
- * Takes back what {@link shareChainPath} gave `reader` on `path`: its writer authorisation
- * (an owner-signed revoke: blocks it signs from the next block on are refused on open and by
- * `facet verify`), and the grant on `path` (withdrawn in the log, so an honest reader stops
+ * Takes back what {@link shareChainPath} gave `reader` on `path`: for `/`, its writer
+ * authorisation (an owner-signed revoke: blocks it signs from the next block on are refused
+ * on open and by `facet verify`), and the grant on `path` (withdrawn in the log, so an honest reader stops
  * using it). Without key rotation the reader keeps every key it unwrapped: it can still read
  * the folder, including what is written there later, with a client that ignores the
  * withdrawal. With `onlyWrite`, the grant stays: the writer becomes a reader. Throws
@@ -177,7 +177,9 @@ export async function unshareChainPath(chain: Chain, path: string, reader: Pick<
   const hex = r.toString('hex')
   const writer = chain.writers.get(hex)
   const events: ChainEvent[] = []
-  if (writer && !writer.owner) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
+  if (options.onlyWrite && path !== '/') throw new ShareError(`write access covers the whole chain: take it back on /, not ${path}`)
+  // writing was given on / (it covers the whole chain): taken back there, not by unsharing a folder
+  if (path === '/' && writer && !writer.owner) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
   const granted = !options.onlyWrite && tree.grants.some(g => g.ino === n.ino && r.equals(g.reader))
   if (granted) events.push({ type: 'keyGrantDrop', ino: n.ino, reader: reader.keyId })
   if (events.length === 0) throw new ShareError(options.onlyWrite ? `'${reader.name}' is not a writer` : `'${reader.name}' holds no grant on ${path} and is not a writer`)

@@ -7,6 +7,7 @@ import { Chain, ChainIntegrityError, NoAccessError } from '../../src/chain/store
 import { chainMount } from '../../src/chain/mount.ts'
 import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
+import { compactChainFile } from '../../src/chain/compact.ts'
 import { FORMAT_VERSION, frameHeader } from '../../src/chain/format.ts'
 import { signBlock } from '../../src/chain/signing.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
@@ -100,6 +101,27 @@ describe('sharing a chain with a second identity', () => {
     expect((await b.vfs.readFile('/c/a/sub/new.txt')).toString()).toBe('followed\n')
   })
 
+  it('keeps folder grants and writers through compaction, and leaves withdrawn grants out', async () => {
+    const a = await aliceChain()
+    const carol = person('carol')
+    await shareChainPath(a.chain, '/a', bob)
+    await shareChainPath(a.chain, '/b', carol)
+    await shareChainPath(a.chain, '/', carol, { write: true })
+    await unshareChainPath(a.chain, '/b', carol)
+    await close(a.vfs)
+    await compactChainFile(path, { identity: alice, home: aliceHome })
+    const b = await mount(bob, bobHome, { readOnly: true })
+    expect(await names(b.vfs, '/c')).toEqual(['a'])
+    expect((await b.vfs.readFile('/c/a/x.txt')).toString()).toBe('shared x\n')
+    await close(b.vfs)
+    const a2 = await mount(alice, aliceHome, { readOnly: true })
+    expect(listShares(a2.chain).map(s => [s.path, s.writerName ?? '', s.write])).toEqual([
+      ['/a', '', false],
+      ['/', 'carol', true],
+    ])
+    await close(a2.vfs)
+  })
+
   it('shows a nested grant at its path, the folders above it by name only', async () => {
     const a = await mount(alice, aliceHome, { create: true })
     await a.vfs.mkdir('/c/x')
@@ -134,6 +156,7 @@ describe('sharing a chain with a second identity', () => {
     await expect(shareChainPath(a.chain, '/a/x.txt', bob)).rejects.toThrow(/not a folder/)
     await expect(shareChainPath(a.chain, '/a', bob, { write: true })).rejects.toThrow(/whole chain/)
     await expect(shareChainPath(a.chain, '/nope', bob)).rejects.toThrow(/no such/)
+    await expect(unshareChainPath(a.chain, '/a', bob, { onlyWrite: true })).rejects.toThrow(/whole chain: take it back on \//)
     await shareChainPath(a.chain, '/', bob, { write: true })
     await close(a.vfs)
     const b = await mount(bob, bobHome)

@@ -55,10 +55,10 @@ export function register(program: Command, shared: Shared): void {
   chainOptions(
     program
       .command('unshare')
-      .description('take back what facet share gave: writing (its later blocks are refused) and the grant on PATH. Read access stays with the reader (no key rotation yet): it keeps the keys it had')
+      .description('take back what facet share gave: the grant on PATH and, for /, writing (its later blocks are refused). Read access stays with the reader (no key rotation yet): it keeps the keys it had')
       .argument('<path>', 'the folder shared')
       .requiredOption('--with <name>', 'the contact to take it back from')
-      .option('--write', 'take back only writing: the contact stays a reader'),
+      .option('--write', 'take back only writing (PATH /): the contact stays a reader'),
   ).action(async (path: string, options: ShareCliOptions) => {
     const reader = await contact(options.with!, options, shared)
     await withChain(options, shared, false, async chain => {
