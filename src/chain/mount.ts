@@ -141,7 +141,10 @@ class ChainFile extends ChainNode implements NodeOpen, NodeRead, NodeWrite, Node
         return chain.truncate(n, size)
       },
       flush: () => {
-        if (wrote) chain.flushInode(n)
+        if (!wrote) return
+        // close(2) waits for flush, not for release: with other writers, what close returns after is committed
+        if (chain.sharedWriters) return chain.sync()
+        chain.flushInode(n)
       },
       fsync: () => chain.sync(),
       release: async () => {

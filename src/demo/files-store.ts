@@ -14,7 +14,8 @@ export function isPostgresUrl(store: string): boolean {
 /**
  * Reads a `--files-store` value: a PostgreSQL URL becomes a postgres backend keeping the
  * blocks in its `facet_chain_blocks` table (created on first use; nothing connects until
- * the chain opens), anything else the path of a log file, as given. Throws when a URL does
+ * the chain opens), written by every `facet up` on it at once (shared writers, each with
+ * its own identity among the chain's writers), anything else the path of a log file, as given. Throws when a URL does
  * not parse or a path is empty.
  */
 export function filesStoreLocation(store: string): FilesStoreLocation {
@@ -27,7 +28,7 @@ export function filesStoreLocation(store: string): FilesStoreLocation {
   } catch {
     throw new Error('invalid PostgreSQL URL (expected postgres://[USER[:PASSWORD]@]HOST[:PORT]/DB)')
   }
-  return { backend: postgresBackend({ url: store }) }
+  return { backend: postgresBackend({ url: store, sharedWriters: true }) }
 }
 
 /** `store` as messages show it: a URL's password masked. */
