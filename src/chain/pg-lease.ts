@@ -37,6 +37,7 @@ export function postgresWriteLease(options: PostgresLeaseOptions): WriteLease {
   const wantPrefix = `${options.chainHex}:want:`
   const waitMs = options.waitMs ?? LEASE_WAIT_MS
   const wantedBy = new Set<() => void>()
+  const lostBy = new Set<() => void>()
   let client: pg.PoolClient | undefined
   let listening: Listening | undefined
 
@@ -78,7 +79,12 @@ export function postgresWriteLease(options: PostgresLeaseOptions): WriteLease {
         c.release(err as Error)
         throw err
       }
-      c.on('error', () => {})
+      c.on('error', err => {
+        if (client !== c) return
+        client = undefined
+        c.release(err)
+        for (const fn of lostBy) fn()
+      })
       client = c
     },
     async release() {
@@ -97,8 +103,12 @@ export function postgresWriteLease(options: PostgresLeaseOptions): WriteLease {
       wantedBy.add(fn)
       listen()
     },
+    onLost(fn) {
+      lostBy.add(fn)
+    },
     async close() {
       wantedBy.clear()
+      lostBy.clear()
       const l = listening
       listening = undefined
       await l?.stop()

@@ -12,6 +12,8 @@ export interface WriteLease {
   release(): Promise<void>
   /** Calls `fn` whenever another node asks for the lease. */
   onWanted(fn: () => void): void
+  /** Calls `fn` when the lease was lost without a release (its session died; the server freed it). */
+  onLost?(fn: () => void): void
   /** Gives the lease back if held and stops listening. */
   close(): Promise<void>
 }
@@ -38,6 +40,8 @@ export class SharedWriting {
   private state: 'free' | 'acquiring' | 'held' | 'releasing' = 'free'
   private active = 0
   private wanted = false
+  /** The lease's session died while held: it is free on the server, and taken again by the next change. */
+  private lost = false
   /** Settles when the state leaves `acquiring` or `releasing`. */
   private transition: Promise<void> = Promise.resolve()
   private idle: NodeJS.Timeout | undefined
@@ -56,6 +60,12 @@ export class SharedWriting {
       this.wanted = true
       this.check()
     })
+    lease.onLost?.(() => {
+      if (this.state !== 'held') return
+      this.lost = true
+      this.logger.warn({}, "lost the chain's write lease (its PostgreSQL session died); the next change takes it again and catches up")
+      this.check()
+    })
   }
 
   /** True while this node holds the lease: nothing another node appends can appear meanwhile. */
@@ -70,7 +80,7 @@ export class SharedWriting {
   async enter(inside = false): Promise<void> {
     for (;;) {
       if (this.closed) throw vfsError('EIO', 'the chain is closed')
-      if (this.state === 'held' && (!this.wanted || (inside && this.active > 0))) {
+      if (this.state === 'held' && ((!this.wanted && !this.lost) || (inside && this.active > 0))) {
         this.active++
         if (this.idle) clearTimeout(this.idle)
         this.idle = undefined
@@ -121,6 +131,14 @@ export class SharedWriting {
 
   private check(): void {
     if (this.state !== 'held' || this.active > 0) return
+    if (this.lost) {
+      this.lost = false
+      this.wanted = false
+      if (this.idle) clearTimeout(this.idle)
+      this.idle = undefined
+      this.become('free')
+      return
+    }
     if (this.wanted || this.closed) {
       this.transition = this.giveBack()
       return
