@@ -425,6 +425,8 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
     name: options.name ?? 'chain',
     root,
     chain,
+    // a log file's writer lock keeps every other process out; a follower's tree changes behind the kernel
+    soleWriter: chain.backend.kind === 'file' && !chain.readOnly && !chain.sharedWriters && !options.follow,
     ...(locks ? { locks } : {}),
     setup(ctx) {
       host = ctx

@@ -1,16 +1,18 @@
+import { AsyncResource } from 'node:async_hooks'
 import { access, constants, mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Logger } from '../vfs/log.ts'
 import type { ChangeEvent, Vfs } from '../vfs/vfs.ts'
 import { createAnswerer } from './answer.ts'
 import { FuseUnavailableError, loadFuse, type FuseInstance } from './binding.ts'
+import { LinkedNames } from './links.ts'
 import { createFuseLocks } from './locks.ts'
 import { createFuseOps } from './ops.ts'
-import { fuseMountOptions, lockWaits, type MountTuning } from './options.ts'
+import { fuseMountOptions, lockWaits, SOLE_WRITER_ATTR_TIMEOUT, type MountTuning } from './options.ts'
 import { clearStaleMount, lazyUnmount, listFuseMounts } from './stale.ts'
 
 export { FuseUnavailableError } from './binding.ts'
-export { fuseMountOptions, type MountTuning } from './options.ts'
+export { fuseMountOptions, SOLE_WRITER_ATTR_TIMEOUT, type MountTuning } from './options.ts'
 export { abortFuseConnection, clearStaleMount, fuseConnectionDir, isStaleMount, lazyUnmount, listFuseMounts, waitingRequests, type FuseMountEntry } from './stale.ts'
 export { unmountOnSignals, type SignalOptions } from './signals.ts'
 
@@ -71,8 +73,9 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   let fuse: FuseInstance | undefined
   const context = () => fuse!.context()
   const locks = createFuseLocks(vfs, { answer, context, maxWaits: lockWaits(options) })
-  const ops = createFuseOps(vfs, { answer, context, locks })
-  fuse = new Fuse(dir, ops, fuseMountOptions(options))
+  const links = new LinkedNames()
+  const ops = createFuseOps(vfs, { answer, context, locks, links })
+  fuse = new Fuse(dir, ops, fuseMountOptions({ ...options, attrTimeout: options.attrTimeout ?? defaultAttrTimeout(vfs) }))
   const mounted = fuse
 
   await new Promise<void>((done, fail) => {
@@ -89,7 +92,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
     })
   })
   logger.info({ mountpoint: dir }, 'FUSE mounted')
-  const invalidations = invalidateOnChange(vfs, mounted, logger)
+  const invalidations = invalidateOnChange(vfs, mounted, links, logger)
 
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {
@@ -111,12 +114,25 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
 }
 
 /**
+ * The attribute timeout a mount gets when none is asked for: {@link SOLE_WRITER_ATTR_TIMEOUT}
+ * when every mount of `vfs` says it is its tree's only writer (so every change the
+ * kernel did not make reaches it as an invalidation), else 0. Decided when mounting.
+ */
+export function defaultAttrTimeout(vfs: Vfs): number {
+  const mounts = vfs.mountObjects()
+  return mounts.length > 0 && mounts.every(m => m.mount.soleWriter === true) ? SOLE_WRITER_ATTR_TIMEOUT : 0
+}
+
+/**
  * Sends the kernel an entry invalidation for every path a change event names that the
  * kernel did not change itself: events raised while a FUSE request is being handled are
- * the kernel's own doing and skipped. Invalidations are batched per turn of the event
- * loop (after the request that caused them, if any, has been answered) and deduplicated.
+ * the kernel's own doing and skipped, except for the other names of a hard-linked file
+ * (see {@link LinkedNames}), whose kernel inodes the request did not touch. Invalidations
+ * are batched per turn of the event loop and deduplicated; they are sent from outside any
+ * request (the binding refuses them inside one), and the kernel applies them once the
+ * request that caused them has been answered.
  */
-function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, logger: Logger): { stop(): void; settled(): Promise<void> } {
+function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, logger: Logger): { stop(): void; settled(): Promise<void> } {
   let queued = new Set<string>()
   let scheduled = false
   let stopped = false
@@ -144,22 +160,38 @@ function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, logger: Logger): { sto
     }
     wake()
   }
+  // made here, outside every request: what it schedules runs outside them too
+  const outside = new AsyncResource('facet-fuse-invalidation')
   const add = (path: string | undefined): void => {
     if (path === undefined || path === '/') return
     queued.add(path)
     if (!scheduled) {
       scheduled = true
-      setImmediate(flush)
+      outside.runInAsyncScope(() => setImmediate(flush))
     }
   }
+  links.onStale = add
+  // an exchange is reported as two renames, the second the first reversed: the names move once
+  let exchanged: ChangeEvent | undefined
   const stop = vfs.watch('/', (event: ChangeEvent) => {
-    if (stopped || fuse.context()) return
+    if (stopped) return
+    for (const other of links.others(event.path)) add(other)
+    if (event.oldPath !== undefined) for (const other of links.others(event.oldPath)) add(other)
+    if (event.type === 'delete') links.forget(event.path)
+    if (event.type === 'rename' && event.oldPath !== undefined) {
+      const second = exchanged !== undefined && exchanged.path === event.oldPath && exchanged.oldPath === event.path
+      exchanged = second ? undefined : event
+      if (!second) links.moved(event.oldPath, event.path)
+      if (!second) queueMicrotask(() => (exchanged = undefined))
+    }
+    if (fuse.context()) return
     add(event.path)
     add(event.oldPath)
   })
   return {
     stop() {
       stopped = true
+      links.onStale = () => {}
       stop()
       queued.clear()
       scheduled = false

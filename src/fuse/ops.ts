@@ -4,6 +4,7 @@ import type { StatFs } from '../vfs/node.ts'
 import type { CallerContext, NodeTimeSpec, SetattrRequest, SpecialKind, Stat, Vfs } from '../vfs/vfs.ts'
 import type { Answer } from './answer.ts'
 import type { FuseCallback, FuseRequestContext } from './binding.ts'
+import type { LinkedNames } from './links.ts'
 import type { FuseLocks } from './locks.ts'
 
 /** A time as fuse-napi takes it in a stat and gives it in `utimensWithTimespec`. */
@@ -110,6 +111,8 @@ export interface FuseOpsOptions {
   context: () => FuseRequestContext | null
   /** The `lock` and `flock` handlers; without them the kernel keeps locks for this machine alone. */
   locks?: FuseLocks
+  /** Told of every attribute answer by path, so a change through one name of a hard-linked file can invalidate the others. */
+  links?: LinkedNames
 }
 
 /**
@@ -125,7 +128,7 @@ export interface FuseOpsOptions {
  * PostgreSQL holds its locks where every machine sees them. Left out on purpose:
  * `access` (never sent with `default_permissions`).
  */
-export function createFuseOps(vfs: Vfs, { answer, context, locks }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
+export function createFuseOps(vfs: Vfs, { answer, context, locks, links }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
   const ok = (): number => 0
   const stat = (s: Stat): [number, FuseStat] => [0, toFuseStat(s)]
   const opened = (fh: number): [number, number | { fd: number; directIO: true }] => [0, vfs.wantsDirectIo(fh) ? { fd: fh, directIO: true } : fh]
@@ -169,7 +172,7 @@ export function createFuseOps(vfs: Vfs, { answer, context, locks }: FuseOpsOptio
     getattr(path: string, cb: FuseCallback) {
       const kept = hidden.get(path)
       if (kept !== undefined) return answer('getattr', path, cb, () => vfs.fstat(kept, caller()), stat)
-      answer('getattr', path, cb, () => vfs.lstat(path, caller()), stat)
+      answer('getattr', path, cb, () => vfs.lstat(path, caller()), links ? s => (links.seen(path, s), stat(s)) : stat)
     },
 
     fgetattr(path: string | null, fd: number, cb: FuseCallback) {

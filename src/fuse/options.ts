@@ -5,12 +5,15 @@ import { BINDING_TIMEOUT_MS } from './answer.ts'
 export interface MountTuning {
   /**
    * Seconds the kernel trusts a file's attributes (size, mode, times, link count) before
-   * asking again. libfuse's path API gives each name of a hard-linked file a kernel inode
-   * of its own, so a link, unlink or write through one name leaves the others' cached
-   * attributes stale until this runs out: 0 keeps `stat` exact, as POSIX (and pjdfstest)
-   * wants, at the price of one more round trip per `stat`. Raise it for speed on trees
-   * without hard links.
-   * @default 0
+   * asking again. With 0 every `stat`, every step of a path walk (the permission check of
+   * each folder) and every `read` call asks FacetFS, one round trip each. Longer is safe
+   * where every change the kernel did not make itself reaches it as an invalidation: the
+   * mount invalidates the names a change event gives (a new lookup then brings fresh
+   * attributes) and, as libfuse's path API gives each name of a hard-linked file a kernel
+   * inode of its own, the other names of a hard-linked file changed through one of them.
+   * What stays cached is the attributes of a file held open, for `fstat` on it, until the
+   * timeout runs out.
+   * @default {@link SOLE_WRITER_ATTR_TIMEOUT} when every mount of the Vfs is its tree's sole writer (`Mount.soleWriter`: a chain opened for writing on a log file), else 0
    */
   attrTimeout?: number
   /**
@@ -52,6 +55,14 @@ export interface MountTuning {
 }
 
 const NAME = /^[A-Za-z0-9._-]+$/
+
+/**
+ * The attribute timeout, in seconds, of a mount whose trees change only through it: long
+ * enough that `ls -l`, path walks and reads stop asking for attributes once per call
+ * (measured on a chain, bench `chain`: `ls -lR` of 10,000 files 6.7 s to 0.8 s, 10,000
+ * creates 2.5 times faster), short enough to bound what an open file's `fstat` may miss.
+ */
+export const SOLE_WRITER_ATTR_TIMEOUT = 1
 
 /** The cores of this machine, at least 2 (one slow call never blocks the mount) and at most 8. */
 export function defaultWorkers(): number {

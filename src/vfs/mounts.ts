@@ -73,6 +73,14 @@ export interface Mount {
    * adapter keeps them in its own process, as the kernel would for a local filesystem.
    */
   readonly locks?: LockTable
+  /**
+   * True when nothing but this process changes the mount's tree and every change it makes
+   * goes through the router (a chain opened for writing on a log file, not followed): the
+   * FUSE adapter may then let the kernel keep attributes for a while, as changes from
+   * other front doors reach it as invalidations. Without it the kernel asks on every `stat`.
+   * @default false
+   */
+  readonly soleWriter?: boolean
 }
 
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/
