@@ -104,10 +104,15 @@ describe.skipIf(!admin)(`several writers on one chain in PostgreSQL${admin ? '' 
     expect(creates.map(r => r.status).sort()).toEqual(['fulfilled', 'rejected'])
     expect(((creates.find(r => r.status === 'rejected') as PromiseRejectedResult).reason as { code?: string }).code).toBe('EEXIST')
     for (const [i, r] of creates.entries()) if (r.status === 'fulfilled') await [a, b][i]!.vfs.release(r.value)
+    // a folder another node filled a moment ago is not empty here
+    await a!.vfs.mkdir('/c/e')
+    await b!.vfs.writeFile('/c/e/inside', 'from b\n')
+    await expect(a!.vfs.rmdir('/c/e')).rejects.toMatchObject({ code: 'ENOTEMPTY' })
     const [ta, tb] = await trees([a!, b!])
     expect(tb).toEqual(ta)
     expect(ta!.filter(l => /^\/c\/by-[ab] /.test(l))).toHaveLength(1)
     expect(ta!.some(l => l.startsWith('/c/x '))).toBe(false)
+    expect(ta).toContain(`/c/e/inside file ${Buffer.from('from b\n').toString('hex')}`)
   })
 
   it('reads on another node, right after close, what was closed whole; the last close of one file wins, never mixed', async () => {
