@@ -74,14 +74,28 @@ export interface LocalChanges {
  * node's, over whatever else the other writers changed of it (a rename, a chmod), and the
  * chunks it wrote replace theirs — the last close wins, whole.
  */
-export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: LocalChanges): Set<number> {
+export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: LocalChanges, paths?: Set<string>): Set<number> {
   const touched = new Set<number>()
+  // the paths the blocks change, old and new, so a node can drop exactly those from the kernel's cache
+  const seen = new Set<number>()
+  const note = (ino: number) => {
+    const n = tree.inodes.get(ino)
+    if (!paths || !n || n.ino === ROOT_INO || n.deleted || !n.sealedMeta) return
+    try {
+      paths.add(tree.pathOf(n))
+    } catch {
+      // a name this identity cannot read: nothing of it is in the kernel's cache either
+    }
+  }
+  if (paths) for (const v of blocks) for (const e of v.block.events) if (hasIno(e) && !seen.has(e.ino)) (seen.add(e.ino), note(e.ino))
   const mine = new Map<Inode, { size: number; mtimeNs: bigint; ctimeNs: bigint }>()
+  const putByOthers = new Set<number>()
   for (const n of local?.dirtyMeta ?? []) if (n.meta) mine.set(n, { size: n.meta.size, mtimeNs: n.meta.mtimeNs, ctimeNs: n.meta.ctimeNs })
   for (const v of blocks) {
     for (const e of v.block.events) {
       if (e.type === 'linkPut' || e.type === 'linkDrop') touched.add(e.type === 'linkPut' ? e.dir : (tree.links.get(e.link)?.dir ?? ROOT_INO))
       tree.apply(e, v.bodyOffset)
+      if (e.type === 'inodePut') putByOthers.add(e.ino)
       if (hasIno(e)) {
         touched.add(e.ino)
         const n = tree.inodes.get(e.ino)
@@ -89,9 +103,15 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
       }
     }
   }
-  if (!local) return touched
+  if (local) keepLocal(tree, local, mine, putByOthers)
+  for (const ino of seen) note(ino)
+  return touched
+}
+
+/** Puts this node's uncommitted content back on top of what the other writers' blocks just changed (see {@link applyAppended}). */
+function keepLocal(tree: ChainTree, local: LocalChanges, mine: Map<Inode, { size: number; mtimeNs: bigint; ctimeNs: bigint }>, putByOthers: Set<number>): void {
   for (const [n, m] of mine) {
-    if (n.deleted || n.meta) continue
+    if (n.deleted || !putByOthers.has(n.ino)) continue
     // another writer put this inode's metadata: keep theirs, with this node's content facts
     const now = tree.meta(n)
     now.size = m.size
@@ -112,7 +132,6 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
     const n = tree.inodes.get(e.ino)
     if (n && !n.deleted && n.chunks.get(e.index) !== ref) n.chunks.set(e.index, ref)
   }
-  return touched
 }
 
 function hasIno(e: ChainEvent): e is ChainEvent & { ino: number } {

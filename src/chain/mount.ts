@@ -405,16 +405,22 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
             return
           }
           const before = chain.headSeq
-          const touched = await chain.catchUp()
-          if (touched.size > 0) host?.changes.emit({ type: 'update', path: '/', kind: 'dir' })
+          await chain.catchUp()
           // chokidar throttles change events of one file and a block may still be half written:
           // look once more shortly after, so the last block is never missed
           if (!stopped && !retry && (chain.behind || chain.headSeq !== before)) retry = setTimeout(() => ((retry = undefined), look()), chain.behind ? 25 : 100)
         })
         .catch(err => host?.logger.warn({ err, path: chain.path }, 'following the chain failed'))
     }
+    // every path another process changed leaves the kernel's cache (and reaches GraphQL subscribers)
+    const unlisten = chain.onExternalChange((inos, paths) => {
+      if (inos.size === 0) return
+      host?.changes.emit({ type: 'update', path: '/', kind: 'dir' })
+      for (const path of paths) host?.changes.emit({ type: 'update', path })
+    })
     const unwatch = chain.watch(look)
     stopWatch = async () => {
+      unlisten()
       stopped = true
       if (retry) clearTimeout(retry)
       await unwatch()

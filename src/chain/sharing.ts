@@ -123,9 +123,7 @@ function resolve(chain: Chain, path: string): Inode {
 
 /** The path of `n` from the root, as the owner reads it. */
 export function pathOf(tree: ChainTree, n: Inode): string {
-  const parts: string[] = []
-  for (let p: Inode | undefined = n; p && p.ino !== ROOT_INO; p = tree.inodes.get(p.keyParent)) parts.unshift(tree.meta(p).name)
-  return '/' + parts.join('/')
+  return tree.pathOf(n)
 }
 
 function normalise(path: string): string {

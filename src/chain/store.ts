@@ -115,7 +115,7 @@ export class Chain {
   private warmed = false
   private readonly options: ChainOptions
   private unlock: (() => Promise<void>) | undefined
-  private readonly listeners = new Set<(inos: Set<number>) => void>()
+  private readonly listeners = new Set<(inos: Set<number>, paths: Set<string>) => void>()
   /** The write lease, on a chain that several nodes write (see shared-writing.ts). */
   private readonly shared: SharedWriting | undefined
   /** Settles when the last catch-up is done: catch-ups run one at a time. */
@@ -799,7 +799,7 @@ export class Chain {
       this.trustTimer = undefined
       await this.running
       if (!this.readOnly) await this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
-      for (const l of this.listeners) l(new Set())
+      for (const l of this.listeners) l(new Set(), new Set())
       await this.shared?.close()
       await this.pq?.release()
       this.pq = undefined
@@ -836,8 +836,8 @@ export class Chain {
     return tree
   }
 
-  /** Subscribes to inode changes made by other processes (followers); returns the unsubscribe. */
-  onExternalChange(listener: (inos: Set<number>) => void): () => void {
+  /** Subscribes to changes made by other processes (followers, other writers): the inodes touched and the paths changed, before and after; returns the unsubscribe. */
+  onExternalChange(listener: (inos: Set<number>, paths: Set<string>) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
   }
@@ -877,7 +877,8 @@ export class Chain {
     })
     if (!found || this.closed) return new Set()
     const local = this.shared && { dirtyMeta: this.dirtyMeta, pendingRefs: this.pendingRefs, chunkSize: this.chunkSize, emit: (e: ChainEvent) => void this.pending.push(e) }
-    const touched = applyAppended(this.tree, found.blocks, local)
+    const paths = new Set<string>()
+    const touched = applyAppended(this.tree, found.blocks, local, this.listeners.size > 0 ? paths : undefined)
     if (local) this.dropChangesOfDeleted()
     for (const v of found.blocks) this.blockOffsets.push(v.frameOffset)
     const { verifier, scan } = found
@@ -887,7 +888,7 @@ export class Chain {
     this.headFormat = verifier.formatVersion
     this.writers = verifier.writers
     this.behind = scan.tornTail !== undefined
-    if (touched.size > 0) for (const l of this.listeners) l(touched)
+    if (touched.size > 0) for (const l of this.listeners) l(touched, paths)
     return touched
   }
 

@@ -155,6 +155,13 @@ export class ChainTree {
 
   constructor(readonly chainId: Uint8Array) {}
 
+  /** The path of `n` (`/a/b`), by first names; throws {@link ForgedDataError} or a decrypt error for a name this tree cannot read. */
+  pathOf(n: Inode): string {
+    const parts: string[] = []
+    for (let p: Inode | undefined = n; p && p.ino !== ROOT_INO; p = this.inodes.get(p.keyParent)) parts.unshift(this.meta(p).name)
+    return '/' + parts.join('/')
+  }
+
   /** Gets or makes the inode record `ino`. */
   inode(ino: number): Inode {
     let n = this.inodes.get(ino)
