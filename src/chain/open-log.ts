@@ -37,7 +37,7 @@ export async function openVerifiedLog(backend: ChainBackend, options: ChainOptio
   const path = backend.name
   const logger = options.logger ?? silentLogger
   const readOnly = options.readOnly === true
-  const unlock = readOnly ? undefined : await backend.lock()
+  let unlock = readOnly ? undefined : await backend.lock()
   let fh: ChainLog | undefined
   let pq: PqLease | undefined
   try {
@@ -98,6 +98,12 @@ export async function openVerifiedLog(backend: ChainBackend, options: ChainOptio
       const notMine = !me.equals(facts.ownerKeyId) ? ` — not the identity opening it ('${id.name}', key ${shortKeyId(id.keyId)}): trust it only if you expected someone else's chain here` : ''
       if (created) logger.info({ path }, `chain ${path}: pinned ${describeChain(pin)}`)
       else logger.warn({ path, chainId: pin.chainId, owner: pin.owner.keyId }, `chain ${path}: first use here; pinned ${describeChain(pin)}${notMine}`)
+    }
+    // an identity the chain takes no blocks from opens it read-only: it must not keep its writers out
+    if (unlock && !verifier.writers.has(me.toString('hex'))) {
+      const u = unlock
+      unlock = undefined
+      await u()
     }
     return { fh, verifier, tree, end: scan.end, report, offsets, unlock, pq }
   } catch (err) {

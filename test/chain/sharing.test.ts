@@ -82,6 +82,10 @@ describe('sharing a chain with a second identity', () => {
     await expect(b.vfs.stat('/c/a/secret-link')).rejects.toMatchObject({ code: 'ENOENT' })
     await expect(b.vfs.writeFile('/c/a/new.txt', 'no')).rejects.toMatchObject({ code: 'EROFS' })
     await expect(b.vfs.writeFile('/c/a/x.txt', 'no')).rejects.toMatchObject({ code: 'EROFS' })
+    // opened without readOnly, a reader still holds no writer lock: the owner opens for writing beside it
+    const again = await mount(alice, aliceHome)
+    expect(again.chain.readOnly).toBe(false)
+    await close(again.vfs)
     await close(b.vfs)
   })
 
