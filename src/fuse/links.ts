@@ -21,8 +21,9 @@ export class LinkedNames {
   private readonly inoOf = new Map<string, number>()
 
   /**
-   * Called with a name whose kernel attributes are stale: another name of the same file
-   * was just answered with different attributes (a link made, content written).
+   * Called with a name whose kernel entry should go: every name of a hard-linked file just
+   * answered (so the kernel asks again on the next call by that name, as with no attribute
+   * cache), and the other names when the answer differs from the last given for them.
    */
   onStale: (path: string) => void = () => {}
 
@@ -43,6 +44,10 @@ export class LinkedNames {
     }
     entry.names.add(path)
     this.inoOf.set(path, s.ino)
+    // and this name's own entry, as soon as the answer is out: a change through another name
+    // right after (`rm a && stat b`) must not find these attributes still cached, and the
+    // invalidations it causes reach the kernel after its answer, not before the next call
+    this.onStale(path)
   }
 
   /** The other names of the file at `path` the kernel may hold attributes for (none when it has one name). */
