@@ -10,9 +10,11 @@ import { verifyChain } from '../../src/chain/verify.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { createVfs } from '../../src/vfs/vfs.ts'
 import { reachPostgres, TEST_PG_URL } from '../helpers/pg.ts'
+import { cannotRunCluster, startPgCluster } from '../helpers/pg-cluster.ts'
 import { tempHome, testIdentity } from './helpers.ts'
 
 const { admin, reason } = await reachPostgres()
+const noCluster = await cannotRunCluster()
 const target = new URL(TEST_PG_URL)
 
 /**
@@ -131,4 +133,27 @@ describe.skipIf(!admin)(`appends to a chain in PostgreSQL through faults${admin 
       await relay.close()
     }
   })
+
+  it.skipIf(noCluster)(`keeps a lone writer writing through a server restart: it takes its advisory lock again on a new session${noCluster ? ` (skipped: ${noCluster})` : ''}`, async () => {
+    const cluster = await startPgCluster()
+    try {
+      const chain = await Chain.openOrCreate(postgresBackend({ url: cluster.url(), table }), { identity: testIdentity(), home: t.home })
+      const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
+      await vfs.writeFile('/c/before.txt', 'before\n')
+      await chain.sync()
+      await cluster.stop()
+      await cluster.start()
+      await vfs.writeFile('/c/after.txt', 'after\n')
+      await chain.sync()
+      // the new session holds the lock: a second writer is still kept out
+      await expect(Chain.openOrCreate(postgresBackend({ url: cluster.url(), table }), { identity: testIdentity(), home: t.home })).rejects.toThrow(/open for writing by another session/)
+      await vfs.close()
+      const again = await Chain.openOrCreate(postgresBackend({ url: cluster.url(), table }), { identity: testIdentity(), home: t.home })
+      const back = createVfs({ mounts: { '/c': chainMount(again) }, logger: silentLogger })
+      expect([(await back.readFile('/c/before.txt')).toString(), (await back.readFile('/c/after.txt')).toString()]).toEqual(['before\n', 'after\n'])
+      await back.close()
+    } finally {
+      await cluster.destroy()
+    }
+  }, 60_000)
 })

@@ -83,8 +83,8 @@ describe.skipIf(skip)(`facet up --files-store postgres:// through faults${skip ?
 
     await cluster.stop()
     const writing = writeSynced(f('during.txt'), 'during the restart\n')
-    // the commit found the server gone and is retrying
-    await waitForStderr(up, 'PostgreSQL unreachable while appending block')
+    // a call found the server gone and is retrying
+    await waitForStderr(up, 'PostgreSQL unreachable while')
     await cluster.start()
     const during = await writing
     console.log(`a write+fsync during the restart gave ${during.result} after ${during.seconds.toFixed(1)} s`)
