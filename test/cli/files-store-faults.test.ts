@@ -130,7 +130,7 @@ describe.skipIf(skip)(`facet up --files-store postgres:// through faults${skip ?
     for (const [name, content] of files) expect((await readBack(join(again, 'files', name))).result).toBe(content)
     // the killed node's session, and with it the file lock, is gone
     expect((await run('flock', ['-n', join(again, 'files', 'synced-0.txt'), 'true'])).code).toBe(0)
-    // and so is its writer lock: this node writes
+    // and the new node writes
     expect(await writeSynced(join(again, 'files', 'later.txt'), 'later\n')).toMatchObject({ result: 'ok' })
     const verified = await facet(['verify', store], { env, cwd: work })
     expect(verified.stderr).toBe('')
