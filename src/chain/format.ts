@@ -35,6 +35,7 @@ export const EventType = {
   linkDrop: 9,
   xattrPut: 10,
   keyGrantDrop: 11,
+  group: 12,
 } as const
 
 /** The first event type of format version 2; a version 1 block skips such types as unknown. */
@@ -77,6 +78,31 @@ export interface KeyGrantDropEvent {
   type: 'keyGrantDrop'
   ino: number
   reader: Uint8Array
+}
+
+/** One copy of a group's secret key seed, wrapped for one identity's ML-KEM key (see groups.ts). */
+export interface GroupKeyWrap {
+  /** The key id of the identity it is wrapped for. */
+  keyId: Uint8Array
+  /** Its name, as the owner knew it when adding it. */
+  name: string
+  /** True for a member; false for the owner's own copy when the owner is not a member (kept so it can add members later). */
+  member: boolean
+  /** Its ML-KEM-768 public key (so the owner can wrap the next key for it when the group's key rotates). */
+  kemKey: Uint8Array
+  kemCipherText: Uint8Array
+  /** AES-GCM of the group's 64-byte ML-KEM-768 seed. */
+  wrappedSeed: Uint8Array
+}
+
+/** The whole state of group `name` at key `epoch` (owner-signed only; the latest of a name wins): its ML-KEM-768 public key and its secret seed wrapped for the owner and each member. Format version 2 readers that predate it skip it as unknown. */
+export interface GroupEvent {
+  type: 'group'
+  name: string
+  /** 1 when made; one more each time the key pair is rotated (a member removed). */
+  epoch: number
+  kemKey: Uint8Array
+  wraps: GroupKeyWrap[]
 }
 
 /** An inode's metadata, encrypted under the key of inode `keyParent`. */
@@ -136,7 +162,7 @@ export interface XattrPutEvent {
 }
 
 /** Any event of a block. */
-export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent
+export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent | GroupEvent
 
 /** A block as stored: header, events, and one ML-DSA-65 signature by `author`. */
 export interface Block {
@@ -338,6 +364,21 @@ function encodeEvent(w: Writer, e: ChainEvent): void {
       w.u32(e.version)
       w.bytes(e.sealed)
       break
+    case 'group':
+      w.str16(e.name)
+      w.u32(e.epoch)
+      w.fixed(e.kemKey, MLKEM768.publicKey)
+      w.u16(e.wraps.length)
+      for (const x of e.wraps) {
+        w.fixed(x.keyId, 32)
+        w.str16(x.name)
+        w.u8(x.member ? 1 : 0)
+        w.fixed(x.kemKey, MLKEM768.publicKey)
+        w.fixed(x.kemCipherText, MLKEM768.cipherText)
+        w.u16(x.wrappedSeed.length)
+        w.bytes(x.wrappedSeed)
+      }
+      break
   }
   w.buf.writeUInt32LE(w.pos - start, lenAt)
 }
@@ -405,6 +446,17 @@ function decodeEvent(r: Reader, version: number): ChainEvent | undefined {
     case EventType.xattrPut:
       out = { type: 'xattrPut', ino: e.u64(), version: e.u32(), sealed: e.bytes(end - e.pos) }
       break
+    case EventType.group: {
+      const name = e.str16()
+      const epoch = e.u32()
+      const kemKey = e.bytes(MLKEM768.publicKey)
+      const wraps: GroupKeyWrap[] = []
+      for (let i = e.u16(); i > 0; i--) {
+        wraps.push({ keyId: e.bytes(32), name: e.str16(), member: e.u8() === 1, kemKey: e.bytes(MLKEM768.publicKey), kemCipherText: e.bytes(MLKEM768.cipherText), wrappedSeed: e.bytes(e.u16()) })
+      }
+      out = { type: 'group', name, epoch, kemKey, wraps }
+      break
+    }
     default:
       return undefined // an event type from a newer minor format: skipped, still covered by the signature
   }

@@ -136,6 +136,7 @@ export class BlockVerifier {
     this.checked++
     for (const e of block.events) {
       if (e.type === 'keyGrantDrop' && !author.owner) throw fail('a key grant withdrawn by an identity other than the owner')
+      if (e.type === 'group' && !author.owner) throw fail('a group written by an identity other than the owner')
       if (e.type !== 'writerAuth') continue
       if (!author.owner) throw fail('writer authorisation by an identity other than the owner')
       const hex = Buffer.from(e.keyId).toString('hex')

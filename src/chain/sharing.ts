@@ -3,6 +3,7 @@ import { DecryptError } from '../crypto/primitives.ts'
 import { nowNs } from '../vfs/stat.ts'
 import { NoAccessError } from './chain-options.ts'
 import { ROOT_INO, type ChainEvent, type KeyGrantEvent } from './format.ts'
+import { groupKeyId, groupSecretsOf } from './groups.ts'
 import { unwrapForReader, wrapForReader } from './keys.ts'
 import { PartialView } from './partial.ts'
 import type { Chain } from './store.ts'
@@ -25,6 +26,8 @@ export interface Share {
   ino?: number | undefined
   /** True when the identity is an authorised writer (of the whole chain). */
   write: boolean
+  /** The group's name when the grant is to a group (groups.ts) rather than an identity. */
+  group?: string | undefined
 }
 
 /** What {@link shareChainPath} did. */
@@ -44,7 +47,7 @@ export interface UnshareReport {
 }
 
 /** The wrapped plaintext of a grant: the inode key, then, except for the root, where the folder lay when granted (its own metadata is sealed under its parent's key, which the reader lacks). */
-function grantPlaintext(key: Buffer, ino: number, path: string): Buffer {
+export function grantPlaintext(key: Buffer, ino: number, path: string): Buffer {
   return ino === ROOT_INO ? key : Buffer.concat([key, Buffer.from(JSON.stringify({ path }))])
 }
 
@@ -56,22 +59,26 @@ function readGrantPlaintext(plain: Buffer): { key: Buffer; path: string | undefi
 }
 
 /**
- * Unwraps the key grants `identity` holds in `tree`: with a grant of the root, the root key
- * (the whole chain); else the keys of the folders granted to it, shown as a
+ * Unwraps the key grants `identity` holds in `tree`, its own and those of the groups it is a
+ * member of now (each group's secret unwrapped first with its own key): with a grant of the
+ * root, the root key (the whole chain); else the keys of the folders granted, shown as a
  * {@link PartialView} (a folder below another granted one needs no grant of its own).
  * Throws {@link NoAccessError} when it holds no grant, or none opens with its secret key.
  */
 export function unlockTree(tree: ChainTree, identity: Identity, where: string): void {
-  const me = Buffer.from(identity.keyId)
+  // the secret key to open each reader's grants with: this identity's, and its groups'
+  const secrets = new Map<string, { name: string; secretKey: Uint8Array }>([[Buffer.from(identity.keyId).toString('hex'), { name: `'${identity.name}'`, secretKey: identity.kemSecretKey }]])
+  for (const [hex, g] of groupSecretsOf(tree, identity)) secrets.set(hex, { name: `group '${g.name}'`, secretKey: g.secretKey })
   // the latest grant of each inode wins (a share repeated after a rename names the new path)
   const mine = new Map<number, KeyGrantEvent>()
-  for (const g of tree.grants) if (me.equals(g.reader)) mine.set(g.ino, g)
+  for (const g of tree.grants) if (secrets.has(Buffer.from(g.reader).toString('hex'))) mine.set(g.ino, g)
   if (mine.size === 0) throw new NoAccessError(`identity '${identity.name}' (${shortKeyId(identity.keyId)}) holds no key for chain ${where}`)
   const unwrap = (g: KeyGrantEvent): Buffer => {
+    const s = secrets.get(Buffer.from(g.reader).toString('hex'))!
     try {
-      return unwrapForReader(g, tree.chainId, identity.kemSecretKey)
+      return unwrapForReader(g, tree.chainId, s.secretKey)
     } catch (err) {
-      if (err instanceof DecryptError) throw new NoAccessError(`the key grant for '${identity.name}' does not open with its secret key`)
+      if (err instanceof DecryptError) throw new NoAccessError(`the key grant for ${s.name} does not open with its secret key`)
       throw err
     }
   }
@@ -103,7 +110,7 @@ function below(tree: ChainTree, n: Inode, inodes: Set<number>): boolean {
 }
 
 /** Throws unless `chain` is open read-write by its owner. */
-function requireOwner(chain: Chain): void {
+export function requireOwner(chain: Chain): void {
   const me = chain.writers.get(Buffer.from(chain.identity.keyId).toString('hex'))
   if (!me?.owner) throw new ShareError(`only the chain's owner may share it; '${chain.identity.name}' is not its owner`)
   if (chain.readOnly) throw new ShareError('the chain is open read-only')
@@ -194,6 +201,7 @@ export function listShares(chain: Chain): Share[] {
   const owner = [...chain.writers.values()].find(w => w.owner)
   const ownerHex = owner ? Buffer.from(owner.keyId).toString('hex') : ''
   const seen = new Set<string>()
+  const groups = new Map([...tree.groups.keys()].map(name => [groupKeyId(tree.chainId, name).toString('hex'), name]))
   for (const g of tree.grants) {
     const hex = Buffer.from(g.reader).toString('hex')
     if (hex === ownerHex) continue
@@ -203,7 +211,7 @@ export function listShares(chain: Chain): Share[] {
     const n = tree.inodes.get(g.ino)
     if (!n) continue
     const w = chain.writers.get(hex)
-    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : pathOf(tree, n), ino: g.ino, write: w !== undefined })
+    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : pathOf(tree, n), ino: g.ino, write: w !== undefined, ...(groups.has(hex) ? { group: groups.get(hex) } : {}) })
   }
   for (const [hex, w] of chain.writers) {
     if (w.owner || out.some(s => s.keyId === hex)) continue

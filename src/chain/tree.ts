@@ -2,7 +2,7 @@ import { padRecord } from '../crypto/padding.ts'
 import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
 import type { NodeKind } from '../vfs/node.ts'
 import { msToNs } from '../vfs/stat.ts'
-import { ROOT_INO, type ChainEvent, type KeyGrantEvent, type LinkPutEvent, type XattrPutEvent } from './format.ts'
+import { ROOT_INO, type ChainEvent, type GroupEvent, type KeyGrantEvent, type LinkPutEvent, type XattrPutEvent } from './format.ts'
 import { chunkKeyOf, linkAad, metaAad, metaKeyOf, xattrAad, xattrKeyOf } from './keys.ts'
 import type { PartialView } from './partial.ts'
 
@@ -143,6 +143,8 @@ export class ForgedDataError extends Error {
 export class ChainTree {
   readonly inodes = new Map<number, Inode>()
   readonly grants: KeyGrantEvent[] = []
+  /** The latest state of each group of the chain, by name (groups.ts). */
+  readonly groups = new Map<string, GroupEvent>()
   /** Extra names of inodes (hard links) by link id. */
   readonly links = new Map<number, Link>()
   maxIno = ROOT_INO
@@ -215,6 +217,9 @@ export class ChainTree {
       }
       case 'keyGrant':
         this.grants.push(e)
+        break
+      case 'group':
+        this.groups.set(e.name, e)
         break
       case 'keyGrantDrop': {
         const r = Buffer.from(e.reader)

@@ -1,0 +1,157 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
+import { DecryptError } from '../../src/crypto/primitives.ts'
+import { Chain, NoAccessError } from '../../src/chain/store.ts'
+import { chainMount } from '../../src/chain/mount.ts'
+import { addGroupMember, createGroup, groupAsReader, groupKeyId, groupSecretsOf, listGroups, removeGroupMember } from '../../src/chain/groups.ts'
+import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
+import { unwrapForReader } from '../../src/chain/keys.ts'
+import { compactChainFile } from '../../src/chain/compact.ts'
+import { verifyChain } from '../../src/chain/verify.ts'
+import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+
+const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
+const alice = person('alice')
+const bob = person('bob')
+const carol = person('carol')
+const dave = person('dave')
+const hex = (id: { keyId: Uint8Array }) => Buffer.from(id.keyId).toString('hex')
+
+describe('groups kept in the chain', () => {
+  let work: string
+  let path: string
+  const open: Vfs[] = []
+
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'facet-groups-'))
+    path = join(work, 'files.chain')
+  })
+  afterEach(async () => {
+    for (const v of open.splice(0)) await v.close()
+    await rm(work, { recursive: true, force: true })
+  })
+
+  const home = (id: Identity) => join(work, id.name)
+  async function mount(identity: Identity, options: { create?: boolean } = {}): Promise<{ vfs: Vfs; chain: Chain }> {
+    const chain = options.create ? await Chain.create(path, { identity, home: home(identity) }) : await Chain.open(path, { identity, home: home(identity), readOnly: identity !== alice })
+    const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
+    open.push(vfs)
+    return { vfs, chain }
+  }
+  async function close(vfs: Vfs): Promise<void> {
+    open.splice(open.indexOf(vfs), 1)
+    await vfs.close()
+  }
+  const names = async (vfs: Vfs, dir: string) => (await vfs.readdirAll(dir)).map(e => e.name).sort()
+
+  /** Alice's chain: /a/x.txt, /a/sub/y.txt, /b/secret.txt, /top.txt; still open. */
+  async function aliceChain(): Promise<{ vfs: Vfs; chain: Chain }> {
+    const m = await mount(alice, { create: true })
+    await m.vfs.mkdir('/c/a')
+    await m.vfs.mkdir('/c/a/sub')
+    await m.vfs.mkdir('/c/b')
+    await m.vfs.writeFile('/c/a/x.txt', 'for the team\n')
+    await m.vfs.writeFile('/c/a/sub/y.txt', 'deeper\n')
+    await m.vfs.writeFile('/c/b/secret.txt', 'alice only\n')
+    await m.vfs.writeFile('/c/top.txt', 'alice only too\n')
+    return m
+  }
+
+  it('lets a member read a folder granted to its group, made later included, and a non-member open nothing', async () => {
+    const a = await aliceChain()
+    const made = await createGroup(a.chain, 'team')
+    expect(made).toEqual({ name: 'team', keyId: groupKeyId(a.chain.chainId, 'team').toString('hex'), epoch: 1, members: [], grants: [] })
+    await expect(createGroup(a.chain, 'team')).rejects.toThrow(new ShareError("group 'team' exists already"))
+    await expect(createGroup(a.chain, '../x')).rejects.toBeInstanceOf(ShareError)
+    await addGroupMember(a.chain, 'team', bob)
+    await expect(addGroupMember(a.chain, 'team', bob)).rejects.toThrow("'bob' is a member of group 'team' already")
+    expect(await shareChainPath(a.chain, '/a', groupAsReader(a.chain, 'team'))).toEqual({ ino: expect.any(Number), path: '/a', authorised: false })
+    await a.vfs.writeFile('/c/a/later.txt', 'after the grant\n')
+    expect(listShares(a.chain)).toEqual([{ keyId: made.keyId, writerName: undefined, path: '/a', ino: expect.any(Number), write: false, group: 'team' }])
+    expect(listGroups(a.chain)).toEqual([{ name: 'team', keyId: made.keyId, epoch: 1, members: [{ name: 'bob', keyId: hex(bob) }], grants: [{ ino: expect.any(Number), path: '/a' }] }])
+    await close(a.vfs)
+
+    const b = await mount(bob)
+    expect(await names(b.vfs, '/c')).toEqual(['a'])
+    expect(await names(b.vfs, '/c/a')).toEqual(['later.txt', 'sub', 'x.txt'])
+    expect((await b.vfs.readFile('/c/a/x.txt')).toString()).toBe('for the team\n')
+    expect((await b.vfs.readFile('/c/a/sub/y.txt')).toString()).toBe('deeper\n')
+    expect((await b.vfs.readFile('/c/a/later.txt')).toString()).toBe('after the grant\n')
+    await expect(b.vfs.stat('/c/b')).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(b.vfs.stat('/c/top.txt')).rejects.toMatchObject({ code: 'ENOENT' })
+    await close(b.vfs)
+
+    // carol is no member: the group's secret is wrapped for bob alone
+    await expect(Chain.open(path, { identity: carol, home: home(carol), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+
+    // the groups survive a compaction, and the log verifies
+    await compactChainFile(path, { identity: alice, home: home(alice) })
+    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: true })
+    const again = await mount(bob)
+    expect((await again.vfs.readFile('/c/a/x.txt')).toString()).toBe('for the team\n')
+    await close(again.vfs)
+
+    // the grant withdrawn: bob (an honest client) opens nothing
+    const a2 = await mount(alice)
+    expect(await unshareChainPath(a2.chain, '/a', groupAsReader(a2.chain, 'team'))).toEqual({ revokedWrite: false, droppedGrant: true })
+    await close(a2.vfs)
+    await expect(Chain.open(path, { identity: bob, home: home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+  })
+
+  it('rotates the group key when a member is removed: grants after it are out of the removed member’s reach, the others read on', async () => {
+    const a = await aliceChain()
+    await createGroup(a.chain, 'team')
+    await addGroupMember(a.chain, 'team', bob)
+    await addGroupMember(a.chain, 'team', carol)
+    await shareChainPath(a.chain, '/a', groupAsReader(a.chain, 'team'))
+    // the group secret bob could unwrap while a member, kept as a dishonest client would
+    const kept = groupSecretsOf(a.chain.tree, bob).get(groupKeyId(a.chain.chainId, 'team').toString('hex'))!
+    expect(kept.name).toBe('team')
+    const oldKey = Buffer.from(a.chain.tree.groups.get('team')!.kemKey)
+
+    await expect(removeGroupMember(a.chain, 'team', dave.keyId)).rejects.toThrow(/is not a member of group 'team'/)
+    expect(await removeGroupMember(a.chain, 'team', bob.keyId)).toEqual({ epoch: 2, rewrapped: 1 })
+    expect(Buffer.from(a.chain.tree.groups.get('team')!.kemKey).equals(oldKey)).toBe(false)
+    expect(listGroups(a.chain)[0]).toMatchObject({ epoch: 2, members: [{ name: 'carol', keyId: hex(carol) }], grants: [{ path: '/a' }] })
+    // a grant made after the removal
+    await shareChainPath(a.chain, '/b', groupAsReader(a.chain, 'team'))
+    const reader = groupKeyId(a.chain.chainId, 'team')
+    const grants = a.chain.tree.grants.filter(g => reader.equals(g.reader))
+    expect(grants).toHaveLength(2)
+    // bob's old group secret opens neither the new grant nor the re-wrapped one
+    for (const g of grants) expect(() => unwrapForReader(g, a.chain.chainId, kept.secretKey)).toThrow(DecryptError)
+    expect(groupSecretsOf(a.chain.tree, bob).size).toBe(0)
+    await close(a.vfs)
+
+    await expect(Chain.open(path, { identity: bob, home: home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    const c = await mount(carol)
+    expect(await names(c.vfs, '/c')).toEqual(['a', 'b'])
+    expect((await c.vfs.readFile('/c/a/x.txt')).toString()).toBe('for the team\n')
+    expect((await c.vfs.readFile('/c/b/secret.txt')).toString()).toBe('alice only\n')
+    await expect(c.vfs.stat('/c/top.txt')).rejects.toMatchObject({ code: 'ENOENT' })
+    await close(c.vfs)
+  })
+
+  it('keeps the owner able to add members after it removed itself, and refuses group changes by a non-owner with ShareError', async () => {
+    const a = await aliceChain()
+    await createGroup(a.chain, 'team')
+    await addGroupMember(a.chain, 'team', alice)
+    expect(listGroups(a.chain)[0]!.members).toEqual([{ name: 'alice', keyId: hex(alice) }])
+    await removeGroupMember(a.chain, 'team', alice.keyId)
+    await addGroupMember(a.chain, 'team', carol)
+    await shareChainPath(a.chain, '/a', groupAsReader(a.chain, 'team'))
+    await shareChainPath(a.chain, '/', bob)
+    await close(a.vfs)
+    const c = await mount(carol)
+    expect((await c.vfs.readFile('/c/a/x.txt')).toString()).toBe('for the team\n')
+    await close(c.vfs)
+    const b = await mount(bob)
+    await expect(createGroup(b.chain, 'other')).rejects.toBeInstanceOf(ShareError)
+    await expect(addGroupMember(b.chain, 'team', bob)).rejects.toBeInstanceOf(ShareError)
+    await close(b.vfs)
+  })
+})
