@@ -42,6 +42,8 @@ export class SharedWriting {
   private wanted = false
   /** The lease's session died while held: it is free on the server, and taken again by the next change. */
   private lost = false
+  /** Just taken and no change done with it yet: it is not handed over before the changes that waited for it ran (else nodes asking each other pass it round with no change done). */
+  private fresh = false
   /** Settles when the state leaves `acquiring` or `releasing`. */
   private transition: Promise<void> = Promise.resolve()
   private idle: NodeJS.Timeout | undefined
@@ -80,7 +82,7 @@ export class SharedWriting {
   async enter(inside = false): Promise<void> {
     for (;;) {
       if (this.closed) throw vfsError('EIO', 'the chain is closed')
-      if (this.state === 'held' && ((!this.wanted && !this.lost) || (inside && this.active > 0))) {
+      if (this.state === 'held' && ((!this.wanted && !this.lost) || (this.fresh && !this.lost) || (inside && this.active > 0))) {
         this.active++
         if (this.idle) clearTimeout(this.idle)
         this.idle = undefined
@@ -101,6 +103,7 @@ export class SharedWriting {
   /** Ends a change begun with {@link enter}. */
   leave(): void {
     this.active--
+    this.fresh = false
     this.check()
   }
 
@@ -125,6 +128,7 @@ export class SharedWriting {
       await this.giveBack()
       throw vfsError('EIO', `could not read the blocks other writers appended: ${(err as Error).message}`)
     }
+    this.fresh = true
     this.become('held')
     this.check()
   }
@@ -139,7 +143,7 @@ export class SharedWriting {
       this.become('free')
       return
     }
-    if (this.wanted || this.closed) {
+    if ((this.wanted && !this.fresh) || this.closed) {
       this.transition = this.giveBack()
       return
     }
@@ -155,6 +159,7 @@ export class SharedWriting {
   private async giveBack(): Promise<void> {
     if (this.idle) clearTimeout(this.idle)
     this.idle = undefined
+    this.fresh = false
     this.become('releasing')
     try {
       await this.lease.release()
