@@ -5,8 +5,8 @@ import { DEAD_NODE_BOUND_S, KEEPALIVE } from './locks/node-session.ts'
 import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
 import type { WriteLease } from './shared-writing.ts'
 
-/** How long a node waits for the holder to hand the write lease over before the change fails with EIO. @default 30 s */
-export const LEASE_WAIT_MS = 30_000
+/** How long a node waits for the holder to hand the write lease over before the change fails with EIO: below the 12 s after which a FUSE call is answered ETIMEDOUT, so a change that waits too long fails whole. @default 10 s */
+export const LEASE_WAIT_MS = 10_000
 /** How often a waiting node asks again (a NOTIFY can be missed by a holder whose listening connection was down). */
 const ASK_EVERY_MS = 250
 

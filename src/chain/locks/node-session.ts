@@ -11,7 +11,8 @@ import type { Logger } from '../../vfs/log.ts'
  */
 export const DEAD_NODE_BOUND_S = 25
 
-const KEEPALIVE = ['SET tcp_keepalives_idle = 10', 'SET tcp_keepalives_interval = 5', 'SET tcp_keepalives_count = 3', 'SET tcp_user_timeout = 25000']
+/** The settings that bound, by {@link DEAD_NODE_BOUND_S}, how long the server keeps the session of a node gone silent (each a statement). */
+export const KEEPALIVE = ['SET tcp_keepalives_idle = 10', 'SET tcp_keepalives_interval = 5', 'SET tcp_keepalives_count = 3', 'SET tcp_user_timeout = 25000']
 
 /** Makes a fresh connection (not from a pool) to the chain's database. */
 export type ConnectFn = () => pg.Client
