@@ -5,6 +5,7 @@ import type { Logger } from '../vfs/log.ts'
 import type { ChangeEvent, Vfs } from '../vfs/vfs.ts'
 import { createAnswerer } from './answer.ts'
 import { FuseUnavailableError, loadFuse, type FuseInstance } from './binding.ts'
+import { KeptPages } from './kept-pages.ts'
 import { LinkedNames } from './links.ts'
 import { createFuseLocks } from './locks.ts'
 import { createFuseOps } from './ops.ts'
@@ -74,8 +75,10 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   const context = () => fuse!.context()
   const locks = createFuseLocks(vfs, { answer, context, maxWaits: lockWaits(options) })
   const links = new LinkedNames()
-  const ops = createFuseOps(vfs, { answer, context, locks, links })
-  fuse = new Fuse(dir, ops, fuseMountOptions({ ...options, attrTimeout: options.attrTimeout ?? defaultAttrTimeout(vfs) }))
+  const soleWriter = everyMountSoleWriter(vfs)
+  const pages = soleWriter ? new KeptPages() : undefined
+  const ops = createFuseOps(vfs, { answer, context, locks, links, ...(pages ? { pages } : {}) })
+  fuse = new Fuse(dir, ops, fuseMountOptions({ ...options, attrTimeout: options.attrTimeout ?? (soleWriter ? SOLE_WRITER_ATTR_TIMEOUT : 0) }))
   const mounted = fuse
 
   await new Promise<void>((done, fail) => {
@@ -92,7 +95,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
     })
   })
   logger.info({ mountpoint: dir }, 'FUSE mounted')
-  const invalidations = invalidateOnChange(vfs, mounted, links, logger)
+  const invalidations = invalidateOnChange(vfs, mounted, links, pages, logger)
 
   let unmounting: Promise<void> | undefined
   const unmount = async (): Promise<void> => {
@@ -119,8 +122,13 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
  * kernel did not make reaches it as an invalidation), else 0. Decided when mounting.
  */
 export function defaultAttrTimeout(vfs: Vfs): number {
+  return everyMountSoleWriter(vfs) ? SOLE_WRITER_ATTR_TIMEOUT : 0
+}
+
+/** Whether every mount of `vfs` says it is its tree's only writer (see `Mount.soleWriter`); such a FUSE mount also keeps the pages of files unchanged since their last open. */
+function everyMountSoleWriter(vfs: Vfs): boolean {
   const mounts = vfs.mountObjects()
-  return mounts.length > 0 && mounts.every(m => m.mount.soleWriter === true) ? SOLE_WRITER_ATTR_TIMEOUT : 0
+  return mounts.length > 0 && mounts.every(m => m.mount.soleWriter === true)
 }
 
 /**
@@ -132,7 +140,7 @@ export function defaultAttrTimeout(vfs: Vfs): number {
  * request (the binding refuses them inside one), and the kernel applies them once the
  * request that caused them has been answered.
  */
-function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, logger: Logger): { stop(): void; settled(): Promise<void> } {
+function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, pages: KeptPages | undefined, logger: Logger): { stop(): void; settled(): Promise<void> } {
   let queued = new Set<string>()
   let scheduled = false
   let stopped = false
@@ -175,6 +183,9 @@ function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, lo
   let exchanged: ChangeEvent | undefined
   const stop = vfs.watch('/', (event: ChangeEvent) => {
     if (stopped) return
+    const moved = event.kind === 'dir' && (event.type === 'rename' || event.type === 'delete')
+    pages?.changed(event.path, moved)
+    if (event.oldPath !== undefined) pages?.changed(event.oldPath, moved)
     for (const other of links.others(event.path)) add(other)
     if (event.oldPath !== undefined) for (const other of links.others(event.oldPath)) add(other)
     if (event.type === 'delete') links.forget(event.path)

@@ -50,6 +50,11 @@ export class LinkedNames {
     this.onStale(path)
   }
 
+  /** Whether the file at `path` was last answered with more than one name. */
+  linked(path: string): boolean {
+    return this.inoOf.has(path)
+  }
+
   /** The other names of the file at `path` the kernel may hold attributes for (none when it has one name). */
   others(path: string): string[] {
     const ino = this.inoOf.get(path)

@@ -4,6 +4,7 @@ import type { StatFs } from '../vfs/node.ts'
 import type { CallerContext, NodeTimeSpec, SetattrRequest, SpecialKind, Stat, Vfs } from '../vfs/vfs.ts'
 import type { Answer } from './answer.ts'
 import type { FuseCallback, FuseRequestContext } from './binding.ts'
+import type { KeptPages } from './kept-pages.ts'
 import type { LinkedNames } from './links.ts'
 import type { FuseLocks } from './locks.ts'
 
@@ -113,6 +114,8 @@ export interface FuseOpsOptions {
   locks?: FuseLocks
   /** Told of every attribute answer by path, so a change through one name of a hard-linked file can invalidate the others. */
   links?: LinkedNames
+  /** Says which opens may keep the kernel's cached pages (`keep_cache`); without it every open drops them. */
+  pages?: KeptPages
 }
 
 /**
@@ -128,10 +131,15 @@ export interface FuseOpsOptions {
  * PostgreSQL holds its locks where every machine sees them. Left out on purpose:
  * `access` (never sent with `default_permissions`).
  */
-export function createFuseOps(vfs: Vfs, { answer, context, locks, links }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
+export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
   const ok = (): number => 0
   const stat = (s: Stat): [number, FuseStat] => [0, toFuseStat(s)]
   const opened = (fh: number): [number, number | { fd: number; directIO: true }] => [0, vfs.wantsDirectIo(fh) ? { fd: fh, directIO: true } : fh]
+  /** An open by `path`: kept pages when {@link KeptPages} says the file is unchanged since its last open. */
+  const openedAt = (path: string, flags: number) => (fh: number): [number, number | { fd: number; directIO?: true; keepCache?: true }] => {
+    if (vfs.wantsDirectIo(fh)) return [0, { fd: fh, directIO: true }]
+    return [0, pages?.opened(path, flags, links?.linked(path) ?? false) ? { fd: fh, keepCache: true } : fh]
+  }
   const release = (fh: number): void => {
     vfs.release(fh).catch(() => {})
   }
@@ -199,7 +207,7 @@ export function createFuseOps(vfs: Vfs, { answer, context, locks, links }: FuseO
     },
 
     open(path: string, flags: number, cb: FuseCallback) {
-      answer('open', path, cb, () => vfs.open(path, flags, 0, caller()), opened, release)
+      answer('open', path, cb, () => vfs.open(path, flags, 0, caller()), openedAt(path, flags), release)
     },
 
     createWithFlags(path: string, mode: number, flags: number, cb: FuseCallback) {

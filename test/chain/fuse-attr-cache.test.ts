@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
@@ -41,7 +43,7 @@ describe('the attribute timeout a FUSE mount gets by default', () => {
   })
 })
 
-describe.skipIf(fuseSkip)('a chain mount that keeps attributes in the kernel for a second', () => {
+describe.skipIf(fuseSkip)('a chain mount that keeps attributes in the kernel for a second, and the pages of files unchanged since their last open', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
   let vfs: Vfs
   let mount: TestMount
@@ -82,6 +84,49 @@ describe.skipIf(fuseSkip)('a chain mount that keeps attributes in the kernel for
     await sh(`mv ${m}/c ${m}/d`)
     await sh(`rm ${m}/a`)
     expect(await stat('%h %s', 'd')).toBe('1 8\n')
+  })
+
+  const cat = async (name: string): Promise<string> => {
+    await mount.invalidated()
+    return (await run('cat', [`${m}/${name}`])).stdout
+  }
+
+  it('reads a file rewritten in place through another front door afresh, though its last opens kept their pages', async () => {
+    await sh(`printf 'first text' > ${m}/kept.txt`)
+    // a process holding the file open keeps its kernel inode (and pages) alive past the entry invalidation
+    const holder = spawn('sh', ['-c', 'exec 3<"$0" && echo open && cat > /dev/null', `${m}/kept.txt`], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const exited = once(holder, 'exit')
+    try {
+      await once(holder.stdout, 'data')
+      expect(await cat('kept.txt')).toBe('first text')
+      expect(await cat('kept.txt')).toBe('first text')
+      // same length and, set back, the same times: nothing in the attributes tells the kernel
+      const before = await vfs.lstat('/kept.txt')
+      await vfs.writeFile('/kept.txt', 'other text')
+      await vfs.setattr('/kept.txt', { atime: before.atimeNs, mtime: before.mtimeNs })
+      expect(await vfs.lstat('/kept.txt')).toMatchObject({ size: before.size, mtimeNs: before.mtimeNs })
+      expect(await cat('kept.txt')).toBe('other text')
+      expect(await cat('kept.txt')).toBe('other text')
+    } finally {
+      holder.stdin.end()
+      await exited
+    }
+  })
+
+  it('reads a kept file afresh after a write through FUSE, through another name, and after a rename onto it', async () => {
+    await sh(`printf 'AAAA' > ${m}/k1`)
+    expect(await cat('k1')).toBe('AAAA')
+    expect(await cat('k1')).toBe('AAAA')
+    await sh(`printf 'BBBB' | dd of=${m}/k1 conv=notrunc status=none`)
+    expect(await cat('k1')).toBe('BBBB')
+    await sh(`ln ${m}/k1 ${m}/k2`)
+    expect(await cat('k1')).toBe('BBBB')
+    expect(await cat('k2')).toBe('BBBB')
+    await sh(`printf 'CCCC' | dd of=${m}/k2 conv=notrunc status=none`)
+    expect(await cat('k1')).toBe('CCCC')
+    await sh(`printf 'DDDD' > ${m}/k3 && mv ${m}/k3 ${m}/k1`)
+    expect(await cat('k1')).toBe('DDDD')
+    expect(await cat('k2')).toBe('CCCC')
   })
 
   it('shows a file rewritten through another front door at its new size on the next stat', async () => {
