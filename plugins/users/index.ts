@@ -2,6 +2,7 @@ import { defineView, dir, file, type View } from '../../src/views/view.ts'
 import type { Chain } from '../../src/chain/store.ts'
 import type { VNode } from '../../src/vfs/node.ts'
 import { listShares } from '../../src/chain/sharing.ts'
+import { listGroups } from '../../src/chain/groups.ts'
 
 /** Options for the `users` view. */
 export interface UsersViewOptions {
@@ -51,7 +52,7 @@ export function userRecords(chain: Chain): UserRecord[] {
       kem: { algorithm: 'ML-KEM-768' as const, publicKey: Buffer.from(w.kemKey).toString('base64') },
     }
   })
-  for (const hex of new Set(shares.filter(s => !s.write).map(s => s.keyId))) records.push({ name: `reader-${hex.slice(0, 8)}`, keyId: hex, role: 'reader', grants: grantsOf(hex, false) })
+  for (const hex of new Set(shares.filter(s => !s.write && s.group === undefined).map(s => s.keyId))) records.push({ name: `reader-${hex.slice(0, 8)}`, keyId: hex, role: 'reader', grants: grantsOf(hex, false) })
   const rank = { owner: 0, writer: 1, reader: 2 }
   return records.sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : rank[a.role] - rank[b.role]))
 }
@@ -66,7 +67,8 @@ function safeShares(chain: Chain): ReturnType<typeof listShares> {
  * The `users` view: one read-only `<name>.json` per identity of the chain (owner,
  * authorised writers, readers it was shared with) with its key id, public keys and the
  * folders it may read or write, plus `by-key/<keyId>.json` and `grants.json` (every grant:
- * path, key id, access).
+ * path, key id, access) and `groups/<name>.json` (each group of the chain: key id, key
+ * epoch, members, and the folders granted to it).
  */
 export default defineView((options: UsersViewOptions): View => {
   const render = (r: UserRecord) => JSON.stringify(r, null, 2) + '\n'
@@ -85,6 +87,7 @@ export default defineView((options: UsersViewOptions): View => {
           2,
         ) + '\n',
     )
+    out['groups'] = dir(() => Object.fromEntries(listGroups(options.chain).map(g => [`${g.name}.json`, file(() => JSON.stringify(g, null, 2) + '\n')])))
     return out
   }
   return { name: 'users', root: dir(byName) }

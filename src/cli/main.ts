@@ -7,6 +7,7 @@ import * as compact from './commands/compact.ts'
 import * as dataset from './commands/dataset.ts'
 import * as dev from './commands/dev.ts'
 import * as identity from './commands/identity.ts'
+import * as group from './commands/group.ts'
 import * as init from './commands/init.ts'
 import * as ls from './commands/ls.ts'
 import * as query from './commands/query.ts'
@@ -21,7 +22,7 @@ import { createCliLogger, LOG_LEVELS, parseLogFormat, parseLogLevel, type CliLog
 import { CliError, shared, type CommandModule } from './shared.ts'
 
 /** The commands `facet` offers, in help order. Add a command by adding its module here. */
-export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, share, verify, trust, compact, dataset]
+export const COMMANDS: readonly CommandModule[] = [up, dev, init, ls, cat, stat, write, query, token, identity, share, group, verify, trust, compact, dataset]
 
 const { version } = createRequire(import.meta.url)('facetfs/package.json') as { version: string }
 

@@ -4,7 +4,7 @@ import type { Identity, PublicIdentity } from '../../crypto/identity.ts'
 import type { Chain } from '../../chain/store.ts'
 import type { Shared } from '../shared.ts'
 
-interface ShareCliOptions {
+export interface ShareCliOptions {
   with?: string
   write?: boolean
   list?: boolean
@@ -32,7 +32,7 @@ export function register(program: Command, shared: Shared): void {
       .command('share')
       .description("give a contact (facet identity import) read access to a folder of the /files chain and everything below it, made later included; with --write, make it a writer of the whole chain; --list shows the grants. Writes one block: stop facet up on the chain first")
       .argument('[path]', 'a folder of the chain, e.g. /projects (/ for the whole chain)')
-      .option('--with <name>', 'the contact (or one of your identities) to share with')
+      .option('--with <name>', 'the contact (or one of your identities) to share with, or @GROUP for a group of the chain (facet group)')
       .option('--write', 'also let it write: whole-chain writers only (scoped write rights are not built yet), so PATH must be /')
       .option('--list', 'list the grants and writers of the chain instead'),
   ).action(async (path: string | undefined, options: ShareCliOptions) => {
@@ -40,12 +40,16 @@ export function register(program: Command, shared: Shared): void {
       if (path !== undefined || options.with || options.write) throw shared.usageError('--list takes no path, --with or --write')
       return list(options, shared)
     }
-    if (path === undefined || !options.with) throw shared.usageError('share needs a PATH and --with NAME (or --list)')
-    const reader = await contact(options.with, options, shared)
+    if (path === undefined || !options.with) throw shared.usageError('share needs a PATH and --with NAME or @GROUP (or --list)')
+    const group = groupName(options.with)
+    if (group !== undefined && options.write) throw shared.usageError('--write is for an identity: a group can only be given read access')
+    const person = group === undefined ? await contact(options.with, options, shared) : undefined
     await withChain(options, shared, false, async chain => {
       const { shareChainPath } = await import('../../chain/sharing.ts')
+      const { groupAsReader } = await import('../../chain/groups.ts')
+      const reader = person ?? groupAsReader(chain, group!)
       const r = await shareChainPath(chain, path, reader, { write: options.write === true })
-      const who = `'${options.with}' (key ${Buffer.from(reader.keyId).toString('hex').slice(0, 16)})`
+      const who = group === undefined ? `'${options.with}' (key ${Buffer.from(reader.keyId).toString('hex').slice(0, 16)})` : `group '${group}' (its members now and later)`
       if (options.write) shared.note(`${options.with} may now write anywhere in the chain: write rights are not scoped yet${r.authorised ? '' : ' (it was a writer already)'}`)
       shared.note(`WARNING: this cannot be fully undone: ${NO_ROTATION_WARNING}`)
       await shared.print(`shared ${r.path} with ${who}: ${options.write ? 'read and write' : 'read'}\n`)
@@ -57,12 +61,16 @@ export function register(program: Command, shared: Shared): void {
       .command('unshare')
       .description('take back what facet share gave: the grant on PATH and, for /, writing (its later blocks are refused). Read access stays with the reader (no key rotation yet): it keeps the keys it had')
       .argument('<path>', 'the folder shared')
-      .requiredOption('--with <name>', 'the contact to take it back from')
+      .requiredOption('--with <name>', 'the contact, or @GROUP, to take it back from')
       .option('--write', 'take back only writing (PATH /): the contact stays a reader'),
   ).action(async (path: string, options: ShareCliOptions) => {
-    const reader = await contact(options.with!, options, shared)
+    const group = groupName(options.with!)
+    if (group !== undefined && options.write) throw shared.usageError('--write is for an identity: a group has only read access')
+    const person = group === undefined ? await contact(options.with!, options, shared) : undefined
     await withChain(options, shared, false, async chain => {
       const { unshareChainPath } = await import('../../chain/sharing.ts')
+      const { groupAsReader } = await import('../../chain/groups.ts')
+      const reader = person ?? groupAsReader(chain, group!)
       const r = await unshareChainPath(chain, path, reader, { onlyWrite: options.write === true })
       if (r.revokedWrite) await shared.print(`${options.with} may no longer write: blocks it signs from now on are refused\n`)
       if (r.droppedGrant) {
@@ -80,13 +88,18 @@ async function list(options: ShareCliOptions, shared: Shared): Promise<void> {
   for (const id of [...(await c.listIdentities(home)), ...(await c.listContacts(home))]) known.set(Buffer.from(id.keyId).toString('hex'), id.name)
   await withChain(options, shared, true, async chain => {
     const { listShares } = await import('../../chain/sharing.ts')
-    const lines = listShares(chain).map(s => `${s.path ?? '(no grant)'}\t${known.get(s.keyId) ?? s.writerName ?? '?'}\t${s.write ? 'read+write' : 'read'}\t${s.keyId.slice(0, 16)}\n`)
+    const lines = listShares(chain).map(s => `${s.path ?? '(no grant)'}\t${s.group !== undefined ? `@${s.group}` : (known.get(s.keyId) ?? s.writerName ?? '?')}\t${s.write ? 'read+write' : 'read'}\t${s.keyId.slice(0, 16)}\n`)
     await shared.print(lines.join(''))
   })
 }
 
+/** The group a `--with @GROUP` names, or undefined for an identity's name. */
+function groupName(withName: string): string | undefined {
+  return withName.startsWith('@') ? withName.slice(1) : undefined
+}
+
 /** The public identity `name`: a contact, else one of the home's own identities. */
-async function contact(name: string, options: ShareCliOptions, shared: Shared): Promise<PublicIdentity> {
+export async function contact(name: string, options: ShareCliOptions, shared: Shared): Promise<PublicIdentity> {
   const c = await import('../../crypto/index.ts')
   const home = options.home ?? c.facetHome()
   let found: PublicIdentity | undefined
@@ -105,7 +118,7 @@ async function contact(name: string, options: ShareCliOptions, shared: Shared): 
 }
 
 /** Opens the /files chain (read-write unless `readOnly`) as the owner, runs `fn`, and closes it; errors become CliErrors naming the store. */
-async function withChain(options: ShareCliOptions, shared: Shared, readOnly: boolean, fn: (chain: Chain) => Promise<void>): Promise<void> {
+export async function withChain(options: ShareCliOptions, shared: Shared, readOnly: boolean, fn: (chain: Chain) => Promise<void>): Promise<void> {
   const c = await import('../../crypto/index.ts')
   const { Chain, ChainLockedError } = await import('../../chain/index.ts')
   const { ShareError } = await import('../../chain/sharing.ts')
