@@ -400,21 +400,17 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         await retryTransient(
           async () => {
             const { client, done } = await appendSession()
-            let committing = false
             try {
-              await queryWithin(client, 'BEGIN')
-              await queryWithin(client, `INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3)`, [id, seq, bytes])
-              await queryWithin(client, 'SELECT pg_notify($1, $2)', [channel, `${hex}:${seq}`])
-              committing = true
-              await queryWithin(client, 'COMMIT')
+              // one statement, one round trip: the row and its NOTIFY commit together (an implicit transaction)
+              await queryWithin(client, `WITH added AS (INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3) RETURNING seq) SELECT pg_notify($4, $5) FROM added`, [id, seq, bytes, channel, `${hex}:${seq}`])
               done()
             } catch (err) {
               if (isTransientPgError(err)) {
-                maybeLanded ||= committing
+                // its commit may have happened before the answer was lost
+                maybeLanded = true
                 done(err as Error)
                 throw err
               }
-              await client.query('ROLLBACK').catch(() => {})
               done()
               if ((err as { code?: string }).code !== '23505') throw err
               if (maybeLanded && (await landed(seq, bytes))) return

@@ -18,8 +18,9 @@ const noCluster = await cannotRunCluster()
 const target = new URL(TEST_PG_URL)
 
 /**
- * A TCP relay to the test server that, when armed, passes one `COMMIT` on and then drops
- * both ends before its answer comes back: the transaction commits, the client never hears.
+ * A TCP relay to the test server that, when armed, passes one block's append (the one
+ * statement that inserts its row and commits) on and then drops both ends before its
+ * answer comes back: the transaction commits, the client never hears.
  */
 async function commitLosingRelay(): Promise<{ port: number; arm(): void; dropped(): number; close(): Promise<void> }> {
   let armed = false
@@ -34,8 +35,8 @@ async function commitLosingRelay(): Promise<{ port: number; arm(): void; dropped
     }
     let losing = false
     client.on('data', d => {
-      // a simple-protocol query message: 'Q', its length, the text and a NUL
-      if (armed && d[0] === 0x51 && d.includes('COMMIT\0')) {
+      // an extended-protocol Parse message ('P') of the append; its answer is flushed at Sync, after the commit
+      if (armed && d[0] === 0x50 && d.includes('INSERT INTO')) {
         armed = false
         losing = true
       }
