@@ -9,7 +9,8 @@ import { KeptPages } from './kept-pages.ts'
 import { LinkedNames } from './links.ts'
 import { createFuseLocks } from './locks.ts'
 import { createFuseOps } from './ops.ts'
-import { fuseMountOptions, lockWaits, SOLE_WRITER_ATTR_TIMEOUT, type MountTuning } from './options.ts'
+import { fuseMountOptions, lockWaits, readAheadKb, SOLE_WRITER_ATTR_TIMEOUT, type MountTuning } from './options.ts'
+import { setReadAhead } from './readahead.ts'
 import { clearStaleMount, lazyUnmount, listFuseMounts } from './stale.ts'
 
 export { FuseUnavailableError } from './binding.ts'
@@ -75,6 +76,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   const context = () => fuse!.context()
   const locks = createFuseLocks(vfs, { answer, context, maxWaits: lockWaits(options) })
   const links = new LinkedNames()
+  const readAhead = readAheadKb(options)
   const soleWriter = everyMountSoleWriter(vfs)
   const pages = soleWriter ? new KeptPages() : undefined
   const ops = createFuseOps(vfs, { answer, context, locks, links, ...(pages ? { pages } : {}) })
@@ -94,6 +96,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
       }
     })
   })
+  if (readAhead > 0) await setReadAhead(dir, readAhead, logger)
   logger.info({ mountpoint: dir }, 'FUSE mounted')
   const invalidations = invalidateOnChange(vfs, mounted, links, pages, logger)
 

@@ -22,8 +22,19 @@ export interface MountTuning {
    * @default 1
    */
   entryTimeout?: number
-  /** The largest read request, in bytes. @default 131072 */
+  /**
+   * The largest read request, in bytes. Reads through the page cache come in requests of
+   * at most the read-ahead ({@link readAheadKb}), so both are raised together.
+   * @default 1048576
+   */
   maxRead?: number
+  /**
+   * How far ahead the kernel reads a file being read in order, in KiB: with the kernel's
+   * default (128) a sequential reader waits for one 128 KiB request at a time. Set on the
+   * mount's backing device after mounting; needs root, else the default stays. 0 keeps it.
+   * @default 1024
+   */
+  readAheadKb?: number
   /** The name `df` and `/proc/mounts` show in the source column; letters, digits, `._-` only. @default 'facetfs' */
   fsname?: string
   /**
@@ -79,6 +90,13 @@ function bytes(name: string, value: number): number {
   return value
 }
 
+/** The read-ahead a mount asks for, in KiB (see {@link MountTuning.readAheadKb}); 0 leaves the kernel's. */
+export function readAheadKb(tuning: MountTuning): number {
+  const value = tuning.readAheadKb ?? 1024
+  if (!Number.isSafeInteger(value) || value < 0 || value > 65536) throw new RangeError(`readAheadKb must be a whole number of KiB from 0 to 65536, got ${value}`)
+  return value
+}
+
 /** The blocking lock waits a mount allows at once (see {@link MountTuning.lockWaits}). */
 export function lockWaits(tuning: MountTuning): number {
   const value = tuning.lockWaits ?? 4
@@ -110,7 +128,7 @@ export function fuseMountOptions(tuning: MountTuning = {}): Record<string, unkno
   const opts: Record<string, unknown> = {
     fsname,
     subtype: 'facet',
-    maxRead: bytes('maxRead', tuning.maxRead ?? 131072),
+    maxRead: bytes('maxRead', tuning.maxRead ?? 1 << 20),
     attrTimeout: seconds('attrTimeout', tuning.attrTimeout ?? 0),
     entryTimeout: seconds('entryTimeout', tuning.entryTimeout ?? 1),
     defaultPermissions: true,

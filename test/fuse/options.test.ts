@@ -1,15 +1,19 @@
+import { readFile, stat } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import { FuseUnavailableError, loadFuse } from '../../src/fuse/binding.ts'
-import { defaultWorkers, fuseMountOptions } from '../../src/fuse/options.ts'
+import { defaultWorkers, fuseMountOptions, readAheadKb } from '../../src/fuse/options.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
+import { memoryMount } from '../../src/vfs/memory.ts'
+import { createVfs } from '../../src/vfs/vfs.ts'
 import { toFuseStatfs } from '../../src/fuse/ops.ts'
-import { fuseSkip } from '../helpers/fuse.ts'
+import { fuseSkip, mountForTest } from '../helpers/fuse.ts'
 
 describe('mount options and loading', () => {
-  it('mounts with default_permissions, 128 KiB reads, exact attributes, 1 s entry cache, a worker per core and 4 more for lock waits by default', () => {
+  it('mounts with default_permissions, 1 MiB reads, exact attributes, 1 s entry cache, a worker per core and 4 more for lock waits by default', () => {
     expect(fuseMountOptions()).toEqual({
       fsname: 'facetfs',
       subtype: 'facet',
-      maxRead: 131072,
+      maxRead: 1048576,
       attrTimeout: 0,
       entryTimeout: 1,
       defaultPermissions: true,
@@ -54,7 +58,34 @@ describe('mount options and loading', () => {
   it.skipIf(fuseSkip)('reaches libfuse as one -o list with default_permissions through fuse-napi', () => {
     const Fuse = loadFuse()
     const fuse = new Fuse('/tmp/facet-options-never-mounted', {}, fuseMountOptions({ allowOther: true }))
-    expect(fuse._fuseOptions()).toBe('-oallow_other,auto_unmount,default_permissions,max_read=131072,fsname=facetfs,subtype=facet,entry_timeout=1,attr_timeout=0')
+    expect(fuse._fuseOptions()).toBe('-oallow_other,auto_unmount,default_permissions,max_read=1048576,fsname=facetfs,subtype=facet,entry_timeout=1,attr_timeout=0')
+  })
+
+  it('refuses a read-ahead that is not a whole number of KiB from 0 to 65536 with RangeError', () => {
+    expect(readAheadKb({})).toBe(1024)
+    expect(readAheadKb({ readAheadKb: 0 })).toBe(0)
+    for (const bad of [-1, 1.5, 65537, Number.NaN]) expect(() => readAheadKb({ readAheadKb: bad })).toThrow(RangeError)
+  })
+
+  it.skipIf(fuseSkip)('sets the read-ahead of the mount it makes, and leaves the kernel default at 0', async () => {
+    const vfs = createVfs({ mounts: { '/': memoryMount() }, logger: silentLogger })
+    const readAheadOf = async (dir: string): Promise<string> => {
+      const dev = (await stat(dir)).dev
+      return (await readFile(`/sys/class/bdi/${(dev >>> 8) & 0xfff}:${(dev & 0xff) | ((dev >>> 12) & 0xfff00)}/read_ahead_kb`, 'utf8')).trim()
+    }
+    const raised = await mountForTest(vfs)
+    try {
+      expect(await readAheadOf(raised.dir)).toBe('1024')
+    } finally {
+      await raised.unmount()
+    }
+    const kept = await mountForTest(vfs, { readAheadKb: 0 })
+    try {
+      expect(await readAheadOf(kept.dir)).toBe('128')
+    } finally {
+      await kept.unmount()
+      await vfs.close()
+    }
   })
 
   it('passes statfs figures through with a fragment size equal to the block size', () => {
