@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
 import { DecryptError } from '../../src/crypto/primitives.ts'
-import { Chain, NoAccessError } from '../../src/chain/store.ts'
+import { Chain, ChainIntegrityError, NoAccessError } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { addGroupMember, createGroup, groupAsReader, groupKeyId, groupSecretsOf, listGroups, removeGroupMember } from '../../src/chain/groups.ts'
 import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
@@ -153,5 +153,18 @@ describe('groups kept in the chain', () => {
     await expect(createGroup(b.chain, 'other')).rejects.toBeInstanceOf(ShareError)
     await expect(addGroupMember(b.chain, 'team', bob)).rejects.toBeInstanceOf(ShareError)
     await close(b.vfs)
+  })
+
+  it('refuses on open, and in facet verify, a group event signed by a writer other than the owner', async () => {
+    const a = await aliceChain()
+    await shareChainPath(a.chain, '/', bob, { write: true })
+    await close(a.vfs)
+    const b = await Chain.open(path, { identity: bob, home: home(bob) })
+    expect(b.readOnly).toBe(false)
+    await b.commitEvents([{ type: 'group', name: 'forged', epoch: 1, kemKey: bob.kemPublicKey, wraps: [] }])
+    await b.close()
+    await expect(Chain.open(path, { identity: alice, home: home(alice) })).rejects.toThrow(ChainIntegrityError)
+    await expect(Chain.open(path, { identity: alice, home: home(alice) })).rejects.toThrow(/a group written by an identity other than the owner/)
+    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: false })
   })
 })
