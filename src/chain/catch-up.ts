@@ -3,6 +3,7 @@ import type { ChainLog } from './backend.ts'
 import { FORMAT_VERSION, ROOT_INO, type ChainEvent, type ChunkPutEvent } from './format.ts'
 import { BlockVerifier, scanLog, type ChainWriter, type ScanResult, type VerifiedBlock } from './log.ts'
 import type { ChainTree, ChunkRef, Inode } from './tree.ts'
+import { Writers } from './write-scope.ts'
 
 /** Where an open chain stands, for reading the blocks appended after it. */
 export interface ChainPosition {
@@ -45,6 +46,7 @@ export async function readAppended(at: ChainPosition): Promise<Appended | undefi
   v.headHash = at.headHash
   v.formatVersion = at.headFormat
   for (const [k, w] of at.writers) v.writers.set(k, w)
+  if (at.writers instanceof Writers) v.writers.shape = at.writers.shape
   v.pool = at.pool
   v.inlineBlocks = 0
   const blocks: VerifiedBlock[] = []

@@ -86,6 +86,8 @@ export async function compactChain(chain: Chain): Promise<CompactReport> {
           compactedFrom: { seq: chain.headSeq, hash: chain.headHash },
         },
         ...writers.map(w => ({ type: 'writerAuth' as const, action: 'authorise' as const, keyId: w.keyId, name: w.name, signingKey: w.signingKey, kemKey: w.kemKey })),
+        // and the write scopes of those limited to folders (write-scope.ts)
+        ...writers.filter(w => w.scope).map(w => ({ type: 'writeScope' as const, keyId: w.keyId, inos: [...w.scope!] })),
         // the latest state of each group: its key and the wraps of its secret
         ...tree.groups.values(),
         ...grants,

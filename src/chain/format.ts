@@ -36,6 +36,7 @@ export const EventType = {
   xattrPut: 10,
   keyGrantDrop: 11,
   group: 12,
+  writeScope: 13,
 } as const
 
 /** The first event type of format version 2; a version 1 block skips such types as unknown. */
@@ -105,6 +106,13 @@ export interface GroupEvent {
   wraps: GroupKeyWrap[]
 }
 
+/** Limits writer `keyId` to the subtrees of folders `inos` (owner-signed only; the latest for a writer wins, a `writerAuth` revoke ends it). A list holding the root puts the writer back to the whole chain; a writer with none writes everywhere. Readers that predate it skip it as unknown (they hold the writer to no scope). */
+export interface WriteScopeEvent {
+  type: 'writeScope'
+  keyId: Uint8Array
+  inos: number[]
+}
+
 /** An inode's metadata, encrypted under the key of inode `keyParent`. */
 export interface InodePutEvent {
   type: 'inodePut'
@@ -162,7 +170,7 @@ export interface XattrPutEvent {
 }
 
 /** Any event of a block. */
-export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent | GroupEvent
+export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent | GroupEvent | WriteScopeEvent
 
 /** A block as stored: header, events, and one ML-DSA-65 signature by `author`. */
 export interface Block {
@@ -379,6 +387,11 @@ function encodeEvent(w: Writer, e: ChainEvent): void {
         w.bytes(x.wrappedSeed)
       }
       break
+    case 'writeScope':
+      w.fixed(e.keyId, 32)
+      w.u16(e.inos.length)
+      for (const ino of e.inos) w.u64(ino)
+      break
   }
   w.buf.writeUInt32LE(w.pos - start, lenAt)
 }
@@ -455,6 +468,13 @@ function decodeEvent(r: Reader, version: number): ChainEvent | undefined {
         wraps.push({ keyId: e.bytes(32), name: e.str16(), member: e.u8() === 1, kemKey: e.bytes(MLKEM768.publicKey), kemCipherText: e.bytes(MLKEM768.cipherText), wrappedSeed: e.bytes(e.u16()) })
       }
       out = { type: 'group', name, epoch, kemKey, wraps }
+      break
+    }
+    case EventType.writeScope: {
+      const keyId = e.bytes(32)
+      const inos: number[] = []
+      for (let i = e.u16(); i > 0; i--) inos.push(e.u64())
+      out = { type: 'writeScope', keyId, inos }
       break
     }
     default:

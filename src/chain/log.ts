@@ -17,6 +17,7 @@ import {
   type GenesisEvent,
 } from './format.ts'
 import { blockDigest, blockHash } from './keys.ts'
+import { scopeOf, scopeViolation, Writers } from './write-scope.ts'
 
 /** Thrown when a log fails verification; names the first bad block and where it starts. */
 export class ChainIntegrityError extends Error {
@@ -40,6 +41,8 @@ export interface ChainWriter {
   signingKey: Uint8Array
   kemKey: Uint8Array
   owner: boolean
+  /** The folders (inodes) whose subtrees it may write, when an owner-signed write scope limits it (write-scope.ts); undefined: the whole chain. */
+  scope?: ReadonlySet<number> | undefined
 }
 
 /** A verified block with where it lies in the file. */
@@ -88,7 +91,8 @@ export class BlockVerifier {
   headHash: Buffer = Buffer.alloc(32)
   /** The format version of the last block; a later block never has a lower one. */
   formatVersion = MIN_FORMAT_VERSION
-  readonly writers = new Map<string, ChainWriter>()
+  /** The writers, with the tree's clear shape their write scopes are checked against. */
+  readonly writers = new Writers()
   /** Hashes by seq, for the trust store's fork check. */
   readonly hashes: Buffer[] = []
 
@@ -134,9 +138,17 @@ export class BlockVerifier {
       this.pending.push({ seq: block.seq, offset: frameOffset, ok })
     } else if (!verify(block.signature, digest, author.signingKey)) throw fail('bad signature')
     this.checked++
+    const outside = author.scope && scopeViolation(block.events, author.scope, this.writers.shape)
+    if (outside) throw fail(`${outside}, by writer '${author.name}' (key ${Buffer.from(author.keyId).toString('hex').slice(0, 16)}) limited to folders ${[...author.scope!].join(', ')}`)
     for (const e of block.events) {
       if (e.type === 'keyGrantDrop' && !author.owner) throw fail('a key grant withdrawn by an identity other than the owner')
       if (e.type === 'group' && !author.owner) throw fail('a group written by an identity other than the owner')
+      if (e.type === 'writeScope') {
+        if (!author.owner) throw fail('a write scope by an identity other than the owner')
+        const w = this.writers.get(Buffer.from(e.keyId).toString('hex'))
+        if (!w || w.owner) throw fail('a write scope for an identity that is not an authorised writer other than the owner')
+        this.writers.set(Buffer.from(e.keyId).toString('hex'), { ...w, scope: scopeOf(e.inos) })
+      }
       if (e.type !== 'writerAuth') continue
       if (!author.owner) throw fail('writer authorisation by an identity other than the owner')
       const hex = Buffer.from(e.keyId).toString('hex')
@@ -144,6 +156,7 @@ export class BlockVerifier {
       if (e.action === 'authorise') this.writers.set(hex, { keyId: e.keyId, name: e.name, signingKey: e.signingKey, kemKey: e.kemKey, owner: false })
       else if (!this.writers.get(hex)?.owner) this.writers.delete(hex)
     }
+    this.writers.shape.apply(block.events)
     const hash = blockHash(digest, block.signature)
     this.headSeq = block.seq
     this.headHash = hash
