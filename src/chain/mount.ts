@@ -50,6 +50,7 @@ import { AutoCompactor, cannotAutoCompact, type CompactionPolicy } from './auto-
 import { ROOT_INO } from './format.ts'
 import { Chain, type ChainOptions, type CreateChainOptions } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
+import { checkWriteScope } from './write-scope.ts'
 
 /** The hidden folder of the chain root that shows past states: `/.history/<seq>/…`. */
 export const HISTORY_NAME = '.history'
@@ -86,7 +87,7 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
   }
 
   setattr(changes: AttrChanges): MaybePromise<void> {
-    this.mutable()
+    this.mutable('meta')
     return this.ctx.chain.atomic(() => this.ctx.chain.namespace.setattr(this.inode, changes))
   }
 
@@ -108,8 +109,10 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
     return this.ctx.chain.atomic(() => this.ctx.chain.namespace.removexattr(this.inode, name))
   }
 
-  protected mutable(): void {
+  /** Throws EROFS on a view that takes no changes, and EACCES for a change outside the writer's write scope: `in` the node (content, entries), or of its own `meta`data. */
+  mutable(how: 'in' | 'meta' = 'in'): void {
     if (!this.ctx.live) throw vfsError('EROFS', this.ctx.readOnlyWhy)
+    checkWriteScope(this.ctx.chain, this.inode, how)
   }
 }
 
@@ -254,6 +257,7 @@ class ChainDir
   link(name: string, target: VNode): MaybePromise<void> {
     this.add(name)
     if (!(target instanceof ChainNode) || target.ctx !== this.ctx) throw vfsError('EXDEV')
+    target.mutable('meta')
     return this.ctx.chain.atomic(() => this.ctx.chain.namespace.link(this.inode, name, target.inode))
   }
 
@@ -286,6 +290,7 @@ class ChainDir
   private sibling(newParent: VNode, newName: string): ChainDir {
     this.mutable()
     if (!(newParent instanceof ChainDir) || newParent.ctx !== this.ctx) throw vfsError('EXDEV')
+    newParent.mutable()
     if (newName === HISTORY_NAME && newParent.inode.ino === ROOT_INO && this.ctx.history) throw vfsError('EBUSY', 'the name is reserved for the history view')
     return newParent
   }

@@ -3,6 +3,7 @@ import type { Attr, AttrChanges, NodeKind, OpContext } from '../vfs/node.ts'
 import { msToNs, nowNs, nsToMs } from '../vfs/stat.ts'
 import { ROOT_INO, type ChainEvent } from './format.ts'
 import { ChainTree, type Inode, type Link } from './tree.ts'
+export { scopedSink } from './write-scope.ts'
 
 /** How a {@link Namespace} hands its changes to the chain's commit engine. */
 export interface ChangeSink {
@@ -299,10 +300,11 @@ export class Namespace {
 
   /** Drops inode `n`, whose last name went: a tombstone. */
   private drop(n: Inode): void {
+    // queued first: a sink that checks where the inode lies (write-scope.ts) still finds it
+    this.sink.emit({ type: 'tombstone', ino: n.ino })
     this.tree.inodes.delete(n.ino)
     n.deleted = true
     this.sink.released(n)
-    this.sink.emit({ type: 'tombstone', ino: n.ino })
   }
 }
 

@@ -25,7 +25,7 @@ import { chunkAad, wrapForReader } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
 import { BlockVerifier, ChainIntegrityError, type ChainWriter, type LogReader } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
-import { Namespace, type ChangeSink } from './namespace.ts'
+import { Namespace, scopedSink, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
@@ -154,7 +154,7 @@ export class Chain {
     const lease = this.readOnly ? undefined : backend.lease?.(tree.chainId, this.logger)
     this.shared = lease && new SharedWriting(lease, { catchUp: () => this.catchUp() }, this.logger)
     this.headFormat = verifier.formatVersion
-    this.namespace = new Namespace(tree, this.sink())
+    this.namespace = new Namespace(tree, scopedSink(this.sink(), this))
     this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
   }
 
