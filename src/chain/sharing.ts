@@ -6,6 +6,7 @@ import { ROOT_INO, type ChainEvent, type KeyGrantEvent } from './format.ts'
 import { groupKeyId, groupSecretsOf } from './groups.ts'
 import { unwrapForReader, wrapForReader } from './keys.ts'
 import { PartialView } from './partial.ts'
+import { scopeOf } from './write-scope.ts'
 import type { Chain } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
 
@@ -24,7 +25,7 @@ export interface Share {
   path?: string | undefined
   /** The granted inode. */
   ino?: number | undefined
-  /** True when the identity is an authorised writer (of the whole chain). */
+  /** True when the identity may write in the grant's folder (an authorised writer of the whole chain, or one whose write scope holds the folder). */
   write: boolean
   /** The group's name when the grant is to a group (groups.ts) rather than an identity. */
   group?: string | undefined
@@ -36,12 +37,16 @@ export interface ShareReport {
   path: string
   /** True when this share made the reader a writer (it was not one before). */
   authorised: boolean
+  /** With `write`: the folders (paths) the writer may write in now, or undefined for the whole chain. */
+  writeScope?: string[] | undefined
 }
 
 /** What {@link unshareChainPath} did. */
 export interface UnshareReport {
   /** True when the identity was a writer and is no longer. */
   revokedWrite: boolean
+  /** Set when the writer keeps writing elsewhere: the folders (paths) its write scope still holds. */
+  writeScope?: string[] | undefined
   /** True when a read grant on the path was withdrawn (the reader keeps the keys it had: there is no key rotation yet). */
   droppedGrant: boolean
 }
@@ -141,14 +146,14 @@ function normalise(path: string): string {
  * Shares folder `path` of `chain` (open read-write by its owner) with `reader`: a key grant
  * of the folder's key wrapped for the reader's ML-KEM key, so it can read the folder and
  * everything below it, including what is made there later (children's keys are sealed
- * under their folder's key). With `write`, the reader also becomes a writer: an owner-signed
- * writer authorisation, which covers the whole chain (scoped write rights are not built),
- * so `path` must be `/`. Commits one block and resolves once it is on disk.
+ * under their folder's key). With `write`, the reader also becomes a writer of that folder's
+ * subtree: an owner-signed writer authorisation and, unless `path` is `/`, a write scope
+ * (write-scope.ts) that limits it to the folders shared with it for writing. A writer of the
+ * whole chain stays one. Commits one block and resolves once it is on disk.
  */
 export async function shareChainPath(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean } = {}): Promise<ShareReport> {
   requireOwner(chain)
   path = normalise(path)
-  if (options.write && path !== '/') throw new ShareError(`write access covers the whole chain (scoped writers are not built yet): share / with --write, not ${path}`)
   const n = resolve(chain, path)
   const tree = chain.tree
   if (tree.meta(n).kind !== 'dir') throw new ShareError(`${path} is not a folder: share the folder it lies in (a file's metadata is sealed under its folder's key)`)
@@ -156,18 +161,24 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
   const grant: KeyGrantEvent = { type: 'keyGrant', ino: n.ino, reader: reader.keyId, ...wrapForReader(grantPlaintext(key, n.ino, path), tree.chainId, n.ino, reader.keyId, reader.kemPublicKey) }
   const events: ChainEvent[] = [grant]
   const hex = Buffer.from(reader.keyId).toString('hex')
-  const authorised = options.write === true && !chain.writers.has(hex)
+  const was = chain.writers.get(hex)
+  if (was?.owner && options.write) throw new ShareError(`'${reader.name}' owns the chain: it writes everywhere`)
+  const authorised = options.write === true && !was
   if (authorised) events.push({ type: 'writerAuth', action: 'authorise', keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey })
+  // the folders it may write in: those it had (none for a new writer) and this one; the root is the whole chain
+  const scope = options.write && (authorised || was?.scope) ? scopeOf([...(was?.scope ?? []), n.ino]) : was?.scope
+  if (options.write && (authorised ? scope : was?.scope)) events.push({ type: 'writeScope', keyId: reader.keyId, inos: scope ? [...scope] : [ROOT_INO] })
   await chain.commitEvents(events)
   tree.apply(grant, 0)
-  if (authorised) chain.writers.set(hex, { keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey, owner: false })
-  return { ino: n.ino, path, authorised }
+  if (options.write) chain.writers.set(hex, { keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey, owner: false, scope })
+  return { ino: n.ino, path, authorised, writeScope: options.write && scope ? scopePaths(tree, scope) : undefined }
 }
 
 /**
  * Takes back what {@link shareChainPath} gave `reader` on `path`: for `/`, its writer
  * authorisation (an owner-signed revoke: blocks it signs from the next block on are refused
- * on open and by `facet verify`), and the grant on `path` (withdrawn in the log, so an honest reader stops
+ * on open and by `facet verify`); for a folder its write scope holds, that folder (a new
+ * write scope without it, or a revoke when it was the last); and the grant on `path` (withdrawn in the log, so an honest reader stops
  * using it). Without key rotation the reader keeps every key it unwrapped: it can still read
  * the folder, including what is written there later, with a client that ignores the
  * withdrawal. With `onlyWrite`, the grant stays: the writer becomes a reader. Throws
@@ -182,16 +193,28 @@ export async function unshareChainPath(chain: Chain, path: string, reader: Pick<
   const hex = r.toString('hex')
   const writer = chain.writers.get(hex)
   const events: ChainEvent[] = []
-  if (options.onlyWrite && path !== '/') throw new ShareError(`write access covers the whole chain: take it back on /, not ${path}`)
-  // writing was given on / (it covers the whole chain): taken back there, not by unsharing a folder
-  if (path === '/' && writer && !writer.owner) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
+  if (options.onlyWrite && path !== '/' && writer && !writer.owner && !writer.scope) throw new ShareError(`'${reader.name}' writes the whole chain: take it back on /, not ${path}`)
+  // a write scope without this folder; none left (or / unshared): no writing at all
+  const left = writer?.scope && path !== '/' ? [...writer.scope].filter(ino => ino !== n.ino) : undefined
+  const narrowed = left !== undefined && left.length > 0 && left.length < writer!.scope!.size
+  if (narrowed) events.push({ type: 'writeScope', keyId: writer!.keyId, inos: left })
+  else if (writer && !writer.owner && (path === '/' || (left !== undefined && left.length === 0))) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
   const granted = !options.onlyWrite && tree.grants.some(g => g.ino === n.ino && r.equals(g.reader))
   if (granted) events.push({ type: 'keyGrantDrop', ino: n.ino, reader: reader.keyId })
   if (events.length === 0) throw new ShareError(options.onlyWrite ? `'${reader.name}' is not a writer` : `'${reader.name}' holds no grant on ${path} and is not a writer`)
   await chain.commitEvents(events)
   for (const e of events) if (e.type === 'keyGrantDrop') tree.apply(e, 0)
   if (events.some(e => e.type === 'writerAuth')) chain.writers.delete(hex)
-  return { revokedWrite: events.some(e => e.type === 'writerAuth'), droppedGrant: granted }
+  if (narrowed) chain.writers.set(hex, { ...writer!, scope: new Set(left) })
+  return { revokedWrite: events.some(e => e.type === 'writerAuth'), droppedGrant: granted, writeScope: narrowed ? scopePaths(tree, new Set(left)) : undefined }
+}
+
+/** The paths of a write scope's folders, as the owner reads them. */
+function scopePaths(tree: ChainTree, scope: ReadonlySet<number>): string[] {
+  return [...scope].map(ino => {
+    const n = tree.inodes.get(ino)
+    return n ? pathOf(tree, n) : `(removed inode ${ino})`
+  })
 }
 
 /** The grants and writers of `chain` other than its owner, as its owner (or a reader of the whole chain) sees them. */
@@ -211,7 +234,7 @@ export function listShares(chain: Chain): Share[] {
     const n = tree.inodes.get(g.ino)
     if (!n) continue
     const w = chain.writers.get(hex)
-    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : pathOf(tree, n), ino: g.ino, write: w !== undefined, ...(groups.has(hex) ? { group: groups.get(hex) } : {}) })
+    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : pathOf(tree, n), ino: g.ino, write: w !== undefined && (!w.scope || w.scope.has(g.ino)), ...(groups.has(hex) ? { group: groups.get(hex) } : {}) })
   }
   for (const [hex, w] of chain.writers) {
     if (w.owner || out.some(s => s.keyId === hex)) continue

@@ -30,10 +30,10 @@ export function register(program: Command, shared: Shared): void {
   chainOptions(
     program
       .command('share')
-      .description("give a contact (facet identity import) read access to a folder of the /files chain and everything below it, made later included; with --write, make it a writer of the whole chain; --list shows the grants. Writes one block: stop facet up on the chain first")
+      .description("give a contact (facet identity import) read access to a folder of the /files chain and everything below it, made later included; with --write, let it write there too (in that folder's subtree only, or anywhere for /); --list shows the grants. Writes one block: stop facet up on the chain first")
       .argument('[path]', 'a folder of the chain, e.g. /projects (/ for the whole chain)')
       .option('--with <name>', 'the contact (or one of your identities) to share with, or @GROUP for a group of the chain (facet group)')
-      .option('--write', 'also let it write: whole-chain writers only (scoped write rights are not built yet), so PATH must be /')
+      .option('--write', 'also let it write in PATH and below (blocks it signs that touch anything else are refused); on /, anywhere')
       .option('--list', 'list the grants and writers of the chain instead'),
   ).action(async (path: string | undefined, options: ShareCliOptions) => {
     if (options.list) {
@@ -50,7 +50,7 @@ export function register(program: Command, shared: Shared): void {
       const reader = person ?? groupAsReader(chain, group!)
       const r = await shareChainPath(chain, path, reader, { write: options.write === true })
       const who = group === undefined ? `'${options.with}' (key ${Buffer.from(reader.keyId).toString('hex').slice(0, 16)})` : `group '${group}' (its members now and later)`
-      if (options.write) shared.note(`${options.with} may now write anywhere in the chain: write rights are not scoped yet${r.authorised ? '' : ' (it was a writer already)'}`)
+      if (options.write) shared.note(`${options.with} may now write ${r.writeScope ? `only in ${r.writeScope.join(', ')} (and below)` : 'anywhere in the chain'}${r.authorised ? '' : ' (it was a writer already)'}`)
       shared.note(`WARNING: this cannot be fully undone: ${NO_ROTATION_WARNING}`)
       await shared.print(`shared ${r.path} with ${who}: ${options.write ? 'read and write' : 'read'}\n`)
     })
@@ -59,10 +59,10 @@ export function register(program: Command, shared: Shared): void {
   chainOptions(
     program
       .command('unshare')
-      .description('take back what facet share gave: the grant on PATH and, for /, writing (its later blocks are refused). Read access stays with the reader (no key rotation yet): it keeps the keys it had')
+      .description('take back what facet share gave: the grant on PATH and writing there (for /, or the last folder it may write in, writing altogether: its later blocks are refused). Read access stays with the reader (no key rotation yet): it keeps the keys it had')
       .argument('<path>', 'the folder shared')
       .requiredOption('--with <name>', 'the contact, or @GROUP, to take it back from')
-      .option('--write', 'take back only writing (PATH /): the contact stays a reader'),
+      .option('--write', 'take back only writing in PATH (/ for a writer of the whole chain): the contact stays a reader'),
   ).action(async (path: string, options: ShareCliOptions) => {
     const group = groupName(options.with!)
     if (group !== undefined && options.write) throw shared.usageError('--write is for an identity: a group has only read access')
@@ -73,6 +73,7 @@ export function register(program: Command, shared: Shared): void {
       const reader = person ?? groupAsReader(chain, group!)
       const r = await unshareChainPath(chain, path, reader, { onlyWrite: options.write === true })
       if (r.revokedWrite) await shared.print(`${options.with} may no longer write: blocks it signs from now on are refused\n`)
+      if (r.writeScope) await shared.print(`${options.with} may no longer write in ${path}; it still may in ${r.writeScope.join(', ')}\n`)
       if (r.droppedGrant) {
         await shared.print(`withdrew the grant of ${path} to ${options.with}\n`)
         shared.note(`WARNING: ${options.with} can still read ${path}: ${NO_ROTATION_WARNING}`)
