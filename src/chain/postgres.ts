@@ -140,6 +140,10 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
       own = new pg.Pool({ connectionString: options.url, max: options.sharedWriters ? 8 : 4, connectionTimeoutMillis: PG_CALL_TIMEOUT_MS, query_timeout: PG_CALL_TIMEOUT_MS, keepAlive: true })
       // an idle connection that drops is replaced on the next query; the error is not fatal
       own.on('error', () => {})
+      // pg-pool hears a client's errors only while it is idle: one checked out (the lease waiting for its lock, a block being
+      // appended) that loses its server (a restart ends every session) would emit 'error' to no listener and end the process;
+      // its queries reject with the error all the same, and whoever holds it releases it with that error
+      own.on('connect', client => void client.on('error', () => {}))
     }
     return own
   }
