@@ -75,12 +75,15 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   let fuse: FuseInstance | undefined
   const context = () => fuse!.context()
   const locks = createFuseLocks(vfs, { answer, context, maxWaits: lockWaits(options) })
-  const links = new LinkedNames()
   const readAhead = readAheadKb(options)
   const soleWriter = everyMountSoleWriter(vfs)
   const pages = soleWriter ? new KeptPages() : undefined
-  const ops = createFuseOps(vfs, { answer, context, locks, links, ...(pages ? { pages } : {}) })
-  fuse = new Fuse(dir, ops, fuseMountOptions({ ...options, attrTimeout: options.attrTimeout ?? (soleWriter ? SOLE_WRITER_ATTR_TIMEOUT : 0) }))
+  // exact attributes by default (pjdfstest: a cached link count or inode goes stale); a longer timeout is asked for
+  const attrTimeout = options.attrTimeout ?? 0
+  // with attributes cached, a change through one name of a hard-linked file invalidates the others (each has a kernel inode of its own)
+  const links = attrTimeout > 0 ? new LinkedNames() : undefined
+  const ops = createFuseOps(vfs, { answer, context, locks, ...(links ? { links } : {}), ...(pages ? { pages } : {}) })
+  fuse = new Fuse(dir, ops, fuseMountOptions({ ...options, attrTimeout }))
   const mounted = fuse
 
   await new Promise<void>((done, fail) => {
@@ -120,9 +123,12 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
 }
 
 /**
- * The attribute timeout a mount gets when none is asked for: {@link SOLE_WRITER_ATTR_TIMEOUT}
- * when every mount of `vfs` says it is its tree's only writer (so every change the
- * kernel did not make reaches it as an invalidation), else 0. Decided when mounting.
+ * The attribute timeout `vfs` can be mounted with (`attrTimeout`) for speed:
+ * {@link SOLE_WRITER_ATTR_TIMEOUT} when every mount of `vfs` says it is its tree's only
+ * writer (so every change the kernel did not make reaches it as an invalidation), else 0.
+ * Not the default, which is 0: with it, libfuse's inode per name shows through (pjdfstest
+ * on a chain: 22 more subtests of link and rename fail, on link counts and inode numbers
+ * of a hard-linked file's other names).
  */
 export function defaultAttrTimeout(vfs: Vfs): number {
   return everyMountSoleWriter(vfs) ? SOLE_WRITER_ATTR_TIMEOUT : 0
@@ -143,7 +149,7 @@ function everyMountSoleWriter(vfs: Vfs): boolean {
  * request (the binding refuses them inside one), and the kernel applies them once the
  * request that caused them has been answered.
  */
-function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, pages: KeptPages | undefined, logger: Logger): { stop(): void; settled(): Promise<void> } {
+function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames | undefined, pages: KeptPages | undefined, logger: Logger): { stop(): void; settled(): Promise<void> } {
   let queued = new Set<string>()
   let scheduled = false
   let stopped = false
@@ -181,7 +187,7 @@ function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, pa
       outside.runInAsyncScope(() => setImmediate(flush))
     }
   }
-  links.onStale = add
+  if (links) links.onStale = add
   // an exchange is reported as two renames, the second the first reversed: the names move once
   let exchanged: ChangeEvent | undefined
   const stop = vfs.watch('/', (event: ChangeEvent) => {
@@ -189,10 +195,12 @@ function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, pa
     const moved = event.kind === 'dir' && (event.type === 'rename' || event.type === 'delete')
     pages?.changed(event.path, moved)
     if (event.oldPath !== undefined) pages?.changed(event.oldPath, moved)
-    for (const other of links.others(event.path)) add(other)
-    if (event.oldPath !== undefined) for (const other of links.others(event.oldPath)) add(other)
-    if (event.type === 'delete') links.forget(event.path)
-    if (event.type === 'rename' && event.oldPath !== undefined) {
+    if (links) {
+      for (const other of links.others(event.path)) add(other)
+      if (event.oldPath !== undefined) for (const other of links.others(event.oldPath)) add(other)
+      if (event.type === 'delete') links.forget(event.path)
+    }
+    if (links && event.type === 'rename' && event.oldPath !== undefined) {
       const second = exchanged !== undefined && exchanged.path === event.oldPath && exchanged.oldPath === event.path
       exchanged = second ? undefined : event
       if (!second) links.moved(event.oldPath, event.path)
@@ -205,7 +213,7 @@ function invalidateOnChange(vfs: Vfs, fuse: FuseInstance, links: LinkedNames, pa
   return {
     stop() {
       stopped = true
-      links.onStale = () => {}
+      if (links) links.onStale = () => {}
       stop()
       queued.clear()
       scheduled = false

@@ -13,7 +13,8 @@ export interface MountTuning {
    * inode of its own, the other names of a hard-linked file changed through one of them.
    * What stays cached is the attributes of a file held open, for `fstat` on it, until the
    * timeout runs out.
-   * @default {@link SOLE_WRITER_ATTR_TIMEOUT} when every mount of the Vfs is its tree's sole writer (`Mount.soleWriter`: a chain opened for writing on a log file), else 0
+   * Where every mount of the Vfs is its tree's sole writer (`Mount.soleWriter`: a chain opened for writing on a log file), {@link SOLE_WRITER_ATTR_TIMEOUT} is safe but for hard links (see `defaultAttrTimeout`).
+   * @default 0
    */
   attrTimeout?: number
   /**

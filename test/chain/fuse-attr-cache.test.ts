@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/vfs/log.ts'
 import { fuseSkip, mountForTest, run, sh, type TestMount } from '../helpers/fuse.ts'
 import { tempHome, testIdentity } from './helpers.ts'
 
-describe('the attribute timeout a FUSE mount gets by default', () => {
+describe('the attribute timeout a FUSE mount may be given for speed (defaultAttrTimeout; the default is 0)', () => {
   let t: Awaited<ReturnType<typeof tempHome>>
   beforeAll(async () => {
     t = await tempHome()
@@ -53,7 +53,7 @@ describe.skipIf(fuseSkip)('a chain mount that keeps attributes in the kernel for
     t = await tempHome()
     const chain = await Chain.create(t.path, { identity: testIdentity(), home: t.home })
     vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
-    mount = await mountForTest(vfs)
+    mount = await mountForTest(vfs, { attrTimeout: defaultAttrTimeout(vfs) })
     m = mount.dir
   })
 
