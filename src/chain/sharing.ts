@@ -133,11 +133,6 @@ function resolve(chain: Chain, path: string): Inode {
   return n
 }
 
-/** The path of `n` from the root, as the owner reads it. */
-export function pathOf(tree: ChainTree, n: Inode): string {
-  return tree.pathOf(n)
-}
-
 function normalise(path: string): string {
   return '/' + path.split('/').filter(Boolean).join('/')
 }
@@ -213,7 +208,7 @@ export async function unshareChainPath(chain: Chain, path: string, reader: Pick<
 function scopePaths(tree: ChainTree, scope: ReadonlySet<number>): string[] {
   return [...scope].map(ino => {
     const n = tree.inodes.get(ino)
-    return n ? pathOf(tree, n) : `(removed inode ${ino})`
+    return n ? tree.pathOf(n) : `(removed inode ${ino})`
   })
 }
 
@@ -234,7 +229,7 @@ export function listShares(chain: Chain): Share[] {
     const n = tree.inodes.get(g.ino)
     if (!n) continue
     const w = chain.writers.get(hex)
-    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : pathOf(tree, n), ino: g.ino, write: w !== undefined && (!w.scope || w.scope.has(g.ino)), ...(groups.has(hex) ? { group: groups.get(hex) } : {}) })
+    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : tree.pathOf(n), ino: g.ino, write: w !== undefined && (!w.scope || w.scope.has(g.ino)), ...(groups.has(hex) ? { group: groups.get(hex) } : {}) })
   }
   for (const [hex, w] of chain.writers) {
     if (w.owner || out.some(s => s.keyId === hex)) continue

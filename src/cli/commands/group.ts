@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import type { PublicIdentity } from '../../crypto/identity.ts'
 import type { GroupInfo } from '../../chain/groups.ts'
 import type { Shared } from '../shared.ts'
-import { contact, withChain, type ShareCliOptions } from './share.ts'
+import { chainOptions, contact, withChain, type ShareCliOptions } from './share.ts'
 
 /** What `group remove` says the removed member keeps: folder keys do not rotate yet. */
 export const REMOVED_MEMBER_WARNING = 'folder keys do not rotate yet: it keeps whatever keys it unwrapped before (the group key it had and the keys of the folders granted to the group), and can still read those folders, including what is written there later, with a client that ignores the removal; only folders granted to the group from now on are out of its reach'
@@ -14,12 +14,6 @@ export function register(program: Command, shared: Shared): void {
   const group = program
     .command('group')
     .description('groups kept in the /files chain: a key pair whose secret is wrapped for each member; share a folder with one by facet share PATH --with @GROUP. Changes write one block: stop facet up on the chain first')
-  const chainOptions = (cmd: Command) =>
-    cmd
-      .option('--files-store <path|url>', 'the /files chain in this log file or postgres://HOST/DB, as facet up --files-store takes it (default: <home>/chains/files.chain)')
-      .option('--home <dir>', 'FacetFS home (default: $FACET_HOME or ~/.facet)')
-      .option('--identity <name>', "the chain owner's identity", 'default')
-      .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (else FACET_PASSPHRASE, else a prompt)')
 
   chainOptions(group.command('create').description('make a group with a fresh ML-KEM-768 key pair and no members').argument('<name>', 'the group name')).action(
     async (name: string, options: ShareCliOptions) => {

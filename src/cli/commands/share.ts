@@ -18,15 +18,17 @@ export interface ShareCliOptions {
 /** What `unshare` and `share --list` say about read access that was given: it cannot be taken back until keys rotate. */
 export const NO_ROTATION_WARNING = 'read access cannot be taken back yet (no key rotation): a reader keeps every key it unwrapped, and can read the folder, including what is written there later, with a client that ignores the withdrawal'
 
+/** Adds the options naming the /files chain and the owner opening it, as `share`, `unshare` and `group` take them. */
+export function chainOptions(cmd: Command): Command {
+  return cmd
+    .option('--files-store <path|url>', 'the /files chain in this log file or postgres://HOST/DB, as facet up --files-store takes it (default: <home>/chains/files.chain)')
+    .option('--home <dir>', 'FacetFS home (default: $FACET_HOME or ~/.facet)')
+    .option('--identity <name>', "the chain owner's identity", 'default')
+    .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (else FACET_PASSPHRASE, else a prompt)')
+}
+
 /** Adds `facet share PATH --with NAME [--write]`, `facet share --list` and `facet unshare PATH --with NAME` on the demo's /files chain. */
 export function register(program: Command, shared: Shared): void {
-  const chainOptions = (cmd: Command) =>
-    cmd
-      .option('--files-store <path|url>', 'the /files chain in this log file or postgres://HOST/DB, as facet up --files-store takes it (default: <home>/chains/files.chain)')
-      .option('--home <dir>', 'FacetFS home (default: $FACET_HOME or ~/.facet)')
-      .option('--identity <name>', "the chain owner's identity", 'default')
-      .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (else FACET_PASSPHRASE, else a prompt)')
-
   chainOptions(
     program
       .command('share')
