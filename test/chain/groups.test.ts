@@ -1,21 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
+import { describe, expect, it } from 'vitest'
+import type { Identity } from '../../src/crypto/identity.ts'
 import { DecryptError } from '../../src/crypto/primitives.ts'
 import { Chain, ChainIntegrityError, NoAccessError } from '../../src/chain/store.ts'
-import { chainMount } from '../../src/chain/mount.ts'
 import { addGroupMember, createGroup, groupAsReader, groupKeyId, groupSecretsOf, listGroups, removeGroupMember } from '../../src/chain/groups.ts'
 import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
 import { unwrapForReader } from '../../src/chain/keys.ts'
 import { compactChainFile } from '../../src/chain/compact.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { appendSignature, decodeBlock, encodeUnsigned, FORMAT_VERSION, type GroupEvent } from '../../src/chain/format.ts'
-import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
-import { silentLogger } from '../../src/vfs/log.ts'
+import type { Vfs } from '../../src/vfs/vfs.ts'
+import { chainPeopleEach, person } from './people.ts'
 
-const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
 const alice = person('alice')
 const bob = person('bob')
 const carol = person('carol')
@@ -23,31 +18,12 @@ const dave = person('dave')
 const hex = (id: { keyId: Uint8Array }) => Buffer.from(id.keyId).toString('hex')
 
 describe('groups kept in the chain', () => {
-  let work: string
-  let path: string
-  const open: Vfs[] = []
-
-  beforeEach(async () => {
-    work = await mkdtemp(join(tmpdir(), 'facet-groups-'))
-    path = join(work, 'files.chain')
-  })
-  afterEach(async () => {
-    for (const v of open.splice(0)) await v.close()
-    await rm(work, { recursive: true, force: true })
-  })
-
-  const home = (id: Identity) => join(work, id.name)
-  async function mount(identity: Identity, options: { create?: boolean } = {}): Promise<{ vfs: Vfs; chain: Chain }> {
-    const chain = options.create ? await Chain.create(path, { identity, home: home(identity) }) : await Chain.open(path, { identity, home: home(identity), readOnly: identity !== alice })
-    const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
-    open.push(vfs)
-    return { vfs, chain }
-  }
-  async function close(vfs: Vfs): Promise<void> {
-    open.splice(open.indexOf(vfs), 1)
-    await vfs.close()
-  }
-  const names = async (vfs: Vfs, dir: string) => (await vfs.readdirAll(dir)).map(e => e.name).sort()
+  const t = chainPeopleEach('facet-groups-')
+  const home = (id: Identity) => t.home(id)
+  // everyone but the owner opens read-only
+  const mount = (identity: Identity, options: { create?: boolean } = {}) => t.mount(identity, { readOnly: identity !== alice, ...options })
+  const close = (vfs: Vfs) => t.close(vfs)
+  const names = (vfs: Vfs, dir: string) => t.names(vfs, dir)
 
   /** Alice's chain: /a/x.txt, /a/sub/y.txt, /b/secret.txt, /top.txt; still open. */
   async function aliceChain(): Promise<{ vfs: Vfs; chain: Chain }> {
@@ -87,11 +63,11 @@ describe('groups kept in the chain', () => {
     await close(b.vfs)
 
     // carol is no member: the group's secret is wrapped for bob alone
-    await expect(Chain.open(path, { identity: carol, home: home(carol), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    await expect(Chain.open(t.path, { identity: carol, home: home(carol), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
 
     // the groups survive a compaction, and the log verifies
-    await compactChainFile(path, { identity: alice, home: home(alice) })
-    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: true })
+    await compactChainFile(t.path, { identity: alice, home: home(alice) })
+    expect(await verifyChain(t.path, { home: home(alice) })).toMatchObject({ ok: true })
     const again = await mount(bob)
     expect((await again.vfs.readFile('/c/a/x.txt')).toString()).toBe('for the team\n')
     await close(again.vfs)
@@ -100,7 +76,7 @@ describe('groups kept in the chain', () => {
     const a2 = await mount(alice)
     expect(await unshareChainPath(a2.chain, '/a', groupAsReader(a2.chain, 'team'))).toEqual({ revokedWrite: false, droppedGrant: true })
     await close(a2.vfs)
-    await expect(Chain.open(path, { identity: bob, home: home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    await expect(Chain.open(t.path, { identity: bob, home: home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
   })
 
   it('rotates the group key when a member is removed: grants after it are out of the removed member’s reach, the others read on', async () => {
@@ -128,7 +104,7 @@ describe('groups kept in the chain', () => {
     expect(groupSecretsOf(a.chain.tree, bob).size).toBe(0)
     await close(a.vfs)
 
-    await expect(Chain.open(path, { identity: bob, home: home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    await expect(Chain.open(t.path, { identity: bob, home: home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
     const c = await mount(carol)
     expect(await names(c.vfs, '/c')).toEqual(['a', 'b'])
     expect((await c.vfs.readFile('/c/a/x.txt')).toString()).toBe('for the team\n')
@@ -160,13 +136,13 @@ describe('groups kept in the chain', () => {
     const a = await aliceChain()
     await shareChainPath(a.chain, '/', bob, { write: true })
     await close(a.vfs)
-    const b = await Chain.open(path, { identity: bob, home: home(bob) })
+    const b = await Chain.open(t.path, { identity: bob, home: home(bob) })
     expect(b.readOnly).toBe(false)
     await b.commitEvents([{ type: 'group', name: 'forged', epoch: 1, kemKey: bob.kemPublicKey, wraps: [] }])
     await b.close()
-    await expect(Chain.open(path, { identity: alice, home: home(alice) })).rejects.toThrow(ChainIntegrityError)
-    await expect(Chain.open(path, { identity: alice, home: home(alice) })).rejects.toThrow(/a group written by an identity other than the owner/)
-    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: false })
+    await expect(Chain.open(t.path, { identity: alice, home: home(alice) })).rejects.toThrow(ChainIntegrityError)
+    await expect(Chain.open(t.path, { identity: alice, home: home(alice) })).rejects.toThrow(/a group written by an identity other than the owner/)
+    expect(await verifyChain(t.path, { home: home(alice) })).toMatchObject({ ok: false })
   })
 
   it('encodes a group event losslessly, and a decoder that does not know its type skips it and keeps the other events', () => {

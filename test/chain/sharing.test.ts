@@ -1,55 +1,28 @@
-import { appendFile, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
+import { describe, expect, it } from 'vitest'
+import type { Identity } from '../../src/crypto/identity.ts'
 import { Chain, ChainIntegrityError, NoAccessError } from '../../src/chain/store.ts'
-import { chainMount } from '../../src/chain/mount.ts'
 import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { compactChainFile } from '../../src/chain/compact.ts'
 import { FORMAT_VERSION, frameHeader } from '../../src/chain/format.ts'
 import { signBlock } from '../../src/chain/signing.ts'
-import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
-import { silentLogger } from '../../src/vfs/log.ts'
+import type { Vfs } from '../../src/vfs/vfs.ts'
+import { chainPeopleEach, person } from './people.ts'
 
-const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
 const alice = person('alice')
 const bob = person('bob')
 
 describe('sharing a chain with a second identity', () => {
-  let work: string
-  let path: string
-  let aliceHome: string
-  let bobHome: string
-  const open: Vfs[] = []
-
-  beforeEach(async () => {
-    work = await mkdtemp(join(tmpdir(), 'facet-sharing-'))
-    path = join(work, 'files.chain')
-    aliceHome = join(work, 'alice')
-    bobHome = join(work, 'bob')
-  })
-  afterEach(async () => {
-    for (const v of open.splice(0)) await v.close()
-    await rm(work, { recursive: true, force: true })
-  })
-
-  async function mount(identity: Identity, home: string, options: { readOnly?: boolean; create?: boolean } = {}): Promise<{ vfs: Vfs; chain: Chain }> {
-    const chain = options.create ? await Chain.create(path, { identity, home }) : await Chain.open(path, { identity, home, readOnly: options.readOnly })
-    const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
-    open.push(vfs)
-    return { vfs, chain }
-  }
-  async function close(vfs: Vfs): Promise<void> {
-    open.splice(open.indexOf(vfs), 1)
-    await vfs.close()
-  }
-  const names = async (vfs: Vfs, dir: string) => (await vfs.readdirAll(dir)).map(e => e.name).sort()
+  const t = chainPeopleEach('facet-sharing-')
+  const mount = (identity: Identity, options: { readOnly?: boolean; create?: boolean } = {}) => t.mount(identity, options)
+  const close = (vfs: Vfs) => t.close(vfs)
+  const names = (vfs: Vfs, dir: string) => t.names(vfs, dir)
 
   /** Alice's chain: /a (two files, a subfolder, a hard link to /b's secret), /b/secret.txt, /top.txt. */
   async function aliceChain(): Promise<{ vfs: Vfs; chain: Chain }> {
-    const m = await mount(alice, aliceHome, { create: true })
+    const m = await mount(alice, { create: true })
     await m.vfs.mkdir('/c/a')
     await m.vfs.mkdir('/c/a/sub')
     await m.vfs.mkdir('/c/b')
@@ -68,7 +41,7 @@ describe('sharing a chain with a second identity', () => {
     await a.vfs.writeFile('/c/a/later.txt', 'written after the share\n')
     await close(a.vfs)
 
-    const b = await mount(bob, bobHome)
+    const b = await mount(bob)
     expect(b.chain.readOnly).toBe(true)
     expect(await names(b.vfs, '/c')).toEqual(['a'])
     // the hard link to /b/secret.txt lies in /a, but names a file bob cannot open: absent
@@ -83,7 +56,7 @@ describe('sharing a chain with a second identity', () => {
     await expect(b.vfs.writeFile('/c/a/new.txt', 'no')).rejects.toMatchObject({ code: 'EROFS' })
     await expect(b.vfs.writeFile('/c/a/x.txt', 'no')).rejects.toMatchObject({ code: 'EROFS' })
     // opened without readOnly, a reader still holds no writer lock: the owner opens for writing beside it
-    const again = await mount(alice, aliceHome)
+    const again = await mount(alice)
     expect(again.chain.readOnly).toBe(false)
     await close(again.vfs)
     await close(b.vfs)
@@ -92,7 +65,7 @@ describe('sharing a chain with a second identity', () => {
   it('lets a reader granted /a follow the owner\'s writes: new files in /a appear, new ones elsewhere stay absent', async () => {
     const a = await aliceChain()
     await shareChainPath(a.chain, '/a', bob)
-    const b = await mount(bob, bobHome, { readOnly: true })
+    const b = await mount(bob, { readOnly: true })
     expect(await names(b.vfs, '/c/a')).toEqual(['sub', 'x.txt'])
     await a.vfs.writeFile('/c/a/sub/new.txt', 'followed\n')
     await a.vfs.writeFile('/c/b/more.txt', 'still alice only\n')
@@ -113,12 +86,12 @@ describe('sharing a chain with a second identity', () => {
     await shareChainPath(a.chain, '/', carol, { write: true })
     await unshareChainPath(a.chain, '/b', carol)
     await close(a.vfs)
-    await compactChainFile(path, { identity: alice, home: aliceHome })
-    const b = await mount(bob, bobHome, { readOnly: true })
+    await compactChainFile(t.path, { identity: alice, home: t.home(alice) })
+    const b = await mount(bob, { readOnly: true })
     expect(await names(b.vfs, '/c')).toEqual(['a'])
     expect((await b.vfs.readFile('/c/a/x.txt')).toString()).toBe('shared x\n')
     await close(b.vfs)
-    const a2 = await mount(alice, aliceHome, { readOnly: true })
+    const a2 = await mount(alice, { readOnly: true })
     expect(listShares(a2.chain).map(s => [s.path, s.writerName ?? '', s.write])).toEqual([
       ['/a', '', false],
       ['/', 'carol', true],
@@ -127,7 +100,7 @@ describe('sharing a chain with a second identity', () => {
   })
 
   it('shows a nested grant at its path, the folders above it by name only', async () => {
-    const a = await mount(alice, aliceHome, { create: true })
+    const a = await mount(alice, { create: true })
     await a.vfs.mkdir('/c/x')
     await a.vfs.mkdir('/c/x/y')
     await a.vfs.mkdir('/c/x/y/z')
@@ -135,7 +108,7 @@ describe('sharing a chain with a second identity', () => {
     await a.vfs.writeFile('/c/x/y/z/f.txt', 'deep\n')
     await shareChainPath(a.chain, '/x/y/z', bob)
     await close(a.vfs)
-    const b = await mount(bob, bobHome, { readOnly: true })
+    const b = await mount(bob, { readOnly: true })
     expect(await names(b.vfs, '/c')).toEqual(['x'])
     expect(await names(b.vfs, '/c/x')).toEqual(['y'])
     expect(await names(b.vfs, '/c/x/y')).toEqual(['z'])
@@ -147,12 +120,12 @@ describe('sharing a chain with a second identity', () => {
     const a = await aliceChain()
     await shareChainPath(a.chain, '/a', bob)
     const carol = person('carol')
-    await expect(Chain.open(path, { identity: carol, home: join(work, 'carol'), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    await expect(Chain.open(t.path, { identity: carol, home: join(t.work, 'carol'), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
     expect(await unshareChainPath(a.chain, '/a', bob)).toEqual({ revokedWrite: false, droppedGrant: true })
     expect(listShares(a.chain)).toEqual([])
     await expect(unshareChainPath(a.chain, '/a', bob)).rejects.toBeInstanceOf(ShareError)
     await close(a.vfs)
-    await expect(Chain.open(path, { identity: bob, home: bobHome, readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+    await expect(Chain.open(t.path, { identity: bob, home: t.home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
   })
 
   it('refuses sharing by a non-owner and of a file, and taking writing back on a folder from a writer of the whole chain, with ShareError', async () => {
@@ -163,7 +136,7 @@ describe('sharing a chain with a second identity', () => {
     await shareChainPath(a.chain, '/', bob, { write: true })
     await expect(unshareChainPath(a.chain, '/a', bob, { onlyWrite: true })).rejects.toThrow(/'bob' writes the whole chain: take it back on \/, not \/a/)
     await close(a.vfs)
-    const b = await mount(bob, bobHome)
+    const b = await mount(bob)
     await expect(shareChainPath(b.chain, '/a', person('carol'))).rejects.toThrow(/only the chain's owner/)
   })
 
@@ -173,26 +146,26 @@ describe('sharing a chain with a second identity', () => {
     expect(listShares(a.chain)).toEqual([{ keyId: Buffer.from(bob.keyId).toString('hex'), writerName: 'bob', path: '/', ino: 1, write: true }])
     await close(a.vfs)
 
-    const b = await mount(bob, bobHome)
+    const b = await mount(bob)
     expect(b.chain.readOnly).toBe(false)
     expect(await names(b.vfs, '/c')).toEqual(['a', 'b', 'top.txt'])
     await b.vfs.writeFile('/c/a/from-bob.txt', 'bob was here\n')
     await close(b.vfs)
 
-    const a2 = await mount(alice, aliceHome)
+    const a2 = await mount(alice)
     expect((await a2.vfs.readFile('/c/a/from-bob.txt')).toString()).toBe('bob was here\n')
-    expect(await verifyChain(path, { home: aliceHome })).toMatchObject({ ok: true })
+    expect(await verifyChain(t.path, { home: t.home(alice) })).toMatchObject({ ok: true })
     expect(await unshareChainPath(a2.chain, '/', bob)).toEqual({ revokedWrite: true, droppedGrant: true })
     await close(a2.vfs)
 
     // bob signs a block after the revoke (as a modified client would): refused
-    const v = await verifyChain(path, { home: aliceHome })
+    const v = await verifyChain(t.path, { home: t.home(alice) })
     const block = { formatVersion: FORMAT_VERSION, chainId: Buffer.from(v.chainId!, 'hex'), seq: v.headSeq + 1, prevHash: Buffer.from(v.headHash!, 'hex'), time: Date.now(), author: bob.keyId, events: [{ type: 'tombstone' as const, ino: 2 }] }
     const { body } = signBlock(block, bob)
-    await appendFile(path, Buffer.concat([frameHeader(body), body]))
-    const after = await verifyChain(path, { home: aliceHome })
+    await appendFile(t.path, Buffer.concat([frameHeader(body), body]))
+    const after = await verifyChain(t.path, { home: t.home(alice) })
     expect(after.ok).toBe(false)
     expect(after.problem).toMatchObject({ seq: v.headSeq + 1, reason: 'signed by an identity that is not an authorised writer' })
-    await expect(Chain.open(path, { identity: alice, home: aliceHome, readOnly: true })).rejects.toBeInstanceOf(ChainIntegrityError)
+    await expect(Chain.open(t.path, { identity: alice, home: t.home(alice), readOnly: true })).rejects.toBeInstanceOf(ChainIntegrityError)
   })
 })

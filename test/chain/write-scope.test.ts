@@ -1,49 +1,26 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { generateIdentity, identityFromSeeds, type Identity } from '../../src/crypto/identity.ts'
+import { describe, expect, it } from 'vitest'
+import { identityFromSeeds, type Identity } from '../../src/crypto/identity.ts'
 import { Chain, ChainIntegrityError } from '../../src/chain/store.ts'
-import { chainMount } from '../../src/chain/mount.ts'
 import { listShares, shareChainPath, unshareChainPath } from '../../src/chain/sharing.ts'
 import { compactChainFile } from '../../src/chain/compact.ts'
 import { acceptChain, verifyChain } from '../../src/chain/verify.ts'
 import { appendSignature, decodeBlock, encodeUnsigned, FORMAT_VERSION, type ChainEvent, type WriteScopeEvent } from '../../src/chain/format.ts'
-import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
-import { silentLogger } from '../../src/vfs/log.ts'
+import type { Vfs } from '../../src/vfs/vfs.ts'
+import { chainPeopleEach, person } from './people.ts'
 
-const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
 const alice = person('alice')
 const bob = person('bob')
 const carol = person('carol')
 
 describe('write rights scoped to a folder (facet share /a --with bob --write)', () => {
-  let work: string
-  let path: string
-  const open: Vfs[] = []
-
-  beforeEach(async () => {
-    work = await mkdtemp(join(tmpdir(), 'facet-write-scope-'))
-    path = join(work, 'files.chain')
-  })
-  afterEach(async () => {
-    for (const v of open.splice(0)) await v.close()
-    await rm(work, { recursive: true, force: true })
-  })
-
-  const home = (id: Identity) => join(work, id.name)
-  async function mount(identity: Identity, options: { create?: boolean } = {}): Promise<{ vfs: Vfs; chain: Chain }> {
-    const chain = options.create ? await Chain.create(path, { identity, home: home(identity) }) : await Chain.open(path, { identity, home: home(identity) })
-    const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
-    open.push(vfs)
-    return { vfs, chain }
-  }
-  async function close(vfs: Vfs): Promise<void> {
-    open.splice(open.indexOf(vfs), 1)
-    await vfs.close()
-  }
-  const names = async (vfs: Vfs, dir: string) => (await vfs.readdirAll(dir)).map(e => e.name).sort()
+  const t = chainPeopleEach('facet-write-scope-')
+  const home = (id: Identity) => t.home(id)
+  const mount = (identity: Identity, options: { create?: boolean } = {}) => t.mount(identity, options)
+  const close = (vfs: Vfs) => t.close(vfs)
+  const names = (vfs: Vfs, dir: string) => t.names(vfs, dir)
 
   /** Alice's chain (/a/x.txt, /a/sub/y.txt, /b/secret.txt, /top.txt) with /a shared with bob for writing; closed. Returns the inodes. */
   async function aliceShares(): Promise<Record<'a' | 'x' | 'sub' | 'b' | 'secret' | 'top', number>> {
@@ -66,16 +43,16 @@ describe('write rights scoped to a folder (facet share /a --with bob --write)', 
 
   /** Signs a block of `events` as bob (a client that skips the local checks) and closes his chain. */
   async function bobSigns(events: ChainEvent[]): Promise<void> {
-    const b = await Chain.open(path, { identity: bob, home: home(bob) })
+    const b = await Chain.open(t.path, { identity: bob, home: home(bob) })
     expect(b.readOnly).toBe(false)
     await b.commitEvents(events)
     await b.close()
   }
 
   async function expectRefused(reason: RegExp): Promise<void> {
-    const v = await verifyChain(path, { home: home(alice) })
+    const v = await verifyChain(t.path, { home: home(alice) })
     expect(v).toMatchObject({ ok: false, problem: { reason: expect.stringMatching(reason) } })
-    const err = await Chain.open(path, { identity: alice, home: home(alice) }).catch((e: unknown) => e)
+    const err = await Chain.open(t.path, { identity: alice, home: home(alice) }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ChainIntegrityError)
     expect((err as ChainIntegrityError).message).toMatch(new RegExp(`^block ${v.problem!.seq} \\(at byte \\d+\\): `))
     expect((err as ChainIntegrityError).message).toMatch(reason)
@@ -93,7 +70,7 @@ describe('write rights scoped to a folder (facet share /a --with bob --write)', 
     await b.vfs.setxattr('/c/a', 'user.note', Buffer.from('bob'))
     await b.vfs.chmod('/c/a/from-bob.txt', 0o600)
     await close(b.vfs)
-    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: true })
+    expect(await verifyChain(t.path, { home: home(alice) })).toMatchObject({ ok: true })
     const a = await mount(alice)
     expect(await names(a.vfs, '/c/a')).toEqual(['from-bob.txt', 'new', 'sub'])
     expect(await names(a.vfs, '/c/a/sub')).toEqual(['x.txt'])
@@ -119,7 +96,7 @@ describe('write rights scoped to a folder (facet share /a --with bob --write)', 
     await b.chain.sync()
     expect(b.chain.headSeq).toBe(head)
     await close(b.vfs)
-    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: true })
+    expect(await verifyChain(t.path, { home: home(alice) })).toMatchObject({ ok: true })
   })
 
   it('refuses on open and in facet verify a block bob signs that touches /b or /top.txt', async () => {
@@ -150,7 +127,7 @@ describe('write rights scoped to a folder (facet share /a --with bob --write)', 
     ]
     for (const [i, [event, reason]] of cases.entries()) {
       // each on a chain of its own, made the same way (the same inode numbers)
-      path = join(work, `case-${i}.chain`)
+      t.path = join(t.work, `case-${i}.chain`)
       expect(await aliceShares()).toEqual(first)
       await bobSigns([event])
       await expectRefused(reason)
@@ -166,8 +143,8 @@ describe('write rights scoped to a folder (facet share /a --with bob --write)', 
     await c.vfs.writeFile('/c/b/from-carol.txt', 'carol\n')
     await c.vfs.writeFile('/c/top.txt', 'changed by carol\n')
     await close(c.vfs)
-    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: true })
-    await compactChainFile(path, { identity: alice, home: home(alice) })
+    expect(await verifyChain(t.path, { home: home(alice) })).toMatchObject({ ok: true })
+    await compactChainFile(t.path, { identity: alice, home: home(alice) })
     const a2 = await mount(alice)
     expect((await a2.vfs.readFile('/c/top.txt')).toString()).toBe('changed by carol\n')
     await close(a2.vfs)
@@ -199,27 +176,25 @@ describe('write rights scoped to a folder (facet share /a --with bob --write)', 
     b = await mount(bob)
     await b.vfs.writeFile('/c/top.txt', 'whole chain now\n')
     await close(b.vfs)
-    expect(await verifyChain(path, { home: home(alice) })).toMatchObject({ ok: true })
+    expect(await verifyChain(t.path, { home: home(alice) })).toMatchObject({ ok: true })
   })
 
   it('opens a format 1 log (no write scopes) and scopes a writer in it', async () => {
     // made by FacetFS format 1: /docs/a.txt, /docs/big.bin, /link -> docs/a.txt (see posix.test.ts)
-    await copyFile(fileURLToPath(new URL('fixtures/v1.chain', import.meta.url)), path)
+    await copyFile(fileURLToPath(new URL('fixtures/v1.chain', import.meta.url)), t.path)
     const seeds = Buffer.alloc(96)
     for (let i = 0; i < 96; i++) seeds[i] = i
     const owner = identityFromSeeds('fixture', seeds)
-    await acceptChain(path, { home: home(owner) })
-    let chain = await Chain.open(path, { identity: owner, home: home(owner) })
+    await acceptChain(t.path, { home: home(owner) })
+    const chain = await Chain.open(t.path, { identity: owner, home: home(owner) })
     await shareChainPath(chain, '/docs', bob, { write: true })
     await chain.close()
     const b = await mount(bob)
     await b.vfs.writeFile('/c/docs/from-bob.txt', 'bob\n')
     await expect(b.vfs.writeFile('/c/bob.txt', 'bob\n')).rejects.toMatchObject({ code: 'EACCES' })
     await close(b.vfs)
-    expect(await verifyChain(path, { home: home(owner) })).toMatchObject({ ok: true })
-    chain = await Chain.open(path, { identity: owner, home: home(owner), readOnly: true })
-    const vfs = createVfs({ mounts: { '/c': chainMount(chain) }, logger: silentLogger })
-    open.push(vfs)
+    expect(await verifyChain(t.path, { home: home(owner) })).toMatchObject({ ok: true })
+    const { vfs } = await t.mount(owner, { readOnly: true })
     expect((await vfs.readFile('/c/docs/from-bob.txt')).toString()).toBe('bob\n')
     expect((await vfs.readFile('/c/link')).toString()).toBe('format one\n')
   })
