@@ -3,6 +3,7 @@ import type { Chain } from '../../src/chain/store.ts'
 import type { VNode } from '../../src/vfs/node.ts'
 import { listShares } from '../../src/chain/sharing.ts'
 import { listGroups } from '../../src/chain/groups.ts'
+import { posixIdOf } from '../../src/chain/posix-ids.ts'
 
 /** Options for the `users` view. */
 export interface UsersViewOptions {
@@ -16,6 +17,8 @@ export interface UserRecord {
   name: string
   /** The identity's stable id: SHA-256 over both public keys, as 64 hex digits. */
   keyId: string
+  /** The uid the identity stands for on a mounted chain: 2^30 plus its key id's first four bytes modulo 2^30 (posix-ids.ts); files keep the uid of whoever made them. */
+  uid: number
   /** `owner` for the chain's owner, `writer` for an identity the owner authorised to write, `reader` for one holding only grants. */
   role: 'owner' | 'writer' | 'reader'
   /** The folders shared with the identity (`facet share`), by their path now, and whether it may write there (writers write the whole chain). */
@@ -46,13 +49,18 @@ export function userRecords(chain: Chain): UserRecord[] {
     return {
       name: w.name,
       keyId,
+      uid: posixIdOf(w.keyId),
       role: w.owner ? ('owner' as const) : ('writer' as const),
       grants: w.owner ? [{ path: '/', access: 'write' as const }] : grantsOf(keyId, true),
       signing: { algorithm: 'ML-DSA-65' as const, publicKey: Buffer.from(w.signingKey).toString('base64') },
       kem: { algorithm: 'ML-KEM-768' as const, publicKey: Buffer.from(w.kemKey).toString('base64') },
     }
   })
-  for (const hex of new Set(shares.filter(s => !s.write && s.group === undefined).map(s => s.keyId))) records.push({ name: `reader-${hex.slice(0, 8)}`, keyId: hex, role: 'reader', grants: grantsOf(hex, false) })
+  for (const hex of new Set(shares.filter(s => !s.write && s.group === undefined).map(s => s.keyId))) {
+    // `chmod o+r` grants to everyone holding the chain (mode-grants.ts): a well-known key, no one's identity
+    const everyone = shares.some(s => s.keyId === hex && s.everyone)
+    records.push({ name: everyone ? 'everyone' : `reader-${hex.slice(0, 8)}`, keyId: hex, uid: posixIdOf(Buffer.from(hex, 'hex')), role: 'reader', grants: grantsOf(hex, false) })
+  }
   const rank = { owner: 0, writer: 1, reader: 2 }
   return records.sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : rank[a.role] - rank[b.role]))
 }
@@ -67,8 +75,9 @@ function safeShares(chain: Chain): ReturnType<typeof listShares> {
  * The `users` view: one read-only `<name>.json` per identity of the chain (owner,
  * authorised writers, readers it was shared with) with its key id, public keys and the
  * folders it may read or write, plus `by-key/<keyId>.json` and `grants.json` (every grant:
- * path, key id, access) and `groups/<name>.json` (each group of the chain: key id, key
- * epoch, members, and the folders granted to it).
+ * path, key id, access) and `groups/<name>.json` (each group of the chain: key id, gid, key
+ * epoch, members, and the folders granted to it). The folders `chmod o+r` opened to everyone
+ * holding the chain show in `everyone.json`.
  */
 export default defineView((options: UsersViewOptions): View => {
   const render = (r: UserRecord) => JSON.stringify(r, null, 2) + '\n'

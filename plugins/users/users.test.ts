@@ -8,6 +8,7 @@ import { tempHome, tempHomeEach, testIdentity } from '../../test/chain/helpers.t
 import { generateIdentity } from '../../src/crypto/identity.ts'
 import { shareChainPath } from '../../src/chain/sharing.ts'
 import { addGroupMember, createGroup, groupAsReader, groupKeyId } from '../../src/chain/groups.ts'
+import { posixIdOf } from '../../src/chain/posix-ids.ts'
 
 describe('users view', () => {
   const t = tempHomeEach()
@@ -18,7 +19,7 @@ describe('users view', () => {
     expect((await vfs.readdirAll('/users')).map(e => e.name)).toEqual(['tester.json', 'by-key', 'grants.json', 'groups'])
     const rec = JSON.parse((await vfs.readFile('/users/tester.json')).toString())
     const keyId = Buffer.from(testIdentity().keyId).toString('hex')
-    expect(rec).toMatchObject({ name: 'tester', keyId, role: 'owner', signing: { algorithm: 'ML-DSA-65' }, kem: { algorithm: 'ML-KEM-768' } })
+    expect(rec).toMatchObject({ name: 'tester', keyId, uid: posixIdOf(testIdentity().keyId), role: 'owner', signing: { algorithm: 'ML-DSA-65' }, kem: { algorithm: 'ML-KEM-768' } })
     expect(Buffer.from(rec.signing.publicKey, 'base64').equals(Buffer.from(testIdentity().signingPublicKey))).toBe(true)
     expect((await vfs.stat('/users/tester.json')).size).toBe((await vfs.readFile('/users/tester.json')).length)
     expect(JSON.parse((await vfs.readFile(`/users/by-key/${keyId}.json`)).toString()).name).toBe('tester')
@@ -44,7 +45,7 @@ describe('users view of a shared chain', () => {
     expect((await vfs.readdirAll('/users')).map(e => e.name)).toEqual(['tester.json', 'bob.json', `reader-${hex(carol).slice(0, 8)}.json`, 'by-key', 'grants.json', 'groups'])
     expect(JSON.parse((await vfs.readFile('/users/bob.json')).toString())).toMatchObject({ name: 'bob', role: 'writer', grants: [{ path: '/', access: 'write' }] })
     const reader = JSON.parse((await vfs.readFile(`/users/reader-${hex(carol).slice(0, 8)}.json`)).toString())
-    expect(reader).toEqual({ name: `reader-${hex(carol).slice(0, 8)}`, keyId: hex(carol), role: 'reader', grants: [{ path: '/projects', access: 'read' }] })
+    expect(reader).toEqual({ name: `reader-${hex(carol).slice(0, 8)}`, keyId: hex(carol), uid: posixIdOf(carol.keyId), role: 'reader', grants: [{ path: '/projects', access: 'read' }] })
     expect(JSON.parse((await vfs.readFile('/users/grants.json')).toString())).toEqual([
       { path: '/', name: 'tester', keyId: hex(testIdentity()), access: 'write' },
       { path: '/', name: 'bob', keyId: hex(bob), access: 'write' },
@@ -76,6 +77,7 @@ describe('users view of a chain with groups', () => {
     expect(JSON.parse((await vfs.readFile('/users/groups/team.json')).toString())).toEqual({
       name: 'team',
       keyId: groupKeyId(chain.chainId, 'team').toString('hex'),
+      gid: posixIdOf(groupKeyId(chain.chainId, 'team')),
       epoch: 1,
       members: [
         { name: 'bob', keyId: hex(bob) },

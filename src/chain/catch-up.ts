@@ -1,6 +1,7 @@
 import type { PqPool } from '../crypto/pq-pool.ts'
 import type { ChainLog } from './backend.ts'
 import { FORMAT_VERSION, ROOT_INO, type ChainEvent, type ChunkPutEvent } from './format.ts'
+import { changesGrants, refreshGrants } from './grant-refresh.ts'
 import { BlockVerifier, scanLog, type ChainWriter, type ScanResult, type VerifiedBlock } from './log.ts'
 import type { ChainTree, ChunkRef, Inode } from './tree.ts'
 import { Writers } from './write-scope.ts'
@@ -106,6 +107,12 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
     }
   }
   if (local) keepLocal(tree, local, mine, putByOthers)
+  // a grant given or withdrawn while mounted: a reader of some folders sees them come and go (grant-refresh.ts)
+  if (tree.partial?.reader && blocks.some(v => v.block.events.some(changesGrants))) {
+    const refreshed = refreshGrants(tree)
+    if (refreshed) touched.add(ROOT_INO)
+    for (const p of refreshed?.paths ?? []) paths?.add(p)
+  }
   for (const ino of seen) note(ino)
   return touched
 }

@@ -3,6 +3,7 @@ import { DecryptError, hkdf, open, randomBytes, seal, sha256 } from '../crypto/p
 import { decapsulate, encapsulate, kemKeygen, MLKEM768 } from '../crypto/pq.ts'
 import { ROOT_INO, u32Bytes, type ChainEvent, type GroupEvent, type GroupKeyWrap, type KeyGrantEvent } from './format.ts'
 import { wrapForReader } from './keys.ts'
+import { posixIdOf } from './posix-ids.ts'
 import { grantPlaintext, requireOwner, ShareError } from './sharing.ts'
 import type { Chain } from './store.ts'
 import type { ChainTree } from './tree.ts'
@@ -15,6 +16,8 @@ export interface GroupInfo {
   name: string
   /** The key id grants to the group are made to, hex. */
   keyId: string
+  /** The group's gid on a mounted chain: `chgrp` of a folder to it grants the folder to the group (posix-ids.ts, mode-grants.ts). */
+  gid: number
   /** How many key pairs the group has had (one more per member removed). */
   epoch: number
   /** The members: key id (hex) and the name the owner gave each when adding it. */
@@ -193,6 +196,7 @@ function info(chain: Chain, g: GroupEvent): GroupInfo {
   return {
     name: g.name,
     keyId: reader.toString('hex'),
+    gid: posixIdOf(reader),
     epoch: g.epoch,
     members: g.wraps.filter(w => w.member).map(w => ({ name: w.name, keyId: Buffer.from(w.keyId).toString('hex') })),
     grants: inos.map(ino => ({ ino, path: tree.partial ? undefined : tree.pathOf(tree.inodes.get(ino)!) })),

@@ -48,6 +48,8 @@ import type {
 } from '../vfs/node.ts'
 import { AutoCompactor, cannotAutoCompact, type CompactionPolicy } from './auto-compact.ts'
 import { ROOT_INO } from './format.ts'
+import { grantedPaths } from './grant-refresh.ts'
+import { applyModeGrants, modeGrantPlan } from './mode-grants.ts'
 import { Chain, type ChainOptions, type CreateChainOptions } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
 import { checkWriteScope } from './write-scope.ts'
@@ -87,8 +89,12 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
   }
 
   setattr(changes: AttrChanges): MaybePromise<void> {
+    // a folder's o+r, and g+r of a chain group, are grants (mode-grants.ts): EPERM for anyone but the owner
+    const grants = modeGrantPlan(this.ctx.chain, this.ctx.tree, this.inode, changes)
     this.mutable('meta')
-    return this.ctx.chain.atomic(() => this.ctx.chain.namespace.setattr(this.inode, changes))
+    const done = this.ctx.chain.atomic(() => this.ctx.chain.namespace.setattr(this.inode, changes))
+    if (!grants) return done
+    return Promise.resolve(done).then(() => applyModeGrants(this.ctx.chain, grants))
   }
 
   getxattr(name: string): Uint8Array | undefined {
@@ -418,8 +424,15 @@ export function chainMount(chain: Chain, options: ChainMountOptions = {}): Chain
         .catch(err => host?.logger.warn({ err, path: chain.path }, 'following the chain failed'))
     }
     // every path another process changed leaves the kernel's cache (and reaches GraphQL subscribers)
+    let view = chain.tree.partial
     const unlisten = chain.onExternalChange((inos, paths) => {
       if (inos.size === 0) return
+      if (chain.tree.partial !== view) {
+        // the grants this identity holds changed while mounted (grant-refresh.ts)
+        view = chain.tree.partial
+        const reads = grantedPaths(chain.tree)
+        host?.logger.info({ path: chain.path, reads }, `chain ${chain.path}: the grants of identity '${chain.identity.name}' changed; it reads ${reads.length > 0 ? reads.join(', ') : 'nothing of it'} now`)
+      }
       host?.changes.emit({ type: 'update', path: '/', kind: 'dir' })
       for (const path of paths) host?.changes.emit({ type: 'update', path })
     })

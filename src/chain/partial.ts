@@ -1,3 +1,4 @@
+import type { Identity } from '../crypto/identity.ts'
 import { ROOT_INO } from './format.ts'
 import type { ChainTree, Inode, InodeMeta } from './tree.ts'
 
@@ -16,10 +17,12 @@ export class PartialView {
   readonly granted = new Map<number, Buffer>()
   /** The names of the folders shown without being read: the granted ones and every folder above them. */
   readonly shown = new Map<number, string>()
+  /** Who holds the grants and where the chain lies, so a catch-up can work the view out again when grants change (grant-refresh.ts). */
+  reader: { identity: Identity; where: string } | undefined
 
   constructor(
-    private readonly owner: { uid: number; gid: number },
-    private readonly timeNs: bigint,
+    readonly owner: { uid: number; gid: number },
+    readonly timeNs: bigint,
   ) {}
 
   /** Placeholder metadata of `n` when it is shown without being read, else undefined. */

@@ -6,6 +6,7 @@ import { ROOT_INO, type ChainEvent, type KeyGrantEvent } from './format.ts'
 import { groupKeyId, groupSecretsOf } from './groups.ts'
 import { unwrapForReader, wrapForReader } from './keys.ts'
 import { PartialView } from './partial.ts'
+import { everyoneKeyId, everyoneKeyPair } from './posix-ids.ts'
 import { scopeOf } from './write-scope.ts'
 import type { Chain } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
@@ -29,6 +30,8 @@ export interface Share {
   write: boolean
   /** The group's name when the grant is to a group (groups.ts) rather than an identity. */
   group?: string | undefined
+  /** True when the grant is to everyone holding the chain (`chmod o+r`, posix-ids.ts). */
+  everyone?: boolean | undefined
 }
 
 /** What {@link shareChainPath} did. */
@@ -74,6 +77,8 @@ export function unlockTree(tree: ChainTree, identity: Identity, where: string): 
   // the secret key to open each reader's grants with: this identity's, and its groups'
   const secrets = new Map<string, { name: string; secretKey: Uint8Array }>([[Buffer.from(identity.keyId).toString('hex'), { name: `'${identity.name}'`, secretKey: identity.kemSecretKey }]])
   for (const [hex, g] of groupSecretsOf(tree, identity)) secrets.set(hex, { name: `group '${g.name}'`, secretKey: g.secretKey })
+  // what `chmod o+r` granted to everyone holding the chain (posix-ids.ts): the key pair comes from the chain id
+  if (tree.grants.some(g => everyoneKeyId(tree.chainId).equals(g.reader))) secrets.set(everyoneKeyId(tree.chainId).toString('hex'), { name: 'everyone', secretKey: everyoneKeyPair(tree.chainId).secretKey })
   // the latest grant of each inode wins (a share repeated after a rename names the new path)
   const mine = new Map<number, KeyGrantEvent>()
   for (const g of tree.grants) if (secrets.has(Buffer.from(g.reader).toString('hex'))) mine.set(g.ino, g)
@@ -103,6 +108,7 @@ export function unlockTree(tree: ChainTree, identity: Identity, where: string): 
     view.add(tree, n, key, path ?? `/inode-${n.ino}`)
   }
   if (view.granted.size === 0) throw new NoAccessError(`identity '${identity.name}' (${shortKeyId(identity.keyId)}) holds no key for a live folder of chain ${where}`)
+  view.reader = { identity, where }
   tree.partial = view
 }
 
@@ -220,6 +226,7 @@ export function listShares(chain: Chain): Share[] {
   const ownerHex = owner ? Buffer.from(owner.keyId).toString('hex') : ''
   const seen = new Set<string>()
   const groups = new Map([...tree.groups.keys()].map(name => [groupKeyId(tree.chainId, name).toString('hex'), name]))
+  const everyone = everyoneKeyId(tree.chainId).toString('hex')
   for (const g of tree.grants) {
     const hex = Buffer.from(g.reader).toString('hex')
     if (hex === ownerHex) continue
@@ -229,7 +236,7 @@ export function listShares(chain: Chain): Share[] {
     const n = tree.inodes.get(g.ino)
     if (!n) continue
     const w = chain.writers.get(hex)
-    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : tree.pathOf(n), ino: g.ino, write: w !== undefined && (!w.scope || w.scope.has(g.ino)), ...(groups.has(hex) ? { group: groups.get(hex) } : {}) })
+    out.push({ keyId: hex, writerName: w?.name, path: tree.partial ? undefined : tree.pathOf(n), ino: g.ino, write: w !== undefined && (!w.scope || w.scope.has(g.ino)), ...(groups.has(hex) ? { group: groups.get(hex) } : {}), ...(hex === everyone ? { everyone: true } : {}) })
   }
   for (const [hex, w] of chain.writers) {
     if (w.owner || out.some(s => s.keyId === hex)) continue

@@ -10,6 +10,7 @@ import { verifyChain } from '../../src/chain/verify.ts'
 import { appendSignature, decodeBlock, encodeUnsigned, FORMAT_VERSION, type GroupEvent } from '../../src/chain/format.ts'
 import type { Vfs } from '../../src/vfs/vfs.ts'
 import { chainPeopleEach, person } from './people.ts'
+import { groupGid } from '../../src/chain/mode-grants.ts'
 
 const alice = person('alice')
 const bob = person('bob')
@@ -41,7 +42,7 @@ describe('groups kept in the chain', () => {
   it('lets a member read a folder granted to its group, made later included, and a non-member open nothing', async () => {
     const a = await aliceChain()
     const made = await createGroup(a.chain, 'team')
-    expect(made).toEqual({ name: 'team', keyId: groupKeyId(a.chain.chainId, 'team').toString('hex'), epoch: 1, members: [], grants: [] })
+    expect(made).toEqual({ name: 'team', keyId: groupKeyId(a.chain.chainId, 'team').toString('hex'), gid: groupGid(a.chain.chainId, 'team'), epoch: 1, members: [], grants: [] })
     await expect(createGroup(a.chain, 'team')).rejects.toThrow(new ShareError("group 'team' exists already"))
     await expect(createGroup(a.chain, '../x')).rejects.toBeInstanceOf(ShareError)
     await addGroupMember(a.chain, 'team', bob)
@@ -49,7 +50,7 @@ describe('groups kept in the chain', () => {
     expect(await shareChainPath(a.chain, '/a', groupAsReader(a.chain, 'team'))).toEqual({ ino: expect.any(Number), path: '/a', authorised: false })
     await a.vfs.writeFile('/c/a/later.txt', 'after the grant\n')
     expect(listShares(a.chain)).toEqual([{ keyId: made.keyId, writerName: undefined, path: '/a', ino: expect.any(Number), write: false, group: 'team' }])
-    expect(listGroups(a.chain)).toEqual([{ name: 'team', keyId: made.keyId, epoch: 1, members: [{ name: 'bob', keyId: hex(bob) }], grants: [{ ino: expect.any(Number), path: '/a' }] }])
+    expect(listGroups(a.chain)).toEqual([{ name: 'team', keyId: made.keyId, gid: made.gid, epoch: 1, members: [{ name: 'bob', keyId: hex(bob) }], grants: [{ ino: expect.any(Number), path: '/a' }] }])
     await close(a.vfs)
 
     const b = await mount(bob)

@@ -79,9 +79,9 @@ export function register(program: Command, shared: Shared): void {
   )
 }
 
-/** One line per group (`name`, epoch, members, granted folders, tab-separated), or with `detail` a line per member and grant. */
+/** One line per group (`name`, gid, epoch, members, granted folders, tab-separated), or with `detail` a line per member and grant. */
 function describe(g: GroupInfo, detail: boolean): string {
   const folders = g.grants.map(x => x.path ?? `inode ${x.ino}`)
-  if (!detail) return `${g.name}\tepoch ${g.epoch}\tmembers: ${g.members.map(m => m.name).join(', ') || '(none)'}\tgrants: ${folders.join(', ') || '(none)'}\n`
-  return [`group ${g.name}\tkey ${short(g.keyId)}\tepoch ${g.epoch}\n`, ...g.members.map(m => `member\t${m.name}\t${short(m.keyId)}\n`), ...folders.map(f => `grant\t${f}\tread\n`)].join('')
+  if (!detail) return `${g.name}\tgid ${g.gid}\tepoch ${g.epoch}\tmembers: ${g.members.map(m => m.name).join(', ') || '(none)'}\tgrants: ${folders.join(', ') || '(none)'}\n`
+  return [`group ${g.name}\tkey ${short(g.keyId)}\tgid ${g.gid}\tepoch ${g.epoch}\n`, ...g.members.map(m => `member\t${m.name}\t${short(m.keyId)}\n`), ...folders.map(f => `grant\t${f}\tread\n`)].join('')
 }
