@@ -3,6 +3,7 @@ import { DecryptError, hkdf, open, randomBytes, seal, sha256 } from '../crypto/p
 import { decapsulate, encapsulate, kemKeygen, MLKEM768 } from '../crypto/pq.ts'
 import { ROOT_INO, u32Bytes, type ChainEvent, type GroupEvent, type GroupKeyWrap, type KeyGrantEvent } from './format.ts'
 import { wrapForReader } from './keys.ts'
+import { rotateSubtreeKeys, type RotateOptions, type RotationReport } from './rotation.ts'
 import { posixIdOf } from './posix-ids.ts'
 import { grantPlaintext, requireOwner, ShareError } from './sharing.ts'
 import type { Chain } from './store.ts'
@@ -32,6 +33,8 @@ export interface RotateReport {
   epoch: number
   /** How many grants made to the group were re-wrapped to its new public key. */
   rewrapped: number
+  /** The key rotation of the folders granted to the group (rotation.ts), in the same block; undefined when none is. */
+  rotation?: RotationReport | undefined
 }
 
 /** The key id a group's grants are made to: SHA-256 of a domain tag, the chain id and the group's name (stable across key rotations). */
@@ -152,12 +155,13 @@ export async function addGroupMember(chain: Chain, name: string, member: PublicI
  * Removes the member with key id `memberKeyId` from group `name` and rotates the group's
  * key: a new key pair, its seed wrapped for the owner and the remaining members, and every
  * grant made to the group withdrawn and made again to the new public key, all in one block.
- * Folder keys do not rotate: the removed member keeps every key it unwrapped before (the
- * group's old secret and the folder keys it opened), and can still read those folders,
- * including what is written there later, with a client that ignores the removal. Grants made
- * to the group from now on are out of its reach.
+ * The folders granted to the group rotate their keys in that block too
+ * ({@link rotateSubtreeKeys}; `readers` as there): what is written in them from now on is out
+ * of the removed member's reach, even with the keys it kept (the group's old secret, the
+ * folder keys it opened); what was there before stays readable with them until `facet rekey`.
+ * With `rotate: false` only the group's key rotates.
  */
-export async function removeGroupMember(chain: Chain, name: string, memberKeyId: Uint8Array): Promise<RotateReport> {
+export async function removeGroupMember(chain: Chain, name: string, memberKeyId: Uint8Array, options: { rotate?: boolean; readers?: RotateOptions['readers'] } = {}): Promise<RotateReport> {
   requireOwner(chain)
   const g = group(chain, name)
   const id = Buffer.from(memberKeyId)
@@ -176,6 +180,13 @@ export async function removeGroupMember(chain: Chain, name: string, memberKeyId:
   }
   const next: GroupEvent = { type: 'group', name, epoch, kemKey, wraps }
   const reader = groupKeyId(tree.chainId, name)
+  const folders = [...new Set(tree.grants.filter(x => reader.equals(x.reader)).map(x => x.ino))].map(ino => tree.inodes.get(ino)).filter(n => n !== undefined)
+  if (options.rotate !== false && folders.length > 0) {
+    // the rotation makes the group's grants again, for its new key, in the group event's block
+    const rotation = await rotateSubtreeKeys(chain, folders, { before: [next], wrapFor: new Map([[reader.toString('hex'), kemKey]]), readers: options.readers })
+    tree.apply(next, 0)
+    return { epoch, rewrapped: folders.length, rotation }
+  }
   const events: ChainEvent[] = []
   for (const ino of new Set(tree.grants.filter(x => reader.equals(x.reader)).map(x => x.ino))) {
     const n = tree.inodes.get(ino)

@@ -82,6 +82,11 @@ export class Namespace {
     this.sink.metaChanged(n)
   }
 
+  /** Queues the metadata of `n` for the next block as it is in memory, times unchanged (its key rotated: rotation.ts). */
+  resealed(n: Inode): void {
+    this.sink.metaChanged(n)
+  }
+
   /** Sets the change time of `n` to now (its metadata changed). */
   private changed(n: Inode, now: bigint): void {
     this.tree.meta(n).ctimeNs = now

@@ -206,7 +206,7 @@ export class ChunkReader {
       }))
       return
     }
-    const items = run.map(c => ({ key: tree.chunkKey(n), aad: chunkAad(this.chainId, n.ino, c.index, c.ref.version), at: c.ref.pos - from, len: c.ref.len, slotAt: this.slab.offsetOf(c.slot) }))
+    const items = run.map(c => ({ key: tree.chunkKeyFor(n, c.ref.version), aad: chunkAad(this.chainId, n.ino, c.index, c.ref.version), at: c.ref.pos - from, len: c.ref.len, slotAt: this.slab.offsetOf(c.slot) }))
     const fd = this.log().fd
     const pool = this.chunkPool()
     const results: Promise<OpenResult>[] =
@@ -292,7 +292,7 @@ export class ChunkReader {
   /** Opens a sealed chunk on this thread. */
   private openHere(n: Inode, index: number, ref: ChunkRef, sealed: Uint8Array, tree: ChainTree): Buffer {
     try {
-      return open(tree.chunkKey(n), sealed, chunkAad(this.chainId, n.ino, index, ref.version))
+      return open(tree.chunkKeyFor(n, ref.version), sealed, chunkAad(this.chainId, n.ino, index, ref.version))
     } catch (err) {
       if (err instanceof DecryptError) throw new ForgedDataError(`chunk ${index} of inode ${n.ino} fails authentication`)
       throw err

@@ -7,6 +7,7 @@ import { groupKeyId, groupSecretsOf } from './groups.ts'
 import { unwrapForReader, wrapForReader } from './keys.ts'
 import { PartialView } from './partial.ts'
 import { everyoneKeyId, everyoneKeyPair } from './posix-ids.ts'
+import { rotateSubtreeKeys, type RotateOptions, type RotationReport } from './rotation.ts'
 import { scopeOf } from './write-scope.ts'
 import type { Chain } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
@@ -50,8 +51,10 @@ export interface UnshareReport {
   revokedWrite: boolean
   /** Set when the writer keeps writing elsewhere: the folders (paths) its write scope still holds. */
   writeScope?: string[] | undefined
-  /** True when a read grant on the path was withdrawn (the reader keeps the keys it had: there is no key rotation yet). */
+  /** True when a read grant on the path was withdrawn. */
   droppedGrant: boolean
+  /** With a grant withdrawn: the key rotation of the folder's subtree (rotation.ts) that went with it, in the same block. */
+  rotation?: RotationReport | undefined
 }
 
 /** The wrapped plaintext of a grant: the inode key, then, except for the root, where the folder lay when granted (its own metadata is sealed under its parent's key, which the reader lacks). */
@@ -180,12 +183,20 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
  * authorisation (an owner-signed revoke: blocks it signs from the next block on are refused
  * on open and by `facet verify`); for a folder its write scope holds, that folder (a new
  * write scope without it, or a revoke when it was the last); and the grant on `path` (withdrawn in the log, so an honest reader stops
- * using it). Without key rotation the reader keeps every key it unwrapped: it can still read
- * the folder, including what is written there later, with a client that ignores the
- * withdrawal. With `onlyWrite`, the grant stays: the writer becomes a reader. Throws
- * {@link ShareError} when there is nothing to take back.
+ * using it). A withdrawn grant rotates the keys of the folder's subtree in the same block
+ * ({@link rotateSubtreeKeys}): what is written there from now on is out of the reader's reach,
+ * even with the keys it kept; what was there before stays readable with them until
+ * `facet rekey`. `readers` gives the public keys of the other readers holding grants there
+ * (see {@link RotateOptions}); `rotate: false` withdraws the grant only. With `onlyWrite`, the
+ * grant stays: the writer becomes a reader. Throws {@link ShareError} when there is nothing to
+ * take back.
  */
-export async function unshareChainPath(chain: Chain, path: string, reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>, options: { onlyWrite?: boolean } = {}): Promise<UnshareReport> {
+export async function unshareChainPath(
+  chain: Chain,
+  path: string,
+  reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>,
+  options: { onlyWrite?: boolean; rotate?: boolean; readers?: RotateOptions['readers'] } = {},
+): Promise<UnshareReport> {
   requireOwner(chain)
   path = normalise(path)
   const n = resolve(chain, path)
@@ -201,13 +212,15 @@ export async function unshareChainPath(chain: Chain, path: string, reader: Pick<
   if (narrowed) events.push({ type: 'writeScope', keyId: writer!.keyId, inos: left })
   else if (writer && !writer.owner && (path === '/' || (left !== undefined && left.length === 0))) events.push({ type: 'writerAuth', action: 'revoke', keyId: writer.keyId, name: writer.name, signingKey: writer.signingKey, kemKey: writer.kemKey })
   const granted = !options.onlyWrite && tree.grants.some(g => g.ino === n.ino && r.equals(g.reader))
-  if (granted) events.push({ type: 'keyGrantDrop', ino: n.ino, reader: reader.keyId })
-  if (events.length === 0) throw new ShareError(options.onlyWrite ? `'${reader.name}' is not a writer` : `'${reader.name}' holds no grant on ${path} and is not a writer`)
-  await chain.commitEvents(events)
+  if (granted && options.rotate === false) events.push({ type: 'keyGrantDrop', ino: n.ino, reader: reader.keyId })
+  if (events.length === 0 && !granted) throw new ShareError(options.onlyWrite ? `'${reader.name}' is not a writer` : `'${reader.name}' holds no grant on ${path} and is not a writer`)
+  // the rotation drops the grant itself, and writes the writer's changes first in its block
+  const rotation = granted && options.rotate !== false ? await rotateSubtreeKeys(chain, [n], { revoke: [reader.keyId], before: events, readers: options.readers }) : undefined
+  if (!rotation) await chain.commitEvents(events)
   for (const e of events) if (e.type === 'keyGrantDrop') tree.apply(e, 0)
   if (events.some(e => e.type === 'writerAuth')) chain.writers.delete(hex)
   if (narrowed) chain.writers.set(hex, { ...writer!, scope: new Set(left) })
-  return { revokedWrite: events.some(e => e.type === 'writerAuth'), droppedGrant: granted, writeScope: narrowed ? scopePaths(tree, new Set(left)) : undefined }
+  return { revokedWrite: events.some(e => e.type === 'writerAuth'), droppedGrant: granted, writeScope: narrowed ? scopePaths(tree, new Set(left)) : undefined, rotation }
 }
 
 /** The paths of a write scope's folders, as the owner reads them. */

@@ -28,6 +28,18 @@ export interface InodeMeta {
   links?: number[] | undefined
   /** The inode's own 32-byte data key. */
   key: Buffer
+  /**
+   * The keys the inode had before its key was rotated (rotation.ts), oldest first: chunk
+   * versions up to `upTo` (and above the entry before) were sealed under `key`; later ones
+   * under the current key. Absent when the key never rotated.
+   */
+  keyHistory?: KeyEpoch[] | undefined
+}
+
+/** One earlier key of an inode: the chunks of versions up to `upTo` are sealed under it. */
+export interface KeyEpoch {
+  upTo: number
+  key: Buffer
 }
 
 interface MetaJson {
@@ -50,6 +62,8 @@ interface MetaJson {
   r?: number
   h?: number[]
   key: string
+  /** Earlier keys, `[[upTo, key], …]` (see {@link InodeMeta.keyHistory}). */
+  kh?: [number, string][]
 }
 
 const KIND_CODE = { file: 'f', dir: 'd', symlink: 'l', fifo: 'p', chardev: 'c', blockdev: 'b', socket: 's' } as const
@@ -74,6 +88,19 @@ function joinNs(ms: number, rest: number | undefined): bigint {
   if (rest === undefined) return msToNs(ms)
   if (!Number.isSafeInteger(ms) || !Number.isInteger(rest) || rest < 0 || rest >= 1e6) throw new TypeError('bad time')
   return BigInt(ms) * MS + BigInt(rest)
+}
+
+/** Parses the `kh` field of metadata: `[upTo, base64 key]` pairs, `upTo` rising; throws on anything else. */
+function readKeyHistory(kh: unknown): KeyEpoch[] {
+  if (!Array.isArray(kh) || kh.length === 0) throw new TypeError('bad key history')
+  let last = -1
+  return kh.map((e: unknown) => {
+    if (!Array.isArray(e) || !Number.isSafeInteger(e[0]) || (e[0] as number) <= last || typeof e[1] !== 'string') throw new TypeError('bad key history')
+    const key = Buffer.from(e[1], 'base64')
+    if (key.length !== 32) throw new TypeError('bad key history')
+    last = e[0] as number
+    return { upTo: last, key }
+  })
 }
 
 /** An extra name of an inode (a hard link): the directory it lies in, and its name and inode, sealed under that directory's metadata key. */
@@ -122,6 +149,8 @@ export class Inode {
   xattrs: Map<string, Buffer> | undefined
   chunkKey: Buffer | undefined
   metaKey: Buffer | undefined
+  /** Chunk keys of earlier inode keys (see {@link InodeMeta.keyHistory}), by `upTo`. */
+  oldChunkKeys: Map<number, Buffer> | undefined
   /** Plaintext chunks written but not yet sealed. */
   dirty: Map<number, Buffer> | undefined
   deleted = false
@@ -291,6 +320,17 @@ export class ChainTree {
     return n.chunkKey
   }
 
+  /** The key that sealed chunk version `version` of `n`: the current chunk key, or that of the earlier inode key whose range holds it. */
+  chunkKeyFor(n: Inode, version: number): Buffer {
+    const history = this.meta(n).keyHistory
+    if (!history || version > history[history.length - 1]!.upTo) return this.chunkKey(n)
+    const epoch = history.find(h => version <= h.upTo)!
+    n.oldChunkKeys ??= new Map()
+    let k = n.oldChunkKeys.get(epoch.upTo)
+    if (!k) n.oldChunkKeys.set(epoch.upTo, (k = chunkKeyOf(epoch.key, this.chainId)))
+    return k
+  }
+
   /** Decrypts (once) and returns the metadata of `n`; {@link ForgedDataError} if it fails authentication. */
   meta(n: Inode): InodeMeta {
     if (n.meta) return n.meta
@@ -330,6 +370,7 @@ export class ChainTree {
         rdev: j.r,
         links: j.h,
         key: Buffer.from(j.key, 'base64'),
+        keyHistory: j.kh === undefined ? undefined : readKeyHistory(j.kh),
       }
     } catch {
       throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
@@ -337,6 +378,8 @@ export class ChainTree {
     if ((n.ino !== ROOT_INO && meta.parent !== n.keyParent) || !meta.kind || meta.key.length !== 32) throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
     if (meta.links !== undefined && (!Array.isArray(meta.links) || meta.kind === 'dir' || !meta.links.every(id => Number.isSafeInteger(id)))) throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
     if (n.ino === ROOT_INO && !meta.key.equals(this.rootKey!)) throw new ForgedDataError('root metadata carries another key')
+    // chunk versions keep rising past the last earlier key's range, even once compaction dropped the chunks that reached it
+    if (meta.keyHistory) n.chunkVersion = Math.max(n.chunkVersion, meta.keyHistory[meta.keyHistory.length - 1]!.upTo)
     n.meta = meta
     return meta
   }
@@ -356,6 +399,7 @@ export class ChainTree {
     if (meta.target !== undefined) j.l = meta.target
     if (meta.rdev) j.r = meta.rdev
     if (meta.links?.length) j.h = meta.links
+    if (meta.keyHistory?.length) j.kh = meta.keyHistory.map(h => [h.upTo, h.key.toString('base64')])
     return { keyParent, version, sealedMeta: seal(key, this.record(j), metaAad(this.chainId, n.ino, keyParent, version)) }
   }
 

@@ -42,8 +42,8 @@ describe.skipIf(fuseSkip)('facet group and facet share PATH --with @GROUP, a mem
     await chain.close()
 
     const removed = await t.run(['group', 'remove', 'team', 'bob', ...files], t.alice)
-    expect([removed.code, removed.stdout]).toEqual([0, "removed bob from group team: the group's key rotated (epoch 2), 1 grant re-wrapped for the owner alone (no members left)\n"])
-    expect(removed.stderr).toMatch(/WARNING: bob folder keys do not rotate yet: it keeps whatever keys it unwrapped before/)
+    expect([removed.code, removed.stdout]).toEqual([0, "removed bob from group team: the group's key rotated (epoch 2), 1 grant re-wrapped for the owner alone (no members left)\nrotated the keys of 4 inodes in /a\n"])
+    expect(removed.stderr).toMatch(/WARNING: bob keeps the keys it unwrapped before .*: the folders' keys rotated, so nothing written in them from now on opens with those keys/)
     expect((await t.run(['group', 'list', 'team', ...files], t.alice)).stdout).toMatch(/^group team\tkey [0-9a-f]{16}\tgid \d+\tepoch 2\ngrant\t\/a\tread\n$/)
 
     const again = startUp(['--mount', await t.mountDir(), '--files-store', t.store], { env: t.bob, cwd: t.work })

@@ -49,8 +49,15 @@ describe.skipIf(!admin)(`facet share --files-store postgres://…${admin ? '' : 
     await bobVfs.close()
 
     const unshared = await t.run(['unshare', '/a', '--with', 'bob', '--files-store', url], t.alice)
-    expect([unshared.code, unshared.stdout]).toEqual([0, 'withdrew the grant of /a to bob\n'])
-    expect(unshared.stderr).toMatch(/^WARNING: bob can still read \/a: read access cannot be taken back yet \(no key rotation\)/)
+    expect([unshared.code, unshared.stdout]).toEqual([0, expect.stringMatching(/^withdrew the grant of \/a to bob\nrotated the keys of \d+ inodes? in \/a: what is written there from now on is out of bob's reach; 0 grants made again for the readers that stay\n$/)])
+    expect(unshared.stderr).toMatch(/^NOTE: bob can still read what \/a holds now with the keys it kept, until facet rekey \/a/)
     await expect(Chain.open(postgresBackend({ url }), { identity: bobId, home: t.bob.FACET_HOME!, readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
+
+    // rekey rewrites the log like compaction: refused on PostgreSQL, naming why, before anything is written
+    const head = (await t.run(['verify', url], t.alice)).stdout
+    const rekeyed = await t.run(['rekey', '/a', '--files-store', url], t.alice)
+    expect(rekeyed.code).not.toBe(0)
+    expect(rekeyed.stderr).toMatch(/rekey rewrites the log as facet compact does, which works on log files only; .* is a postgres store/)
+    expect((await t.run(['verify', url], t.alice)).stdout).toBe(head)
   })
 })

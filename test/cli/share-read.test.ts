@@ -23,7 +23,7 @@ describe.skipIf(fuseSkip)('facet share PATH --with NAME, the contact mounting th
     const shared = await t.run(['share', '/a', '--with', 'bob', '--files-store', 'files.chain'], t.alice)
     expect(shared.code).toBe(0)
     expect(shared.stdout).toMatch(/^shared \/a with 'bob' \(key [0-9a-f]{16}\): read\n$/)
-    expect(shared.stderr).toMatch(/WARNING: this cannot be fully undone: read access cannot be taken back yet \(no key rotation\)/)
+    expect(shared.stderr).toMatch(/WARNING: this cannot be fully undone: a reader keeps every key it unwrapped: facet unshare rotates the keys/)
     expect((await t.run(['share', '--list', '--files-store', 'files.chain'], t.alice)).stdout).toMatch(/^\/a\tbob\tread\t[0-9a-f]{16}\n$/)
 
     const dir = await t.mountDir()

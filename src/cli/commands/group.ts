@@ -4,8 +4,9 @@ import type { GroupInfo } from '../../chain/groups.ts'
 import type { Shared } from '../shared.ts'
 import { chainOptions, contact, withChain, type ShareCliOptions } from './share.ts'
 
-/** What `group remove` says the removed member keeps: folder keys do not rotate yet. */
-export const REMOVED_MEMBER_WARNING = 'folder keys do not rotate yet: it keeps whatever keys it unwrapped before (the group key it had and the keys of the folders granted to the group), and can still read those folders, including what is written there later, with a client that ignores the removal; only folders granted to the group from now on are out of its reach'
+/** What `group remove` says the removed member keeps: the keys it unwrapped open what the group's folders held before the removal, until a rekey. */
+export const REMOVED_MEMBER_WARNING =
+  'keeps the keys it unwrapped before (the group key it had and the keys of the folders granted to the group): the folders\' keys rotated, so nothing written in them from now on opens with those keys, but what they held before does, until facet rekey PATH of each, and forever in any copy of the log made before the rekey'
 
 const short = (hex: string) => hex.slice(0, 16)
 
@@ -43,7 +44,7 @@ export function register(program: Command, shared: Shared): void {
   chainOptions(
     group
       .command('remove')
-      .description("remove a member and rotate the group's key: a new key pair for the members that stay, and every grant to the group re-wrapped to it. Folder keys do not rotate yet: the removed member keeps the keys it unwrapped before")
+      .description("remove a member and rotate the group's key: a new key pair for the members that stay, every grant to the group re-wrapped to it, and the keys of the folders granted to the group rotated, so what is written there afterwards is out of the removed member's reach (what was there before is not, until facet rekey)")
       .argument('<name>', 'the group')
       .argument('<member>', 'the contact, identity, or member name to remove'),
   ).action(async (name: string, memberName: string, options: ShareCliOptions) => {
@@ -58,11 +59,15 @@ export function register(program: Command, shared: Shared): void {
       const g = listGroups(chain).find(x => x.name === name)
       const keyId = member ? Buffer.from(member.keyId) : g?.members.filter(m => m.name === memberName).map(m => Buffer.from(m.keyId, 'hex'))[0]
       if (g && !keyId) throw new shared.CliError(`'${memberName}' is not a member of group '${name}'`)
-      const r = await removeGroupMember(chain, name, keyId ?? Buffer.alloc(32))
+      const c = await import('../../crypto/index.ts')
+      const home = options.home ?? c.facetHome()
+      const readers = [...(await c.listIdentities(home)), ...(await c.listContacts(home))]
+      const r = await removeGroupMember(chain, name, keyId ?? Buffer.alloc(32), { readers })
       const left = listGroups(chain).find(x => x.name === name)!.members.map(m => m.name)
       await shared.print(
         `removed ${memberName} from group ${name}: the group's key rotated (epoch ${r.epoch}), ${r.rewrapped} grant${r.rewrapped === 1 ? '' : 's'} re-wrapped for the ${left.length ? `members that stay (${left.join(', ')})` : 'owner alone (no members left)'}\n`,
       )
+      if (r.rotation) await shared.print(`rotated the keys of ${r.rotation.inodes} inode${r.rotation.inodes === 1 ? '' : 's'} in ${r.rotation.paths.join(', ')}\n`)
       shared.note(`WARNING: ${memberName} ${REMOVED_MEMBER_WARNING}`)
     })
   })

@@ -8,6 +8,7 @@ export interface ShareCliOptions {
   with?: string
   write?: boolean
   list?: boolean
+  rekey?: boolean
   filesStore?: string
   home?: string
   identity?: string
@@ -15,8 +16,9 @@ export interface ShareCliOptions {
   cwd?: string
 }
 
-/** What `unshare` and `share --list` say about read access that was given: it cannot be taken back until keys rotate. */
-export const NO_ROTATION_WARNING = 'read access cannot be taken back yet (no key rotation): a reader keeps every key it unwrapped, and can read the folder, including what is written there later, with a client that ignores the withdrawal'
+/** What `share` and `unshare` say about read access that was given: what is there now can be read with the keys kept, until a rekey (and always in copies of the log made before it). */
+export const NO_ROTATION_WARNING =
+  'a reader keeps every key it unwrapped: facet unshare rotates the keys, so nothing written after it is readable with them, but what was there before stays readable with them until facet rekey PATH (or unshare --rekey) rewrites it, and forever in any copy of the log made before the rekey'
 
 /** Adds the options naming the /files chain and the owner opening it, as `share`, `unshare` and `group` take them. */
 export function chainOptions(cmd: Command): Command {
@@ -61,27 +63,65 @@ export function register(program: Command, shared: Shared): void {
   chainOptions(
     program
       .command('unshare')
-      .description('take back what facet share gave: the grant on PATH and writing there (for /, or the last folder it may write in, writing altogether: its later blocks are refused). Read access stays with the reader (no key rotation yet): it keeps the keys it had')
+      .description(
+        'take back what facet share gave: the grant on PATH and writing there (for /, or the last folder it may write in, writing altogether: its later blocks are refused). The keys of PATH and everything below it rotate in the same block: nothing written there afterwards opens with the keys the reader kept; what was there before does, until facet rekey PATH (or --rekey)',
+      )
       .argument('<path>', 'the folder shared')
       .requiredOption('--with <name>', 'the contact, or @GROUP, to take it back from')
-      .option('--write', 'take back only writing in PATH (/ for a writer of the whole chain): the contact stays a reader'),
+      .option('--write', 'take back only writing in PATH (/ for a writer of the whole chain): the contact stays a reader')
+      .option('--rekey', 'then re-encrypt what PATH holds now under fresh keys and compact the log (facet rekey PATH); log files only'),
   ).action(async (path: string, options: ShareCliOptions) => {
     const group = groupName(options.with!)
     if (group !== undefined && options.write) throw shared.usageError('--write is for an identity: a group has only read access')
+    if (options.rekey && options.write) throw shared.usageError('--rekey goes with taking back read access, not --write')
     const person = group === undefined ? await contact(options.with!, options, shared) : undefined
+    const readers = await knownReaders(options)
     await withChain(options, shared, false, async chain => {
       const { unshareChainPath } = await import('../../chain/sharing.ts')
       const { groupAsReader } = await import('../../chain/groups.ts')
+      const { ShareError } = await import('../../chain/sharing.ts')
       const reader = person ?? groupAsReader(chain, group!)
-      const r = await unshareChainPath(chain, path, reader, { onlyWrite: options.write === true })
+      if (options.rekey && chain.backend.kind !== 'file') throw new ShareError(`--rekey rewrites the log as facet compact does, which works on log files only; nothing was changed (unshare without --rekey still rotates the keys)`)
+      const r = await unshareChainPath(chain, path, reader, { onlyWrite: options.write === true, readers })
       if (r.revokedWrite) await shared.print(`${options.with} may no longer write: blocks it signs from now on are refused\n`)
       if (r.writeScope) await shared.print(`${options.with} may no longer write in ${path}; it still may in ${r.writeScope.join(', ')}\n`)
       if (r.droppedGrant) {
         await shared.print(`withdrew the grant of ${path} to ${options.with}\n`)
-        shared.note(`WARNING: ${options.with} can still read ${path}: ${NO_ROTATION_WARNING}`)
+        if (r.rotation) {
+          await shared.print(`rotated the keys of ${r.rotation.inodes} inode${r.rotation.inodes === 1 ? '' : 's'} in ${path}: what is written there from now on is out of ${options.with}'s reach; ${r.rotation.regranted} grant${r.rotation.regranted === 1 ? '' : 's'} made again for the readers that stay\n`)
+          for (const p of r.rotation.stillOpen) shared.note(`WARNING: ${options.with} still holds a grant of ${p}, which opens (part of) ${path}: unshare it there too`)
+        }
+        if (options.rekey) await rekey(chain, path, shared, false)
+        else shared.note(`NOTE: ${options.with} can still read what ${path} holds now with the keys it kept, until facet rekey ${path}`)
       }
     })
   })
+
+  chainOptions(
+    program
+      .command('rekey')
+      .description(
+        'rotate the keys of a folder and everything below it, re-encrypt its content under the new keys, and compact the log (a new log written beside the old one, fsync\'d and renamed over it): after it, no key used there before opens anything in the log. Copies of the old log stay readable with the old keys. Log files only',
+      )
+      .argument('<path>', 'the folder, e.g. /projects (/ for the whole chain)'),
+  ).action(async (path: string, options: ShareCliOptions) => {
+    const readers = await knownReaders(options)
+    await withChain(options, shared, false, chain => rekey(chain, path, shared, true, readers))
+  })
+}
+
+/** Re-encrypts `path` (rekey.ts) and says what it did. */
+async function rekey(chain: Chain, path: string, shared: Shared, rotate: boolean, readers?: PublicIdentity[]): Promise<void> {
+  const { rekeyChainPath } = await import('../../chain/rekey.ts')
+  const r = await rekeyChainPath(chain, path, { rotate, readers })
+  await shared.print(`re-encrypted ${r.chunks} chunk${r.chunks === 1 ? '' : 's'} of ${r.files} file${r.files === 1 ? '' : 's'} in ${path} under new keys and compacted the log (${r.compaction.beforeBytes} → ${r.compaction.afterBytes} bytes): the keys used there before open nothing in it\n`)
+}
+
+/** The public keys of the home's identities and contacts: the readers a key rotation may have to make grants again for. */
+async function knownReaders(options: ShareCliOptions): Promise<PublicIdentity[]> {
+  const c = await import('../../crypto/index.ts')
+  const home = options.home ?? c.facetHome()
+  return [...(await c.listIdentities(home)), ...(await c.listContacts(home))]
 }
 
 async function list(options: ShareCliOptions, shared: Shared): Promise<void> {
@@ -91,7 +131,7 @@ async function list(options: ShareCliOptions, shared: Shared): Promise<void> {
   for (const id of [...(await c.listIdentities(home)), ...(await c.listContacts(home))]) known.set(Buffer.from(id.keyId).toString('hex'), id.name)
   await withChain(options, shared, true, async chain => {
     const { listShares } = await import('../../chain/sharing.ts')
-    const lines = listShares(chain).map(s => `${s.path ?? '(no grant)'}\t${s.everyone ? 'everyone (o+r)' : s.group !== undefined ? `@${s.group}` : (known.get(s.keyId) ?? s.writerName ?? '?')}\t${s.write ? 'read+write' : 'read'}\t${s.keyId.slice(0, 16)}\n`)
+    const lines = listShares(chain).map(s => `${s.path ?? '(no grant)'}\t${s.group !== undefined ? `@${s.group}` : (known.get(s.keyId) ?? s.writerName ?? '?')}\t${s.write ? 'read+write' : 'read'}\t${s.keyId.slice(0, 16)}\n`)
     await shared.print(lines.join(''))
   })
 }
