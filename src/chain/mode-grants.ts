@@ -55,8 +55,9 @@ export interface ModeGrantPlan {
  * Only a setattr that carries a mode or a gid does this (a `mkdir` with `0755` grants
  * nothing), and only for folders: a file's metadata is sealed under its folder's key. For
  * the chain's owner the plan is what to grant and withdraw (undefined when nothing); for
- * anyone else a change of those bits (or a chgrp to or from a chain group) is `EPERM`, and
- * every other change is a plain one, as before. Undefined for history trees and files.
+ * anyone else a change of those bits (or a chgrp to or from a chain group), and any chmod or
+ * chgrp of a folder it sees by name only (a granted folder of a reader of some folders, its
+ * attributes made up) on a read-only open, is `EPERM`, and every other change is a plain one, as before. Undefined for history trees and files.
  */
 export function modeGrantPlan(chain: Chain, tree: ChainTree, n: Inode, changes: AttrChanges): ModeGrantPlan | undefined {
   if (tree !== chain.tree || (changes.mode === undefined && changes.gid === undefined) || n.deleted) return undefined
@@ -68,7 +69,10 @@ export function modeGrantPlan(chain: Chain, tree: ChainTree, n: Inode, changes: 
   const newGroup = changes.gid === undefined ? oldGroup : groupOfGid(tree, changes.gid)
   if (!isOwner(chain)) {
     const flipped = oldMode ^ newMode
-    if (flipped & OTHER_READ || oldGroup !== newGroup || (newGroup !== undefined && flipped & GROUP_READ)) {
+    // a folder a reader sees by name only (granted, or above one) is the owner's: its metadata is sealed under its parent's key
+    // (a scoped writer is refused those with EACCES by its write scope, as before)
+    const shown = chain.readOnly && tree.partial?.shown.has(n.ino) === true
+    if (shown || flipped & OTHER_READ || oldGroup !== newGroup || (newGroup !== undefined && flipped & GROUP_READ)) {
       throw vfsError('EPERM', `only the chain's owner changes who may read a folder (o+r, g+r of a chain group, a chgrp to or from one); '${chain.identity.name}' is not its owner`)
     }
     return undefined

@@ -131,7 +131,7 @@ async function list(options: ShareCliOptions, shared: Shared): Promise<void> {
   for (const id of [...(await c.listIdentities(home)), ...(await c.listContacts(home))]) known.set(Buffer.from(id.keyId).toString('hex'), id.name)
   await withChain(options, shared, true, async chain => {
     const { listShares } = await import('../../chain/sharing.ts')
-    const lines = listShares(chain).map(s => `${s.path ?? '(no grant)'}\t${s.group !== undefined ? `@${s.group}` : (known.get(s.keyId) ?? s.writerName ?? '?')}\t${s.write ? 'read+write' : 'read'}\t${s.keyId.slice(0, 16)}\n`)
+    const lines = listShares(chain).map(s => `${s.path ?? '(no grant)'}\t${s.everyone ? 'everyone (o+r)' : s.group !== undefined ? `@${s.group}` : (known.get(s.keyId) ?? s.writerName ?? '?')}\t${s.write ? 'read+write' : 'read'}\t${s.keyId.slice(0, 16)}\n`)
     await shared.print(lines.join(''))
   })
 }
