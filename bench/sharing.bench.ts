@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import { chainMount } from '../src/chain/mount.ts'
-import { shareChainPath } from '../src/chain/sharing.ts'
+import { compactChain } from '../src/chain/compact.ts'
+import { rekeyChainPath } from '../src/chain/rekey.ts'
+import { shareChainPath, unshareChainPath } from '../src/chain/sharing.ts'
 import { Chain } from '../src/chain/store.ts'
 import { generateIdentity, type Identity } from '../src/crypto/identity.ts'
 import { silentLogger } from '../src/vfs/log.ts'
@@ -67,4 +69,25 @@ export default async function sharingBench(b: BenchContext): Promise<void> {
   if (reader.entries !== files || owner.entries !== files) throw new Error(`listed ${reader.entries} and ${owner.entries} of ${files} files`)
   b.row({ figure: `open of the chain by a reader of /big only (${files} files)`, value: reader.open, unit: 'ms', baseline: "the owner's open", baselineValue: owner.open, higherIsBetter: false })
   b.row({ figure: `first listing of /big by that reader`, value: reader.list, unit: 'ms', baseline: "the owner's first listing", baselineValue: owner.list, higherIsBetter: false })
+
+  // taking read access back: one block that gives every inode of /big a new key (rotation.ts), against the share above
+  const again = await Chain.open(path, { identity: alice, home, trust: false })
+  try {
+    let t = performance.now()
+    const un = await unshareChainPath(again, '/big', readers[0]!, { readers })
+    const rotate = performance.now() - t
+    if (un.rotation?.inodes !== files + 1) throw new Error(`rotated ${un.rotation?.inodes} inodes`)
+    b.row({ figure: `unshare a folder of ${files} files, rotating every key (one block; 4 readers stay)`, value: rotate, unit: 'ms', baseline: `share of that folder (above)`, baselineValue: share, higherIsBetter: false })
+    // rekey: a rotation, every chunk sealed again, and a compaction, against a compaction alone of the same chain
+    t = performance.now()
+    await compactChain(again)
+    const compact = performance.now() - t
+    t = performance.now()
+    const rk = await rekeyChainPath(again, '/big', { readers })
+    const rekey = performance.now() - t
+    if (rk.chunks !== files) throw new Error(`rekeyed ${rk.chunks} chunks`)
+    b.row({ figure: `rekey a folder of ${files} files (rotate, seal every chunk again, compact)`, value: rekey, unit: 'ms', baseline: 'compact the same chain', baselineValue: compact, higherIsBetter: false })
+  } finally {
+    await again.close()
+  }
 }
