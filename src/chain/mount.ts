@@ -89,9 +89,11 @@ abstract class ChainNode implements NodeGetattr, NodeSetattr, NodeGetxattr, Node
   }
 
   setattr(changes: AttrChanges): MaybePromise<void> {
-    // a folder's o+r, and g+r of a chain group, are grants (mode-grants.ts): EPERM for anyone but the owner
+    // a folder's o+r, and g+r of a chain group, are grants (mode-grants.ts): EPERM for anyone but the owner,
+    // after a writer's write scope (EACCES) and before a reader's EROFS
+    if (this.ctx.live) this.mutable('meta')
     const grants = modeGrantPlan(this.ctx.chain, this.ctx.tree, this.inode, changes)
-    this.mutable('meta')
+    if (!this.ctx.live) this.mutable('meta')
     const done = this.ctx.chain.atomic(() => this.ctx.chain.namespace.setattr(this.inode, changes))
     if (!grants) return done
     return Promise.resolve(done).then(() => applyModeGrants(this.ctx.chain, grants))
