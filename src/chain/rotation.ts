@@ -1,6 +1,7 @@
 import { shortKeyId, type PublicIdentity } from '../crypto/identity.ts'
 import { ROOT_INO, type ChainEvent, type KeyGrantEvent } from './format.ts'
 import { groupKeyId } from './groups.ts'
+import { everyoneKeyId, everyoneKeyPair } from './posix-ids.ts'
 import { wrapForReader } from './keys.ts'
 import { grantPlaintext, requireOwner, ShareError } from './sharing.ts'
 import type { Chain } from './store.ts'
@@ -177,7 +178,7 @@ function liveHistory(n: Inode, history: KeyEpoch[] | undefined): KeyEpoch[] {
   })
 }
 
-/** The ML-KEM public keys of the readers the chain names: its owner and writers, its groups (their current key), their members, then those given. */
+/** The ML-KEM public keys of the readers the chain names: its owner and writers, its groups (their current key), their members, everyone (o+r), then those given. */
 function readerKeys(chain: Chain, options: RotateOptions): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>()
   for (const r of options.readers ?? []) out.set(Buffer.from(r.keyId).toString('hex'), r.kemPublicKey)
@@ -186,6 +187,8 @@ function readerKeys(chain: Chain, options: RotateOptions): Map<string, Uint8Arra
     out.set(groupKeyId(chain.tree.chainId, g.name).toString('hex'), g.kemKey)
   }
   for (const [hex, w] of chain.writers) out.set(hex, w.kemKey)
+  // "everyone holding the chain" (chmod o+r): its key pair comes from the chain id alone
+  out.set(everyoneKeyId(chain.tree.chainId).toString('hex'), everyoneKeyPair(chain.tree.chainId).publicKey)
   for (const [hex, kem] of options.wrapFor ?? []) out.set(hex, kem)
   return out
 }

@@ -9,6 +9,7 @@ import { shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sh
 import { addGroupMember, createGroup, groupAsReader, removeGroupMember } from '../../src/chain/groups.ts'
 import { rotateSubtreeKeys } from '../../src/chain/rotation.ts'
 import { rekeyChainPath } from '../../src/chain/rekey.ts'
+import { everyoneAsReader } from '../../src/chain/mode-grants.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { ChainTree } from '../../src/chain/tree.ts'
 import { PartialView } from '../../src/chain/partial.ts'
@@ -256,5 +257,23 @@ describe('key rotation when read access is taken back', () => {
       expect((await m.vfs.readFile('/c/shared/sub/y.txt')).toString()).toBe('y before\n')
       await t.close(m.vfs)
     }
+  })
+
+  it('keeps a grant to everyone (chmod o+r) inside the rotated subtree without being told its key: anyone holding the log still reads old and new there', async () => {
+    const a = await aliceChain()
+    await shareChainPath(a.chain, '/shared', bob)
+    await shareChainPath(a.chain, '/shared/sub', everyoneAsReader(a.chain.chainId))
+    await a.chain.sync()
+    const report = await unshareChainPath(a.chain, '/shared', bob)
+    expect(report.droppedGrant).toBe(true)
+    expect(report.rotation).toBeDefined()
+    await writeAfter(a.vfs, a.chain)
+    await t.close(a.vfs)
+    // carol has no grant and is in no group: she reads /shared/sub through the everyone grant, made again under the new key
+    const c = await mount(carol, { readOnly: true })
+    expect(await names(c.vfs, '/c/shared/sub')).toEqual(['y.txt'])
+    expect((await c.vfs.readFile('/c/shared/sub/y.txt')).toString()).toBe('y before\ny after\n')
+    await t.close(c.vfs)
+    expect((await verifyChain(t.path)).ok).toBe(true)
   })
 })
