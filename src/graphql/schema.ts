@@ -2,12 +2,11 @@ import { GraphQLError, GraphQLScalarType, Kind, type GraphQLResolveInfo, type Se
 import { VfsError } from '../vfs/errors.ts'
 import type { NodeKind } from '../vfs/node.ts'
 import { dirname, normalize, split } from '../vfs/path.ts'
-import type { ChangeEvent, Stat } from '../vfs/vfs.ts'
+import type { ChangeEvent } from '../vfs/vfs.ts'
 import { parseRecord, recordFormat, stringifyRecord } from './records.ts'
 import { removeTree } from './remove.ts'
 import {
   existingNode,
-  isoTime,
   prefetchStats,
   STAT_FIELDS,
   findNodes,
@@ -15,7 +14,6 @@ import {
   mountOf,
   nodeAt,
   NodeRef,
-  permissionString,
   readRange,
   encodeCursor,
   type Edge,
@@ -221,45 +219,33 @@ export const JSONScalar = new GraphQLScalarType({
   parseLiteral,
 })
 
-const iso = isoTime
 type Args<T> = T
 type Ctx = GraphQLContext
 
-/** A resolver reading the node's attributes: synchronous once they are known (a prefetched page), else after `lstat`. */
-const fromStat =
-  <T>(pick: (st: Stat, ref: NodeRef) => T) =>
-  (ref: NodeRef, _: unknown, ctx: Ctx): T | Promise<T> =>
-    ref.known ? pick(ref.known, ref) : ref.stat(ctx).then(st => pick(st, ref))
-
-const nodeFields = {
-  path: (ref: NodeRef) => ref.path,
-  name: (ref: NodeRef) => ref.name,
-  kind: (ref: NodeRef) => ref.kind,
-  size: fromStat(st => st.size),
-  mode: fromStat(st => st.mode & 0o7777),
-  permissions: fromStat((st, ref) => permissionString(ref.kind, st.mode)),
-  uid: fromStat(st => st.uid),
-  gid: fromStat(st => st.gid),
-  nlink: fromStat(st => st.nlink),
-  ino: fromStat(st => st.ino),
-  atime: fromStat(st => iso(st.atimeMs)),
-  mtime: fromStat(st => iso(st.mtimeMs)),
-  ctime: fromStat(st => iso(st.ctimeMs)),
-  mount: (ref: NodeRef, _: unknown, ctx: Ctx) => mountOf(ctx, ref.path),
-  parent: (ref: NodeRef) => (ref.path === '/' ? null : new NodeRef(dirname(ref.path), 'dir')),
+/** The node at `path` for a field of type Node: with its attributes fetched when the field selects any of them (the attribute fields are getters, see {@link NodeRef}). */
+const refFor = (path: string, kind: NodeKind, ctx: Ctx, info: GraphQLResolveInfo): NodeRef | Promise<NodeRef> => {
+  const ref = new NodeRef(path, kind)
+  return selectsFields(info, STAT_FIELDS, 'node') ? ref.load(ctx) : ref
 }
 
+// path, name, kind and the attribute fields are read off the NodeRef itself (no resolver)
+const nodeFields = {
+  mount: (ref: NodeRef, _: unknown, ctx: Ctx) => mountOf(ctx, ref.path),
+  parent: (ref: NodeRef, _: unknown, ctx: Ctx, info: GraphQLResolveInfo) => (ref.path === '/' ? null : refFor(dirname(ref.path), 'dir', ctx, info)),
+}
+
+// edges is read off the page itself
 const connection = {
-  edges: (page: Page) => page.edges,
   nodes: (page: Page) => page.edges.map(e => e.node),
   pageInfo: (page: Page) => page,
 }
 
 /**
- * True when a connection field (`entries`, `find`) selects any of `names` on its
- * nodes (`nodes { … }` or `edges { node { … } }`, through fragments too).
+ * True when a field selects any of `names` on the nodes it gives: on the node itself
+ * (`level` 'node', a field of type Node), or on the nodes of a connection (`level`
+ * 'connection': `nodes { … }` or `edges { node { … } }`), through fragments too.
  */
-function selectsNodeFields(info: GraphQLResolveInfo, names: ReadonlySet<string>): boolean {
+function selectsFields(info: GraphQLResolveInfo, names: ReadonlySet<string>, level: 'connection' | 'node'): boolean {
   const fragments = info.fragments
   const seen = new Set<string>()
   const has = (set: SelectionSetNode | undefined, level: 'connection' | 'edge' | 'node'): boolean => {
@@ -283,7 +269,7 @@ function selectsNodeFields(info: GraphQLResolveInfo, names: ReadonlySet<string>)
     }
     return false
   }
-  return info.fieldNodes.some(f => has(f.selectionSet, 'connection'))
+  return info.fieldNodes.some(f => has(f.selectionSet, level))
 }
 
 const KIND_TYPE: Record<NodeKind, string> = { file: 'File', dir: 'Directory', symlink: 'Symlink', fifo: 'Special', chardev: 'Special', blockdev: 'Special', socket: 'Special' }
@@ -453,7 +439,7 @@ export const treeResolvers = {
     ...nodeFields,
     entries: (ref: NodeRef, a: Args<{ first: number; after?: string | null; glob?: string | null }>, ctx: Ctx, info: GraphQLResolveInfo) =>
       listEntries(ctx, ref.path, a.first, a.after, a.glob)
-        .then(page => (selectsNodeFields(info, STAT_FIELDS) ? prefetchStats(ctx, page) : page))
+        .then(page => (selectsFields(info, STAT_FIELDS, 'connection') ? prefetchStats(ctx, page) : page))
         .catch(err => {
           throw err instanceof VfsError ? err.at('scandir', ref.path) : err
         }),
@@ -467,16 +453,12 @@ export const treeResolvers = {
   },
   Special: nodeFields,
   Mount: {
-    root: (m: { path: string }) => new NodeRef(m.path, 'dir'),
+    root: (m: { path: string }, _: unknown, ctx: Ctx, info: GraphQLResolveInfo) => refFor(m.path, 'dir', ctx, info),
   },
   NodeEdge: {
     cursor: (e: Edge) => encodeCursor(e.position),
   },
   NodeConnection: connection,
-  PageInfo: {
-    hasNextPage: (p: Page) => p.hasNextPage,
-    endCursor: (p: Page) => p.endCursor,
-  },
   Change: {
     node: (e: ChangeEvent, _: unknown, ctx: Ctx) => (e.type === 'delete' ? null : nodeAt(ctx, e.path)),
   },
@@ -490,7 +472,7 @@ export const treeResolvers = {
       info: GraphQLResolveInfo,
     ) =>
       findNodes(ctx, a.path, a)
-        .then(page => (selectsNodeFields(info, STAT_FIELDS) ? prefetchStats(ctx, page) : page))
+        .then(page => (selectsFields(info, STAT_FIELDS, 'connection') ? prefetchStats(ctx, page) : page))
         .catch(err => {
           throw err instanceof VfsError ? err.at('scandir', normalize(a.path)) : err
         }),

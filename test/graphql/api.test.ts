@@ -232,6 +232,18 @@ describe('attributes of a page', () => {
     }))
     expect(r.data.node.entries.edges).toEqual(expected)
   })
+
+  it.each([true, false])('gives the attributes of a parent and of a mount root as lstat does (jit %s)', async jit => {
+    const own = createGraphQLApi(vfs, { jit })
+    await vfs.mkdir('/scratch/d')
+    await vfs.chmod('/scratch/d', 0o750)
+    await vfs.writeFile('/scratch/d/a.txt', 'hello')
+    const [d, root] = [await vfs.lstat('/scratch/d'), await vfs.lstat('/scratch')]
+    const r = await gql(own, `{ node(path: "/scratch/d/a.txt") { size parent { path size mode permissions mtime } } mounts { path root { mode ctime } } }`)
+    expect(r.errors).toBeUndefined()
+    expect(r.data.node).toEqual({ size: 5, parent: { path: '/scratch/d', size: d.size, mode: 0o750, permissions: 'drwxr-x---', mtime: new Date(d.mtimeMs).toISOString() } })
+    expect(r.data.mounts.find((m: { path: string }) => m.path === '/scratch').root).toEqual({ mode: root.mode & 0o7777, ctime: new Date(root.ctimeMs).toISOString() })
+  })
 })
 
 describe('limits', () => {
