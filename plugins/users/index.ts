@@ -22,7 +22,12 @@ export interface UserRecord {
   /** `owner` for the chain's owner, `writer` for an identity the owner authorised to write, `reader` for one holding only grants. */
   role: 'owner' | 'writer' | 'reader'
   /** The folders shared with the identity (`facet share`), by their path now, and whether it may write there (writers write the whole chain). */
-  grants: { path: string; access: 'read' | 'write' }[]
+  grants: {
+    /** The folder's path now. */
+    path: string
+    /** `write` when the identity may write there, else `read`. */
+    access: 'read' | 'write'
+  }[]
   /** The key that verifies the identity's signatures (absent for a reader: the log holds only the key id a grant was wrapped for). */
   signing?: {
     /** Always `'ML-DSA-65'`. */
