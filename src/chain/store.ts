@@ -1,14 +1,18 @@
 import type { FileHandle } from 'node:fs/promises'
 import { facetHome, type Identity } from '../crypto/identity.ts'
 import { chunkClass } from '../crypto/padding.ts'
-import { seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
+import { randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
 import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import { MAX_FILE_SIZE } from '../vfs/memory.ts'
 import type { Attr, NodeKind, OpContext, StatFs } from '../vfs/node.ts'
+import { nowNs } from '../vfs/stat.ts'
 import {
+  CHAIN_ID_BYTES,
+  decodeBlock,
+  DEFAULT_CHUNK_SIZE,
   FORMAT_VERSION,
   frameHeader,
   FRAME_HEADER_BYTES,
@@ -17,21 +21,17 @@ import {
   type ChunkPutEvent,
   type UnsignedBlock,
 } from './format.ts'
-import { chunkAad } from './keys.ts'
+import { chunkAad, wrapForReader } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
-import { BlockVerifier, ChainConflictError, ChainIntegrityError, type ChainWriter } from './log.ts'
-import { ChainTree, ForgedDataError, Inode, type ChunkRef } from './tree.ts'
+import { BlockVerifier, ChainIntegrityError, type ChainWriter, type LogReader } from './log.ts'
+import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
 import { Namespace, scopedSink, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
-import { signBlockWith, type SignedBody } from './signing.ts'
-import { newGenesis } from './genesis.ts'
-import { treeAtSeq } from './history-read.ts'
-import { BodyBuffers } from './body-buffers.ts'
+import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
 import { openVerifiedLog } from './open-log.ts'
-import { applyAppended, dropChangesOfDeleted, readAppended } from './catch-up.ts'
-import { checkCompaction, contentEvents, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type ContentEvent } from './resync.ts'
+import { applyAppended, readAppended } from './catch-up.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
 
@@ -42,6 +42,10 @@ const OFFLOAD_SEAL_BYTES = 64 * 1024
 const SEAL_SLOTS = 96
 /** A write waits for the commit once this many blocks' worth of sealed content is waiting. */
 const MAX_PENDING_BLOCKS = 2
+/** How many buffers of written blocks are kept for the next blocks. */
+const MAX_SPARE_BODIES = 3
+/** Blocks this big or bigger are encoded into shared memory (a multiple of it). */
+const SHARED_BODY_BYTES = 1024 * 1024
 /** How many sealed dirty-chunk buffers are kept for reuse. */
 const MAX_SPARE_CHUNKS = 16
 /** Written chunks up to this size stay in the cache (copied); bigger ones are decrypted again when read. */
@@ -85,7 +89,7 @@ export class Chain {
   /** Buffers of sealed dirty chunks, reused for the next dirty chunks (a stream allocates none). */
   private readonly spare: Buffer[] = []
   /** Buffers of blocks already on disk, reused to encode the next blocks. */
-  private readonly bodies = new BodyBuffers()
+  private readonly spareBodies: Buffer[] = []
   private readonly dirtyMeta = new Set<Inode>()
   private pending: ChainEvent[] = []
   private pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[] = []
@@ -116,12 +120,6 @@ export class Chain {
   private readonly shared: SharedWriting | undefined
   /** Settles when the last catch-up is done: catch-ups run one at a time. */
   private catching: Promise<unknown> = Promise.resolve()
-  /** The content events of the blocks signed and not landed yet, by seq (put back if one does not land: see resync.ts). */
-  private readonly unlanded = new Map<number, ContentEvent[]>()
-  /** A block of this node did not land (its seq was taken, its lease lost): the tree is rebuilt from the log before the next change. */
-  private rebase = false
-  /** How many times changes of this node were dropped by such a rebuild: a namespace change made before one is made again. */
-  private rebased = 0
 
   private constructor(
     /** Where the blocks are stored. */
@@ -187,7 +185,33 @@ export class Chain {
    */
   static async create(path: string | ChainBackend, options: CreateChainOptions): Promise<Chain> {
     const backend = typeof path === 'string' ? fileBackend(path) : path
-    await backend.create(newGenesis(options))
+    const id = options.identity
+    const chainId = randomBytes(CHAIN_ID_BYTES)
+    const rootKey = ChainTree.newKey()
+    const tree = new ChainTree(chainId)
+    tree.padding = options.padding !== false
+    tree.rootKey = rootKey
+    const root = tree.inode(ROOT_INO)
+    const now = Date.now()
+    const ns = nowNs()
+    const meta: InodeMeta = { name: '', parent: 0, kind: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atimeNs: ns, mtimeNs: ns, ctimeNs: ns, size: 0, key: rootKey }
+    const sealed = tree.sealMeta(root, meta)
+    const grant = wrapForReader(rootKey, chainId, ROOT_INO, id.keyId, id.kemPublicKey)
+    const block: UnsignedBlock = {
+      formatVersion: FORMAT_VERSION,
+      chainId,
+      seq: 0,
+      prevHash: Buffer.alloc(32),
+      time: now,
+      author: id.keyId,
+      events: [
+        { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE, ownerName: id.name, ownerSigningKey: id.signingPublicKey, ownerKemKey: id.kemPublicKey },
+        { type: 'keyGrant', ino: ROOT_INO, reader: id.keyId, ...grant },
+        { type: 'inodePut', ino: ROOT_INO, ...sealed },
+      ],
+    }
+    const body = signBlock(block, id)
+    await backend.create({ chainId, seq: 0, body: body.body })
     return Chain.openWith(backend, options, true)
   }
 
@@ -238,17 +262,13 @@ export class Chain {
 
   /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
   read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
-    const p = this.reader.read(n, offset, length, tree)
-    return this.fh.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.read(n, offset, length, tree))) : p
+    return this.reader.read(n, offset, length, tree)
   }
 
   /** Reads file `n` at `offset` into `dest` (as much as fits; less only at the end of the file) and returns the bytes read, with no allocation per call. */
   readInto(n: Inode, offset: number, dest: Uint8Array, tree: ChainTree = this.tree): Promise<number> {
-    const p = this.reader.readInto(n, offset, dest, tree)
-    return this.fh.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.readInto(n, offset, dest, tree))) : p
+    return this.reader.readInto(n, offset, dest, tree)
   }
-
-
 
   /** Looks up child `name` of directory `dir`. */
   lookup(dir: Inode, name: string, tree: ChainTree = this.tree): Inode | undefined {
@@ -306,18 +326,14 @@ export class Chain {
     const shared = this.shared
     if (!shared) return change()
     return (async () => {
-      // a change whose block did not land is made again on the rebuilt tree (it may fail now: EEXIST, ENOENT…)
-      for (;;) {
-        this.writable()
-        await shared.enter()
-        const rebased = this.rebased
-        try {
-          const out = change()
-          await this.sync()
-          if (this.rebased === rebased) return out
-        } finally {
-          shared.leave()
-        }
+      this.writable()
+      await shared.enter()
+      try {
+        const out = change()
+        await this.sync()
+        return out
+      } finally {
+        shared.leave()
       }
     })()
   }
@@ -614,20 +630,9 @@ export class Chain {
     await shared.enter(true)
     try {
       await this.commitNow(signed)
-      return
-    } catch (err) {
-      if (!this.rebase) throw err
     } finally {
       shared.leave()
     }
-    // its block did not land: rebuilt from the log (holding the lease again), the content it carried goes in the next block
-    await shared.enter()
-    try {
-      if (this.rebase) await this.rebuild(false)
-    } finally {
-      shared.leave()
-    }
-    return this.sync()
   }
 
   private async commitNow(signed: () => void): Promise<void> {
@@ -669,7 +674,7 @@ export class Chain {
     }
     let body: SignedBody
     try {
-      body = await this.signOffThread(block, sizeHint, this.bodies.take(sizeHint, MAX_PENDING_BLOCKS * this.blockBytes))
+      body = await this.signOffThread(block, sizeHint, this.spareBody(sizeHint))
     } catch (err) {
       // nothing reached the log: put the changes back so the next commit carries them
       for (const n of metaInodes) if (!n.deleted) this.dirtyMeta.add(n)
@@ -681,7 +686,6 @@ export class Chain {
     }
     this.tipSeq = block.seq
     this.tipHash = body.hash
-    if (this.shared) this.unlanded.set(block.seq, contentEvents(events, refs))
     // the sealed chunks are in the block now: their seal slots are free again
     for (const { e, ref } of refs) {
       const slot = this.sealSlotOf.get(e)
@@ -695,11 +699,10 @@ export class Chain {
     const before = this.appended
     const write = before.then(() => {
       if (this.failed) throw this.failed
-      if (this.rebase) throw new ChainConflictError(`block ${block.seq} follows a block that did not land`)
       return this.appendBlock(block, body, refs)
     })
     void write.then(
-      () => this.bodies.give(body.body, MAX_PENDING_BLOCKS * this.blockBytes),
+      () => this.recycleBody(body.body),
       () => {},
     )
     this.appended = write.then(
@@ -710,25 +713,36 @@ export class Chain {
     try {
       await write
     } catch (err) {
-      if (this.shared && err instanceof ChainConflictError && this.unlanded.has(block.seq)) {
-        this.rebase = true
-        this.logger.warn({ err: err.message, path: this.path }, 'a block of this node did not land (another node took its place); catching up and committing its changes again')
-        throw err
-      }
       this.failed ??= err as Error
       this.logger.error({ err, path: this.path }, 'chain commit failed; the chain is now read-only')
       throw vfsError('EIO', `commit failed: ${(err as Error).message}`)
     }
   }
 
+  /** A written block's buffer big enough to encode a block of `sizeHint` bytes into, if one is kept. */
+  private spareBody(sizeHint: number): Buffer | undefined {
+    const need = sizeHint + 8192
+    const i = this.spareBodies.findIndex(b => b.length >= need)
+    if (i >= 0) return this.spareBodies.splice(i, 1)[0]
+    // a big block goes into shared memory, where the signing thread hashes and checksums it in place
+    if (need < SHARED_BODY_BYTES) return undefined
+    // room for the biggest block back-pressure lets through, so a few buffers serve every block of a stream
+    const bytes = Math.max(need, MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES)
+    return Buffer.from(new SharedArrayBuffer(Math.ceil(bytes / SHARED_BODY_BYTES) * SHARED_BODY_BYTES))
+  }
+
+  /** Keeps the buffer of a block that is on disk for the next blocks ({@link MAX_SPARE_BODIES} at most, none bigger than back-pressure lets a block grow). */
+  private recycleBody(body: Buffer): void {
+    // only a buffer of its own (small ones may share Node's allocation pool)
+    if (body.byteOffset !== 0 || body.buffer.byteLength < 1024 * 1024) return
+    if (body.buffer.byteLength <= MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES && this.spareBodies.length < MAX_SPARE_BODIES) this.spareBodies.push(Buffer.from(body.buffer))
+  }
+
   /** Queues `events` (grants, writer authorisations: see sharing.ts) for the next block, and commits it. */
-  async commitEvents(events: ChainEvent[]): Promise<void> {
-    for (let rebased = -1; rebased !== this.rebased; ) {
-      this.writable()
-      rebased = this.rebased
-      this.pending.push(...events)
-      await this.sync()
-    }
+  commitEvents(events: ChainEvent[]): Promise<void> {
+    this.writable()
+    this.pending.push(...events)
+    return this.sync()
   }
 
   /** Encodes, signs (on a worker thread) and hashes a block with this chain's identity. */
@@ -749,7 +763,6 @@ export class Chain {
     for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
     this.end += FRAME_HEADER_BYTES + body.length
     await this.fh.append(head, body, at, block.seq)
-    this.unlanded.delete(block.seq)
     for (const { ref } of refs) ref.sealed = undefined
     this.headSeq = block.seq
     this.headHash = hash
@@ -798,9 +811,29 @@ export class Chain {
     }
   }
 
-  /** Builds the tree as it was right after block `seq` (see history-read.ts). */
-  treeAt(seq: number): Promise<ChainTree> {
-    return treeAtSeq(this, seq)
+  /** Reads the frame of block `seq` back from the log (for history views). */
+  async readBlock(seq: number): Promise<{ events: ChainEvent[]; bodyOffset: number } | undefined> {
+    const at = this.blockOffsets[seq - this.baseSeq]
+    if (at === undefined) return undefined
+    const head = Buffer.alloc(FRAME_HEADER_BYTES)
+    await this.fh.read(head, 0, FRAME_HEADER_BYTES, at)
+    const len = head.readUInt32LE(4)
+    const body = Buffer.allocUnsafe(len)
+    await this.fh.read(body, 0, len, at + FRAME_HEADER_BYTES)
+    return { events: decodeBlock(body).block.events, bodyOffset: at + FRAME_HEADER_BYTES }
+  }
+
+  /** Builds the tree as it was right after block `seq`. */
+  async treeAt(seq: number): Promise<ChainTree> {
+    const tree = new ChainTree(this.chainId)
+    tree.rootKey = this.tree.rootKey
+    tree.partial = this.tree.partial
+    for (let s = this.baseSeq; s <= seq; s++) {
+      const b = await this.readBlock(s)
+      if (!b) break
+      for (const e of b.events) tree.apply(e, b.bodyOffset)
+    }
+    return tree
   }
 
   /** Subscribes to changes made by other processes (followers, other writers): the inodes touched and the paths changed, before and after; returns the unsubscribe. */
@@ -826,7 +859,6 @@ export class Chain {
 
   private async catchUpNow(): Promise<Set<number>> {
     if (this.closed || this.shared?.held) return new Set()
-    if (this.rebase) return this.rebuild(false)
     const found = await readAppended({
       log: this.fh,
       end: this.end,
@@ -843,7 +875,6 @@ export class Chain {
         return (this.pq ??= acquirePqPool()).pool
       },
     })
-    if (found === 'compacted') return this.rebuild(true)
     if (!found || this.closed) return new Set()
     const local = this.shared && { dirtyMeta: this.dirtyMeta, pendingRefs: this.pendingRefs, chunkSize: this.chunkSize, emit: (e: ChainEvent) => void this.pending.push(e) }
     const paths = new Set<string>()
@@ -861,58 +892,35 @@ export class Chain {
     return touched
   }
 
-  /** Rebuilds the tree from the log in place (see resync.ts): the store was compacted, or a block of this node did not land. */
-  private async rebuild(compacted: boolean): Promise<Set<number>> {
-    if (compacted) await this.fh.reindex!()
-    const r = await rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path, upTo: this.headSeq })
-    if (compacted) checkCompaction({ seq: this.headSeq, hash: this.headHash }, this.tree, r)
-    const unlanded = [...this.unlanded.values()].flat()
-    const facts = contentFacts(this.tree, [...this.dirtyMeta, ...this.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending])
-    const touched = transplant(this.tree, r.tree, compacted ? undefined : r.maxInoAt)
-    const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pendingRefs, facts })
-    this.unlanded.clear()
-    this.pending = [...kept.events, ...this.pending.filter(e => e.type === 'chunkPut' || e.type === 'chunksCut')]
-    this.pendingRefs = [...kept.refs, ...this.pendingRefs]
-    for (const { ref } of kept.refs) this.pendingBytes += ref.len
-    this.dirtyMeta.clear()
-    for (const n of kept.meta) this.dirtyMeta.add(n)
-    this.dropChangesOfDeleted()
-    this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
-    this.end = r.scan.end
-    this.baseSeq = r.verifier.baseSeq
-    this.headSeq = this.tipSeq = r.verifier.headSeq
-    this.headHash = this.tipHash = r.verifier.headHash
-    this.headFormat = r.verifier.formatVersion
-    this.writers = r.verifier.writers
-    if (!compacted) (this.rebase = false), this.rebased++
-    this.trustDirty = true
-    this.scheduleTrust()
-    if (this.hasWork) this.schedule()
-    if (touched.size > 0) for (const l of this.listeners) l(touched, pathsOf(this.tree, touched))
-    return touched
-  }
-
   /** Forgets the uncommitted content of files another writer removed meanwhile (written to an unlinked file, it goes with it). */
   private dropChangesOfDeleted(): void {
-    const kept = dropChangesOfDeleted(this.tree, { pending: this.pending, pendingRefs: this.pendingRefs, dirtyMeta: this.dirtyMeta }, e => {
+    const gone = (ino: number) => this.tree.inodes.get(ino)?.deleted === true
+    // a chunk still being sealed is kept: its slot is given back with its block
+    const dropped = new Set<ChainEvent>()
+    this.pendingRefs = this.pendingRefs.filter(({ e, ref }) => {
+      if (!gone(e.ino) || ref.sealing) return true
       const slot = this.sealSlotOf.get(e)
-      if (slot !== undefined) (this.sealSlotOf.delete(e), this.seals!.give(slot))
+      if (slot !== undefined) {
+        this.sealSlotOf.delete(e)
+        this.seals!.give(slot)
+      }
+      this.pendingBytes -= ref.len
+      dropped.add(e)
+      return false
     })
-    this.pending = kept.pending
-    this.pendingRefs = kept.pendingRefs
-    this.pendingBytes -= kept.droppedBytes
+    this.pending = this.pending.filter(e => !dropped.has(e) && !(e.type === 'chunksCut' && gone(e.ino)))
+    for (const n of this.dirtyMeta) if (n.deleted) this.dirtyMeta.delete(n)
   }
-
 
   /** The log's current size in bytes. */
   get logBytes(): number {
     return this.end
   }
 
-  /** Swaps in a compacted log file, or (`fh` undefined) takes the log compacted in place (used by compaction, which holds the commit queue). */
-  async adoptLog(fh: FileHandle | undefined, end: number, head: { seq: number; hash: Buffer }, baseSeq: number, offsets: number[]): Promise<void> {
+  /** Swaps in a compacted log file (used by compaction, which holds the commit queue). */
+  async adoptLog(fh: FileHandle, end: number, head: { seq: number; hash: Buffer }, baseSeq: number, offsets: number[]): Promise<void> {
     const old = this.fh
-    if (fh) this.fh = fileLog(fh, this.path)
+    this.fh = fileLog(fh, this.path)
     this.end = end
     this.headSeq = this.tipSeq = head.seq
     this.headHash = this.tipHash = head.hash
@@ -923,27 +931,22 @@ export class Chain {
     this.trustDirty = true
     await this.writeTrustNow()
     await this.reader.settle()
-    if (fh) await old.close()
+    await old.close()
   }
 
-  /** Runs `fn` between commits, after committing everything pending (holding the write lease, on a chain several nodes write). */
+  /** Runs `fn` between commits, after committing everything pending. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    await this.shared?.enter()
-    try {
-      await this.sync()
-      const p = this.running.then(fn)
-      this.running = this.gate = p.then(
-        () => {},
-        () => {},
-      )
-      return await p
-    } finally {
-      this.shared?.leave()
-    }
+    await this.sync()
+    const p = this.running.then(fn)
+    this.running = this.gate = p.then(
+      () => {},
+      () => {},
+    )
+    return p
   }
 
-  /** The open log (used by compaction of the in-process chain). */
-  get fileHandle(): ChainLog {
+  /** Reads the log's bytes (used by compaction of the in-process chain). */
+  get fileHandle(): LogReader {
     return this.fh
   }
 
