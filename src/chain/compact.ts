@@ -9,6 +9,7 @@ import {
   ROOT_INO,
   type ChainEvent,
   type ChunkPutEvent,
+  type FileMetaEvent,
   type InodePutEvent,
   type LinkPutEvent,
   type XattrPutEvent,
@@ -49,12 +50,14 @@ export async function compactChain(chain: Chain): Promise<CompactReport> {
   return chain.exclusive(async () => {
     const tree = chain.tree
     const metas: InodePutEvent[] = []
-    const xattrs: XattrPutEvent[] = []
+    // extended attributes, and granted files' own copies of their metadata (event 14)
+    const xattrs: (XattrPutEvent | FileMetaEvent)[] = []
     const chunks: { ino: number; index: number; ref: ChunkRef }[] = []
     for (const n of tree.inodes.values()) {
       if (!n.sealedMeta || n.deleted) continue
       metas.push({ type: 'inodePut', ino: n.ino, keyParent: n.keyParent, version: n.version, sealedMeta: n.sealedMeta })
       if (n.sealedXattrs) xattrs.push({ type: 'xattrPut', ino: n.ino, version: n.xattrVersion, sealed: n.sealedXattrs })
+      if (n.fileMeta) xattrs.push({ type: 'fileMeta', ino: n.ino, version: n.fileMeta.version, sealed: n.fileMeta.sealed })
       for (const [index, ref] of n.chunks) if (ref.pos >= 0) chunks.push({ ino: n.ino, index, ref })
     }
     metas.sort((a, b) => a.ino - b.ino)

@@ -37,6 +37,7 @@ export const EventType = {
   keyGrantDrop: 11,
   group: 12,
   writeScope: 13,
+  fileMeta: 14,
 } as const
 
 /** The first event type of format version 2; a version 1 block skips such types as unknown. */
@@ -169,8 +170,16 @@ export interface XattrPutEvent {
   sealed: Uint8Array
 }
 
+/** A file's metadata (version `version`, as its latest inode put) sealed under the file's own key, for readers granted the file alone (sharing.ts). Readers that predate it skip it as unknown. */
+export interface FileMetaEvent {
+  type: 'fileMeta'
+  ino: number
+  version: number
+  sealed: Uint8Array
+}
+
 /** Any event of a block. */
-export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent | GroupEvent | WriteScopeEvent
+export type ChainEvent = GenesisEvent | WriterAuthEvent | KeyGrantEvent | KeyGrantDropEvent | InodePutEvent | ChunkPutEvent | ChunksCutEvent | TombstoneEvent | LinkPutEvent | LinkDropEvent | XattrPutEvent | GroupEvent | WriteScopeEvent | FileMetaEvent
 
 /** A block as stored: header, events, and one ML-DSA-65 signature by `author`. */
 export interface Block {
@@ -368,6 +377,7 @@ function encodeEvent(w: Writer, e: ChainEvent): void {
       w.u64(e.link)
       break
     case 'xattrPut':
+    case 'fileMeta':
       w.u64(e.ino)
       w.u32(e.version)
       w.bytes(e.sealed)
@@ -457,7 +467,8 @@ function decodeEvent(r: Reader, version: number): ChainEvent | undefined {
       out = { type: 'linkDrop', link: e.u64() }
       break
     case EventType.xattrPut:
-      out = { type: 'xattrPut', ino: e.u64(), version: e.u32(), sealed: e.bytes(end - e.pos) }
+    case EventType.fileMeta:
+      out = { type: type === EventType.xattrPut ? 'xattrPut' : 'fileMeta', ino: e.u64(), version: e.u32(), sealed: e.bytes(end - e.pos) }
       break
     case EventType.group: {
       const name = e.str16()

@@ -117,6 +117,6 @@ function shownPaths(tree: ChainTree, view: PartialView): Map<number, string> {
 function forget(n: Inode | undefined): void {
   if (!n) return
   n.meta = undefined
-  n.metaKey = n.chunkKey = undefined
+  n.metaKey = n.chunkKey = n.oldChunkKeys = undefined
   n.xattrs = undefined
 }

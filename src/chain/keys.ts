@@ -7,6 +7,7 @@ const CHUNK = Buffer.from('facet-chunk/1')
 const GRANT = Buffer.from('facet-grant/1')
 const LINK = Buffer.from('facet-link/2')
 const XATTR = Buffer.from('facet-xattr/2')
+const FILE_META = Buffer.from('facet-file-meta/2')
 /** The domain tag a block digest starts with. */
 export const BLOCK_DIGEST_TAG = Buffer.from('facet-block/1')
 
@@ -33,6 +34,16 @@ export function chunkKeyOf(inodeKey: Uint8Array, chainId: Uint8Array): Buffer {
 /** AAD of an inode's metadata: chain id, inode, key parent and metadata version. */
 export function metaAad(chainId: Uint8Array, ino: number, keyParent: number, version: number): Buffer {
   return Buffer.concat([META, chainId, u64Bytes(ino), u64Bytes(keyParent), u32Bytes(version)])
+}
+
+/** The key that encrypts a granted file's own copy of its metadata (event 14), for readers granted the file alone. */
+export function fileMetaKeyOf(inodeKey: Uint8Array, chainId: Uint8Array): Buffer {
+  return hkdf(inodeKey, chainId, FILE_META)
+}
+
+/** AAD of a granted file's own copy of its metadata: chain id, inode and metadata version. */
+export function fileMetaAad(chainId: Uint8Array, ino: number, version: number): Buffer {
+  return Buffer.concat([FILE_META, chainId, u64Bytes(ino), u32Bytes(version)])
 }
 
 /** AAD of an extra name (hard link): chain id, link id, the directory it lies in, and its version. */

@@ -40,8 +40,8 @@ export interface ModeGrantPlan {
 }
 
 /**
- * What setting `changes` on inode `n` of `chain` does to the folder's grants, worked out
- * before anything changes. Mode bits of a folder are grants (issue 12):
+ * What setting `changes` on inode `n` of `chain` does to the grants of a folder or regular
+ * file, worked out before anything changes. Mode bits of a folder or file are grants (issue 12):
  *
  * - `o+r` — everyone holding the chain may read it: a chmod that turns `o+r` on grants the
  *   folder to the everyone key (posix-ids.ts), and one that leaves it off withdraws that
@@ -52,21 +52,24 @@ export interface ModeGrantPlan {
  *   mode without `g+r`, or a chgrp to another gid, withdraws it (a chgrp to another chain
  *   group grants that one when `g+r` is set).
  *
- * Only a setattr that carries a mode or a gid does this (a `mkdir` with `0755` grants
- * nothing), and only for folders: a file's metadata is sealed under its folder's key. For
- * the chain's owner the plan is what to grant and withdraw (undefined when nothing); for
- * anyone else a change of those bits (or a chgrp to or from a chain group), and any chmod or
- * chgrp of a folder it sees by name only (a granted folder of a reader of some folders, its
- * attributes made up) on a read-only open, is `EPERM`, and every other change is a plain one, as before. Undefined for history trees and files.
+ * Only a setattr that carries a mode or a gid does this (a `mkdir` with `0755`, a file made
+ * `0644`, grants nothing), and only for folders and regular files (a file's grant is of the
+ * file alone, sharing.ts). For the chain's owner the plan is what to grant and withdraw
+ * (undefined when nothing); for anyone else a change of those bits of a folder (or a chgrp to
+ * or from a chain group), and any chmod or chgrp of a folder it sees by name only (a granted
+ * folder of a reader of some folders, its attributes made up) on a read-only open, is `EPERM`,
+ * as is a change of a file that would grant or withdraw something; every other change is a
+ * plain one, as before. Undefined for history trees, symlinks and devices.
  */
 export function modeGrantPlan(chain: Chain, tree: ChainTree, n: Inode, changes: AttrChanges): ModeGrantPlan | undefined {
   if (tree !== chain.tree || (changes.mode === undefined && changes.gid === undefined) || n.deleted) return undefined
   const m = tree.meta(n)
-  if (m.kind !== 'dir') return undefined
+  if (m.kind !== 'dir' && m.kind !== 'file') return undefined
   const oldMode = m.mode & 0o7777
   const newMode = (changes.mode ?? oldMode) & 0o7777
   const oldGroup = groupOfGid(tree, m.gid)
   const newGroup = changes.gid === undefined ? oldGroup : groupOfGid(tree, changes.gid)
+  if (m.kind === 'file') return filePlan(chain, tree, n, oldMode, newMode, oldGroup, newGroup)
   if (!isOwner(chain)) {
     const flipped = oldMode ^ newMode
     // a folder a reader sees by name only (granted, or above one) is the owner's: its metadata is sealed under its parent's key
@@ -77,6 +80,22 @@ export function modeGrantPlan(chain: Chain, tree: ChainTree, n: Inode, changes: 
     }
     return undefined
   }
+  return grantChanges(chain, tree, n, oldMode, newMode, oldGroup, newGroup)
+}
+
+/**
+ * The plan for a regular file: as for a folder's owner (a grant of the file alone, sharing.ts),
+ * but for anyone else only a change that would grant or withdraw something is `EPERM`, so a
+ * writer's `chmod 600` of a file no one was given stays a plain change.
+ */
+function filePlan(chain: Chain, tree: ChainTree, n: Inode, oldMode: number, newMode: number, oldGroup: string | undefined, newGroup: string | undefined): ModeGrantPlan | undefined {
+  const plan = grantChanges(chain, tree, n, oldMode, newMode, oldGroup, newGroup)
+  if (plan && !isOwner(chain)) throw vfsError('EPERM', `only the chain's owner changes who may read a file (o+r, g+r of a chain group); '${chain.identity.name}' is not its owner`)
+  return plan
+}
+
+/** What the owner's change of `n`'s mode bits and group grants and withdraws (undefined when nothing). */
+function grantChanges(chain: Chain, tree: ChainTree, n: Inode, oldMode: number, newMode: number, oldGroup: string | undefined, newGroup: string | undefined): ModeGrantPlan | undefined {
   const holds = (keyId: Uint8Array) => tree.grants.some(g => g.ino === n.ino && Buffer.from(keyId).equals(g.reader))
   const plan: ModeGrantPlan = { path: tree.pathOf(n), grant: [], drop: [] }
   // o+r publishes when a chmod turns it on, never because a folder was made with it (umask 022 makes every folder o+r)

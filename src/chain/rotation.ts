@@ -47,7 +47,7 @@ interface Plan {
 }
 
 /**
- * Gives every inode in the subtrees of folders `targets` (paths, or inodes, of `chain`
+ * Gives every inode in the subtrees of folders `targets` (or the files themselves; paths, or inodes, of `chain`
  * open read-write by its owner) a fresh random key, in one owner-signed block, so that what
  * is written there from now on is out of reach of a reader that kept the old keys:
  *
@@ -133,7 +133,7 @@ export async function rotateSubtreeKeys(chain: Chain, targets: (string | Inode)[
 function planOf(chain: Chain, targets: (string | Inode)[]): Plan {
   const tree = chain.tree
   const found = targets.map(t => (typeof t === 'string' ? resolveFolder(chain, t) : t))
-  for (const n of found) if (n.deleted || !tree.inodes.has(n.ino) || tree.meta(n).kind !== 'dir') throw new ShareError(`inode ${n.ino} is not a live folder of the chain: only folders are rotated`)
+  for (const n of found) if (n.deleted || !tree.inodes.has(n.ino) || (tree.meta(n).kind !== 'dir' && tree.meta(n).kind !== 'file')) throw new ShareError(`inode ${n.ino} is not a live folder or file of the chain: only those are rotated`)
   const chosen = new Set(found.map(n => n.ino))
   const outer = [...new Map(found.map(n => [n.ino, n])).values()].filter(n => !hasAncestorIn(tree, n, chosen))
   const inodes: Inode[] = []

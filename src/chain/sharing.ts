@@ -12,7 +12,7 @@ import { scopeOf } from './write-scope.ts'
 import type { Chain } from './store.ts'
 import type { ChainTree, Inode } from './tree.ts'
 
-/** Thrown when a share or unshare cannot be done: not the owner, a path that is not a folder, nothing to unshare. */
+/** Thrown when a share or unshare cannot be done: not the owner, a path that is neither a folder nor a file, write rights on a file, nothing to unshare. */
 export class ShareError extends Error {
   override readonly name = 'ShareError'
 }
@@ -150,7 +150,10 @@ function normalise(path: string): string {
  * Shares folder `path` of `chain` (open read-write by its owner) with `reader`: a key grant
  * of the folder's key wrapped for the reader's ML-KEM key, so it can read the folder and
  * everything below it, including what is made there later (children's keys are sealed
- * under their folder's key). With `write`, the reader also becomes a writer of that folder's
+ * under their folder's key). A regular file can be shared too, for reading: the grant of its
+ * key goes with the file's own copy of its metadata (event 14), which every writer keeps up
+ * with each change of the file from then on, so the reader sees its name, attributes and
+ * content and nothing else of the folder. With `write`, the reader also becomes a writer of that folder's
  * subtree: an owner-signed writer authorisation and, unless `path` is `/`, a write scope
  * (write-scope.ts) that limits it to the folders shared with it for writing. A writer of the
  * whole chain stays one. Commits one block and resolves once it is on disk.
@@ -160,10 +163,17 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
   path = normalise(path)
   const n = resolve(chain, path)
   const tree = chain.tree
-  if (tree.meta(n).kind !== 'dir') throw new ShareError(`${path} is not a folder: share the folder it lies in (a file's metadata is sealed under its folder's key)`)
+  const kind = tree.meta(n).kind
+  if (kind !== 'dir' && kind !== 'file') throw new ShareError(`${path} is a ${kind}: share a folder or a regular file`)
+  if (kind === 'file' && options.write) throw new ShareError(`${path} is a file: write rights are given on folders (share the folder it lies in with --write)`)
   const key = n.ino === ROOT_INO ? tree.rootKey! : tree.meta(n).key
   const grant: KeyGrantEvent = { type: 'keyGrant', ino: n.ino, reader: reader.keyId, ...wrapForReader(grantPlaintext(key, n.ino, path), tree.chainId, n.ino, reader.keyId, reader.kemPublicKey) }
   const events: ChainEvent[] = [grant]
+  if (kind === 'file') {
+    // counted before the block is made, so the block seals the file's own copy of its metadata (tree.putMeta)
+    tree.apply(grant, 0)
+    chain.namespace.resealed(n)
+  }
   const hex = Buffer.from(reader.keyId).toString('hex')
   const was = chain.writers.get(hex)
   if (was?.owner && options.write) throw new ShareError(`'${reader.name}' owns the chain: it writes everywhere`)
@@ -173,7 +183,7 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
   const scope = options.write && (authorised || was?.scope) ? scopeOf([...(was?.scope ?? []), n.ino]) : was?.scope
   if (options.write && (authorised ? scope : was?.scope)) events.push({ type: 'writeScope', keyId: reader.keyId, inos: scope ? [...scope] : [ROOT_INO] })
   await chain.commitEvents(events)
-  tree.apply(grant, 0)
+  if (kind !== 'file') tree.apply(grant, 0)
   if (options.write) chain.writers.set(hex, { keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey, owner: false, scope })
   return { ino: n.ino, path, authorised, writeScope: options.write && scope ? scopePaths(tree, scope) : undefined }
 }

@@ -645,11 +645,7 @@ export class Chain {
     this.sealAll()
     const events: ChainEvent[] = []
     for (const n of this.dirtyMeta) {
-      if (n.deleted) continue
-      const s = this.tree.sealMeta(n, n.meta!)
-      n.version = s.version
-      n.sealedMeta = s.sealedMeta
-      events.push({ type: 'inodePut', ino: n.ino, ...s })
+      if (!n.deleted) events.push(...this.tree.putMeta(n))
     }
     const metaInodes = [...this.dirtyMeta]
     this.dirtyMeta.clear()

@@ -2,8 +2,8 @@ import { padRecord } from '../crypto/padding.ts'
 import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
 import type { NodeKind } from '../vfs/node.ts'
 import { msToNs } from '../vfs/stat.ts'
-import { ROOT_INO, type ChainEvent, type GroupEvent, type KeyGrantEvent, type LinkPutEvent, type XattrPutEvent } from './format.ts'
-import { chunkKeyOf, linkAad, metaAad, metaKeyOf, xattrAad, xattrKeyOf } from './keys.ts'
+import { ROOT_INO, type ChainEvent, type FileMetaEvent, type GroupEvent, type KeyGrantEvent, type LinkPutEvent, type XattrPutEvent } from './format.ts'
+import { chunkKeyOf, fileMetaAad, fileMetaKeyOf, linkAad, metaAad, metaKeyOf, xattrAad, xattrKeyOf } from './keys.ts'
 import type { PartialView } from './partial.ts'
 
 /** What an inode's encrypted metadata holds. */
@@ -146,6 +146,8 @@ export class Inode {
   /** The sealed extended attributes and their version; `xattrs` once decrypted. */
   sealedXattrs: Buffer | undefined
   xattrVersion = 0
+  /** A granted file's own copy of its latest metadata (event 14), sealed under its own key, for readers granted the file alone. */
+  fileMeta: { version: number; sealed: Buffer } | undefined
   xattrs: Map<string, Buffer> | undefined
   chunkKey: Buffer | undefined
   metaKey: Buffer | undefined
@@ -172,6 +174,8 @@ export class ForgedDataError extends Error {
 export class ChainTree {
   readonly inodes = new Map<number, Inode>()
   readonly grants: KeyGrantEvent[] = []
+  /** How many of {@link grants} each inode has. */
+  private readonly grantCounts = new Map<number, number>()
   /** The latest state of each group of the chain, by name (groups.ts). */
   readonly groups = new Map<string, GroupEvent>()
   /** Extra names of inodes (hard links) by link id. */
@@ -246,13 +250,17 @@ export class ChainTree {
       }
       case 'keyGrant':
         this.grants.push(e)
+        this.grantCounts.set(e.ino, (this.grantCounts.get(e.ino) ?? 0) + 1)
         break
       case 'group':
         this.groups.set(e.name, e)
         break
       case 'keyGrantDrop': {
         const r = Buffer.from(e.reader)
-        for (let i = this.grants.length - 1; i >= 0; i--) if (this.grants[i]!.ino === e.ino && r.equals(this.grants[i]!.reader)) this.grants.splice(i, 1)
+        let left = this.grantCounts.get(e.ino) ?? 0
+        for (let i = this.grants.length - 1; i >= 0; i--) if (this.grants[i]!.ino === e.ino && r.equals(this.grants[i]!.reader)) this.grants.splice(i, 1) && left--
+        if (left > 0) this.grantCounts.set(e.ino, left)
+        else this.grantCounts.delete(e.ino)
         break
       }
       case 'linkPut': {
@@ -285,6 +293,14 @@ export class ChainTree {
         n.xattrVersion = e.version
         n.sealedXattrs = Buffer.from(e.sealed)
         n.xattrs = undefined
+        break
+      }
+      case 'fileMeta': {
+        const n = this.inodes.get(e.ino)
+        if (!n) break
+        n.fileMeta = { version: e.version, sealed: Buffer.from(e.sealed) }
+        // a reader granted the file alone reads its metadata from here
+        if (this.partial?.files.has(e.ino)) n.meta = undefined
         break
       }
       default:
@@ -334,6 +350,8 @@ export class ChainTree {
   /** Decrypts (once) and returns the metadata of `n`; {@link ForgedDataError} if it fails authentication. */
   meta(n: Inode): InodeMeta {
     if (n.meta) return n.meta
+    const fileKey = this.partial?.fileKey(n.ino)
+    if (fileKey) return (n.meta = this.openFileMeta(n, fileKey))
     const placeholder = this.partial?.placeholder(n)
     if (placeholder) return (n.meta = placeholder)
     if (!n.sealedMeta) throw new ForgedDataError(`inode ${n.ino} has content but no metadata`)
@@ -346,9 +364,23 @@ export class ChainTree {
       if (!parent) throw new ForgedDataError(`inode ${n.ino} names a missing parent ${n.keyParent}`)
       key = this.metaKey(parent)
     }
+    n.meta = this.readMeta(n, key, n.sealedMeta, metaAad(this.chainId, n.ino, n.keyParent, n.version))
+    return n.meta
+  }
+
+  /** The metadata of `n` a reader granted the file alone reads: the file's own copy (event 14), under `fileKey`; {@link ForgedDataError} when there is none or it does not hold. */
+  private openFileMeta(n: Inode, fileKey: Buffer): InodeMeta {
+    if (!n.fileMeta) throw new ForgedDataError(`inode ${n.ino} is granted as a file but the log holds no copy of its metadata for its readers`)
+    const meta = this.readMeta(n, fileMetaKeyOf(fileKey, this.chainId), n.fileMeta.sealed, fileMetaAad(this.chainId, n.ino, n.fileMeta.version))
+    if (!meta.key.equals(fileKey) || meta.kind !== 'file') throw new ForgedDataError(`metadata of inode ${n.ino} is inconsistent`)
+    return meta
+  }
+
+  /** Opens and checks the sealed metadata of `n`. */
+  private readMeta(n: Inode, key: Buffer, sealed: Buffer, aad: Buffer): InodeMeta {
     let j: MetaJson
     try {
-      j = JSON.parse(open(key, n.sealedMeta, metaAad(this.chainId, n.ino, n.keyParent, n.version)).toString('utf8')) as MetaJson
+      j = JSON.parse(open(key, sealed, aad).toString('utf8')) as MetaJson
     } catch (err) {
       if (err instanceof DecryptError) throw new ForgedDataError(`metadata of inode ${n.ino} fails authentication`)
       throw err
@@ -380,8 +412,29 @@ export class ChainTree {
     if (n.ino === ROOT_INO && !meta.key.equals(this.rootKey!)) throw new ForgedDataError('root metadata carries another key')
     // chunk versions keep rising past the last earlier key's range, even once compaction dropped the chunks that reached it
     if (meta.keyHistory) n.chunkVersion = Math.max(n.chunkVersion, meta.keyHistory[meta.keyHistory.length - 1]!.upTo)
-    n.meta = meta
     return meta
+  }
+
+  /**
+   * Seals `n`'s metadata (as it is in memory) as its next version: the inode put, and for a
+   * regular file that holds a grant of its own, the file's own copy (event 14) under its own
+   * key, so readers granted the file alone read it. Returns the events.
+   */
+  putMeta(n: Inode): ChainEvent[] {
+    const meta = this.meta(n)
+    const s = this.sealMeta(n, meta)
+    n.version = s.version
+    n.sealedMeta = s.sealedMeta
+    const events: ChainEvent[] = [{ type: 'inodePut', ino: n.ino, ...s }]
+    if (meta.kind === 'file' && this.grantCounts.has(n.ino)) events.push(this.sealFileMeta(n, meta))
+    return events
+  }
+
+  /** Seals the file's own copy of `meta` at `n`'s current metadata version. */
+  private sealFileMeta(n: Inode, meta: InodeMeta): FileMetaEvent {
+    const sealed = seal(fileMetaKeyOf(meta.key, this.chainId), this.record(metaJson(meta)), fileMetaAad(this.chainId, n.ino, n.version))
+    n.fileMeta = { version: n.version, sealed }
+    return { type: 'fileMeta', ino: n.ino, version: n.version, sealed }
   }
 
   /** Encrypts `meta` as the next version of `n`'s metadata; returns the event fields. */
@@ -389,18 +442,7 @@ export class ChainTree {
     const keyParent = n.ino === ROOT_INO ? ROOT_INO : meta.parent
     const key = n.ino === ROOT_INO ? metaKeyOf(this.rootKey!, this.chainId) : this.metaKey(this.inodes.get(keyParent)!)
     const version = n.version + 1
-    const [a, an] = splitNs(meta.atimeNs)
-    const [t, tn] = splitNs(meta.mtimeNs)
-    const [c, cn] = splitNs(meta.ctimeNs)
-    const j: MetaJson = { n: meta.name, p: meta.parent, k: KIND_CODE[meta.kind], m: meta.mode, u: meta.uid, g: meta.gid, a, t, c, s: meta.size, key: meta.key.toString('base64') }
-    if (an) j.an = an
-    if (tn) j.tn = tn
-    if (cn) j.cn = cn
-    if (meta.target !== undefined) j.l = meta.target
-    if (meta.rdev) j.r = meta.rdev
-    if (meta.links?.length) j.h = meta.links
-    if (meta.keyHistory?.length) j.kh = meta.keyHistory.map(h => [h.upTo, h.key.toString('base64')])
-    return { keyParent, version, sealedMeta: seal(key, this.record(j), metaAad(this.chainId, n.ino, keyParent, version)) }
+    return { keyParent, version, sealedMeta: seal(key, this.record(metaJson(meta)), metaAad(this.chainId, n.ino, keyParent, version)) }
   }
 
   /** Children of directory `n` by name, extra names included, decrypting their metadata on first use. */
@@ -526,4 +568,20 @@ export class ChainTree {
   static newKey(): Buffer {
     return randomBytes(32)
   }
+}
+
+/** The JSON record of `meta`, as it is sealed. */
+function metaJson(meta: InodeMeta): MetaJson {
+  const [a, an] = splitNs(meta.atimeNs)
+  const [t, tn] = splitNs(meta.mtimeNs)
+  const [c, cn] = splitNs(meta.ctimeNs)
+  const j: MetaJson = { n: meta.name, p: meta.parent, k: KIND_CODE[meta.kind], m: meta.mode, u: meta.uid, g: meta.gid, a, t, c, s: meta.size, key: meta.key.toString('base64') }
+  if (an) j.an = an
+  if (tn) j.tn = tn
+  if (cn) j.cn = cn
+  if (meta.target !== undefined) j.l = meta.target
+  if (meta.rdev) j.r = meta.rdev
+  if (meta.links?.length) j.h = meta.links
+  if (meta.keyHistory?.length) j.kh = meta.keyHistory.map(h => [h.upTo, h.key.toString('base64')])
+  return j
 }

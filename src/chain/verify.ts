@@ -221,6 +221,9 @@ class ShapeCheck {
         case 'xattrPut':
           if (this.gone.has(e.ino)) fail(`extended attributes of inode ${e.ino} are put after its tombstone`)
           break
+        case 'fileMeta':
+          if (this.gone.has(e.ino)) fail(`the readers' copy of the metadata of inode ${e.ino} is put after its tombstone`)
+          break
         default:
           break
       }

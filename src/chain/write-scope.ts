@@ -127,7 +127,7 @@ export function scopeViolation(events: readonly ChainEvent[], scope: ReadonlySet
   }
   // content events: of an inode in the scope before the block or after it (a file the block makes, or removes)
   for (const e of events) {
-    if (e.type !== 'chunkPut' && e.type !== 'chunksCut' && e.type !== 'xattrPut' && e.type !== 'keyGrant') continue
+    if (e.type !== 'chunkPut' && e.type !== 'chunksCut' && e.type !== 'xattrPut' && e.type !== 'fileMeta' && e.type !== 'keyGrant') continue
     if (!within(now, scope, e.ino) && !within(shape, scope, e.ino)) return `${e.type} of inode ${e.ino}, outside its write scope`
   }
   return undefined

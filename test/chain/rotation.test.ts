@@ -1,9 +1,8 @@
 import { constants } from 'node:fs'
-import { copyFile, readFile } from 'node:fs/promises'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { Identity } from '../../src/crypto/identity.ts'
-import { open as openSealed } from '../../src/crypto/primitives.ts'
 import { Chain, ForgedDataError, NoAccessError } from '../../src/chain/store.ts'
 import { shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
 import { addGroupMember, createGroup, groupAsReader, removeGroupMember } from '../../src/chain/groups.ts'
@@ -13,10 +12,9 @@ import { everyoneAsReader } from '../../src/chain/mode-grants.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { ChainTree } from '../../src/chain/tree.ts'
 import { PartialView } from '../../src/chain/partial.ts'
-import { chunkAad, chunkKeyOf, linkAad, metaAad, metaKeyOf, xattrAad, xattrKeyOf } from '../../src/chain/keys.ts'
-import { decodeBlock, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, type ChainEvent } from '../../src/chain/format.ts'
 import type { Vfs } from '../../src/vfs/vfs.ts'
 import { chainPeopleEach, person } from './people.ts'
+import { eventsFrom, keysOf, openedWith } from './sealed.ts'
 
 const alice = person('alice')
 const bob = person('bob')
@@ -24,59 +22,6 @@ const carol = person('carol')
 
 /** Content of more than one 128 KiB chunk, different for each seed. */
 const big = (seed: number, bytes = 300_000) => Buffer.from(Array.from({ length: bytes }, (_, i) => (i * 31 + seed * 7) & 0xff))
-
-/** Every inode key `chain`'s tree can open: what a reader has unwrapped and could keep. */
-function keysOf(chain: Chain): Buffer[] {
-  const tree = chain.tree
-  const out: Buffer[] = []
-  for (const n of tree.inodes.values()) {
-    if (tree.partial && !tree.partial.readable(tree, n.ino)) continue
-    try {
-      out.push(Buffer.from(tree.meta(n).key))
-    } catch {
-      // above a granted folder: no key
-    }
-  }
-  return out.filter(k => !k.equals(Buffer.alloc(32)))
-}
-
-/** The events of the blocks of log file `path` from seq `from` on, and the seq of its last block. */
-async function eventsFrom(path: string, from: number): Promise<ChainEvent[]> {
-  const log = await readFile(path)
-  const out: ChainEvent[] = []
-  for (let at = FILE_HEADER_BYTES; at < log.length; ) {
-    const len = log.readUInt32LE(at + 4)
-    const { block } = decodeBlock(log.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + len))
-    if (block.seq >= from) out.push(...block.events)
-    at += FRAME_HEADER_BYTES + len
-  }
-  return out
-}
-
-/** How many sealed records and chunks of `events` some key of `keys` opens, and how many were tried. */
-function openedWith(keys: Buffer[], events: ChainEvent[], chainId: Uint8Array): { tried: number; opened: number } {
-  let tried = 0
-  let opened = 0
-  const attempt = (f: (k: Buffer) => unknown) => {
-    tried++
-    for (const k of keys) {
-      try {
-        f(k)
-        opened++
-        return
-      } catch {
-        // does not open with this key
-      }
-    }
-  }
-  for (const e of events) {
-    if (e.type === 'inodePut') attempt(k => openSealed(metaKeyOf(k, chainId), e.sealedMeta, metaAad(chainId, e.ino, e.keyParent, e.version)))
-    else if (e.type === 'chunkPut') attempt(k => openSealed(chunkKeyOf(k, chainId), e.sealed, chunkAad(chainId, e.ino, e.index, e.version)))
-    else if (e.type === 'linkPut') attempt(k => openSealed(metaKeyOf(k, chainId), e.sealed, linkAad(chainId, e.link, e.dir, e.version)))
-    else if (e.type === 'xattrPut') attempt(k => openSealed(xattrKeyOf(k, chainId), e.sealed, xattrAad(chainId, e.ino, e.version)))
-  }
-  return { tried, opened }
-}
 
 describe('key rotation when read access is taken back', () => {
   const t = chainPeopleEach('facet-rotation-')

@@ -128,9 +128,10 @@ describe('sharing a chain with a second identity', () => {
     await expect(Chain.open(t.path, { identity: bob, home: t.home(bob), readOnly: true })).rejects.toBeInstanceOf(NoAccessError)
   })
 
-  it('refuses sharing by a non-owner and of a file, and taking writing back on a folder from a writer of the whole chain, with ShareError', async () => {
+  it('refuses sharing by a non-owner and writing on a file, and taking writing back on a folder from a writer of the whole chain, with ShareError', async () => {
     const a = await aliceChain()
-    await expect(shareChainPath(a.chain, '/a/x.txt', bob)).rejects.toThrow(/not a folder/)
+    // a file is shared for reading alone (file-grants.test.ts)
+    await expect(shareChainPath(a.chain, '/a/x.txt', bob, { write: true })).rejects.toThrow(/is a file: write rights are given on folders/)
     await expect(shareChainPath(a.chain, '/nope', bob)).rejects.toThrow(/no such/)
     await expect(unshareChainPath(a.chain, '/a', bob, { onlyWrite: true })).rejects.toThrow(/'bob' is not a writer/)
     await shareChainPath(a.chain, '/', bob, { write: true })
