@@ -34,7 +34,7 @@ describe.skipIf(fuseSkip)('grants through FUSE while mounted: chgrp/chmod on the
     return { up: u, files: join(dir, 'files') }
   }
 
-  it('chgrp to a chain group opens a folder to its member, chmod o+r to carol (no grant, no group), g-r and o-r take them away; EPERM for bob; a remount keeps modes and grants; verify clean', async () => {
+  it('chgrp to a chain group opens a folder to its member, chmod o+r of a folder and of one file to carol (no grant, no group), g-r and o-r take them away; EPERM for bob; a remount keeps modes and grants; verify clean', async () => {
     const carol = { FACET_HOME: join(t.work, 'carol'), FACET_PASSPHRASE: PASS }
     await createIdentity('default', PASS, { home: carol.FACET_HOME })
     // team (bob a member) and /b shared with bob, as facet group and facet share do (their CLI is tested in share-group and share-read)
@@ -63,23 +63,29 @@ describe.skipIf(fuseSkip)('grants through FUSE while mounted: chgrp/chmod on the
     // o+r turned on: everyone holding the log, carol included, who holds no grant and is in no group
     expect(await sh(`mkdir -m 750 '${alice.files}/pub' && echo for anyone > '${alice.files}/pub/p.txt' && chmod o+r '${alice.files}/pub'`)).toMatchObject({ code: 0, stderr: '' })
     expect(alice.up.stderr).toMatch(/\/pub: published to everyone holding the chain's log \(chmod o\+r\)/)
-    await until(async () => (await ls(bob.files)) === 'a\nb\npub\n')
+    // and of one file in a private folder: that file alone (a file made 0644 is published by turning o+r on, after 600)
+    expect(await sh(`mkdir -m 700 '${alice.files}/priv' && echo the one note > '${alice.files}/priv/note.txt' && echo private > '${alice.files}/priv/other.txt' && chmod 600 '${alice.files}/priv/note.txt' && chmod o+r '${alice.files}/priv/note.txt'`)).toMatchObject({ code: 0, stderr: '' })
+    expect(alice.up.stderr).toMatch(/\/priv\/note\.txt: published to everyone holding the chain's log \(chmod o\+r\)/)
+    await until(async () => (await ls(bob.files)) === 'a\nb\npriv\npub\n')
     const c = await up(carol)
-    expect(await ls(c.files)).toBe('pub\n')
+    expect(await ls(c.files)).toBe('priv\npub\n')
     expect((await sh(`cat '${c.files}/pub/p.txt'`)).stdout).toBe('for anyone\n')
+    expect((await sh(`ls '${c.files}/priv' && stat -c '%s %a' '${c.files}/priv/note.txt' && cat '${c.files}/priv/note.txt'`)).stdout).toBe('note.txt\n13 604\nthe one note\n')
+    expect((await sh(`cat '${c.files}/priv/other.txt'`)).stderr).toMatch(/No such file or directory/)
     expect((await sh(`cat '${c.files}/a/x.txt'`)).stderr).toMatch(/No such file or directory/)
 
     // a remount of the owner's chain shows the same modes, and the log the same readers
     expect(await stop(alice.up)).toEqual({ code: 0, signal: null })
-    expect((await t.run(['share', '--list', ...files], t.alice)).stdout).toMatch(/^\/b\tbob\tread\t[0-9a-f]{16}\n\/a\t@team\tread\t[0-9a-f]{16}\n\/pub\teveryone \(o\+r\)\tread\t[0-9a-f]{16}\n$/)
+    expect((await t.run(['share', '--list', ...files], t.alice)).stdout).toMatch(/^\/b\tbob\tread\t[0-9a-f]{16}\n\/a\t@team\tread\t[0-9a-f]{16}\n\/pub\teveryone \(o\+r\)\tread\t[0-9a-f]{16}\n\/priv\/note\.txt\teveryone \(o\+r\)\tread\t[0-9a-f]{16}\n$/)
     const again = await up(t.alice)
     expect((await sh(`stat -c '%n %a %g' '${again.files}/a' '${again.files}/pub'`)).stdout).toBe(`${again.files}/a 750 ${gid}\n${again.files}/pub 754 0\n`)
 
     // g-r: the group's grant withdrawn; o-r: everyone's
-    expect(await sh(`chmod g-r '${again.files}/a' && chmod o-r '${again.files}/pub'`)).toMatchObject({ code: 0, stderr: '' })
+    expect(await sh(`chmod g-r '${again.files}/a' && chmod o-r '${again.files}/pub' '${again.files}/priv/note.txt'`)).toMatchObject({ code: 0, stderr: '' })
     await until(async () => (await ls(bob.files)) === 'b\n')
     await until(async () => (await ls(c.files)) === '')
     expect((await sh(`cat '${c.files}/pub/p.txt'`)).stderr).toMatch(/No such file or directory/)
+    expect((await sh(`cat '${c.files}/priv/note.txt'`)).stderr).toMatch(/No such file or directory/)
     expect((await sh(`stat -c '%a' '${again.files}/a' '${again.files}/pub'`)).stdout).toBe('710\n750\n')
 
     for (const u of [again.up, bob.up, c.up]) expect(await stop(u)).toEqual({ code: 0, signal: null })

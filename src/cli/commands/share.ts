@@ -34,8 +34,8 @@ export function register(program: Command, shared: Shared): void {
   chainOptions(
     program
       .command('share')
-      .description("give a contact (facet identity import) read access to a folder of the /files chain and everything below it, made later included; with --write, let it write there too (in that folder's subtree only, or anywhere for /); --list shows the grants. Writes one block: stop facet up on the chain first")
-      .argument('[path]', 'a folder of the chain, e.g. /projects (/ for the whole chain)')
+      .description("give a contact (facet identity import) read access to a folder of the /files chain and everything below it, made later included, or to one file alone; with --write (folders only), let it write there too (in that folder's subtree only, or anywhere for /); --list shows the grants. Writes one block: stop facet up on the chain first")
+      .argument('[path]', 'a folder of the chain, e.g. /projects (/ for the whole chain), or a file')
       .option('--with <name>', 'the contact (or one of your identities) to share with, or @GROUP for a group of the chain (facet group)')
       .option('--write', 'also let it write in PATH and below (blocks it signs that touch anything else are refused); on /, anywhere')
       .option('--list', 'list the grants and writers of the chain instead'),
@@ -66,7 +66,7 @@ export function register(program: Command, shared: Shared): void {
       .description(
         'take back what facet share gave: the grant on PATH and writing there (for /, or the last folder it may write in, writing altogether: its later blocks are refused). The keys of PATH and everything below it rotate in the same block: nothing written there afterwards opens with the keys the reader kept; what was there before does, until facet rekey PATH (or --rekey)',
       )
-      .argument('<path>', 'the folder shared')
+      .argument('<path>', 'the folder or file shared')
       .requiredOption('--with <name>', 'the contact, or @GROUP, to take it back from')
       .option('--write', 'take back only writing in PATH (/ for a writer of the whole chain): the contact stays a reader')
       .option('--rekey', 'then re-encrypt what PATH holds now under fresh keys and compact the log (facet rekey PATH); log files only'),
