@@ -17,6 +17,8 @@ export interface ChainOptions {
   trust?: boolean
   /** Pad what this chain writes to size classes (the last chunk of a file, metadata, links, extended attributes; FORMAT.md, Padding), so sealed lengths show classes, not sizes. Off only to measure its cost. @default true */
   padding?: boolean
+  /** Go on from the identity's signed checkpoint of a log file when it holds (checkpoint.ts), and write one when enough blocks lie past it; off, every open replays the whole log. @default true */
+  checkpoints?: boolean
   /** Where warnings go: a cut torn tail, a first-use pin, an accepted rollback. @default silentLogger */
   logger?: Logger
   /** How long changes wait for more before a block is committed, in milliseconds. @default 20 */
@@ -45,6 +47,12 @@ export interface OpenReport {
   rollbackAccepted?: string | undefined
   /** Set when this open pinned the chain's location in the trust store (its first use here). */
   pinned?: ChainPin | undefined
+  /** Blocks after a fresh genesis signed by the identity that opened it. */
+  ownBlocks: number
+  /** Set when the open went on from the identity's checkpoint (checkpoint.ts) at block `seq` (its log then `end` bytes long), verifying only the `tailBlocks` after it. */
+  checkpoint?: { seq: number; end: number; tailBlocks: number } | undefined
+  /** Set when this open (or the chain's close) wrote a checkpoint, at block `seq`. */
+  checkpointWritten?: { seq: number; end: number } | undefined
 }
 
 /** Thrown when the identity has no key grant for the chain. */

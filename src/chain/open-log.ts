@@ -4,10 +4,11 @@ import { silentLogger } from '../vfs/log.ts'
 import type { ChainBackend, ChainLog } from './backend.ts'
 import type { ChainOptions, OpenReport } from './chain-options.ts'
 import { FILE_HEADER_BYTES } from './format.ts'
+import { checkpointDue, hashFromLog, readCheckpoint, writeCheckpoint } from './checkpoint.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog } from './log.ts'
 import { unlockTree } from './sharing.ts'
 import { ChainTree } from './tree.ts'
-import { assessChain, describeChain, legacyTrustKey, movePin, pinOf, trustKey, writePin, type ChainFacts } from './trust.ts'
+import { assessChain, describeChain, legacyTrustKey, movePin, pinOf, readTrust, trustKey, writePin, type ChainFacts } from './trust.ts'
 
 /** A chain's log opened, every block verified, held against the trust store, and unlocked for an identity: what a `Chain` is made from. */
 export interface VerifiedLog {
@@ -42,28 +43,35 @@ export async function openVerifiedLog(backend: ChainBackend, options: ChainOptio
   let pq: PqLease | undefined
   try {
     fh = await backend.open(readOnly)
-    const verifier = new BlockVerifier()
-    verifier.pool = () => (pq ??= acquirePqPool()).pool
-    let tree: ChainTree | undefined
-    const offsets: number[] = []
+    const home = options.home ?? facetHome()
     const id = options.identity
     const me = Buffer.from(id.keyId)
-    let ownBlocks = 0
     const size = await fh.size()
+    // the identity's checkpoint of a log file, when it holds: only the blocks after it are verified
+    const useCheckpoint = options.checkpoints !== false && backend.kind === 'file'
+    const from = useCheckpoint ? await readCheckpoint(home, backend, fh, size, id, logger) : undefined
+    const verifier = from?.verifier ?? new BlockVerifier()
+    verifier.pool = () => (pq ??= acquirePqPool()).pool
+    let tree: ChainTree | undefined = from?.tree
+    const offsets: number[] = from?.offsets ?? []
+    let ownBlocks = from?.ownBlocks ?? 0
     const scan = await scanLog(fh, verifier, v => {
       tree ??= new ChainTree(v.block.chainId)
       for (const e of v.block.events) tree.apply(e, v.bodyOffset)
       offsets.push(v.frameOffset)
       if (v.block.seq > 0 && me.equals(v.block.author)) ownBlocks++
-    }, FILE_HEADER_BYTES, size)
+    }, from?.end ?? FILE_HEADER_BYTES, size)
     if (!tree) throw new ChainIntegrityError('the log holds no complete block', 0, FILE_HEADER_BYTES)
     tree.padding = options.padding !== false
-    const report: OpenReport = { blocks: scan.blocks, events: scan.events, headSeq: verifier.headSeq, tornTail: scan.tornTail }
+    const report: OpenReport = { blocks: (from?.blocks ?? 0) + scan.blocks, events: (from?.events ?? 0) + scan.events, headSeq: verifier.headSeq, tornTail: scan.tornTail, ownBlocks }
+    if (from) report.checkpoint = { seq: from.seq, end: from.end, tailBlocks: scan.blocks }
     const torn = scan.tornTail
     // a store that appends whole blocks atomically has no torn writes: a damaged last block was altered
     if (torn && !backend.tornTails) throw new ChainIntegrityError('damaged frame (bad length or checksum): the block was altered', torn.seq, torn.offset)
-    const home = options.home ?? facetHome()
     const genesis = verifier.genesis!
+    // a verifier gone on from a checkpoint holds the hashes of its ends only: the trusted head's is read from the log
+    const trusted = from && options.trust !== false ? await readTrust(home, tree.chainId).catch(() => undefined) : undefined
+    if (trusted && trusted.seq >= verifier.baseSeq && trusted.seq <= verifier.headSeq && !verifier.hashAt(trusted.seq)) verifier.hashes[trusted.seq - verifier.baseSeq] = (await hashFromLog(fh, offsets, verifier.baseSeq, trusted.seq))!
     const facts: ChainFacts = {
       key: trustKey(backend),
       legacyKey: legacyTrustKey(backend),
@@ -104,6 +112,11 @@ export async function openVerifiedLog(backend: ChainBackend, options: ChainOptio
       const u = unlock
       unlock = undefined
       await u()
+    }
+    // enough verified past the last checkpoint (or none): write one now, from the state just verified
+    const state = { tree, writers: verifier.writers, baseSeq: verifier.baseSeq, headSeq: verifier.headSeq, headHash: verifier.headHash, formatVersion: verifier.formatVersion, end: scan.end, offsets, ownBlocks, blocks: report.blocks, events: report.events }
+    if (useCheckpoint && !torn && checkpointDue(state, report.checkpoint)) {
+      if (await writeCheckpoint(home, backend, fh, id, state).catch(err => void logger.warn({ path, err }, `chain ${path}: could not write a checkpoint: ${(err as Error).message}`))) report.checkpointWritten = { seq: state.headSeq, end: state.end }
     }
     return { fh, verifier, tree, end: scan.end, report, offsets, unlock, pq }
   } catch (err) {

@@ -31,6 +31,7 @@ import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
 import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
 import { openVerifiedLog } from './open-log.ts'
+import { checkpointAtClose } from './checkpoint.ts'
 import { applyAppended, readAppended } from './catch-up.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
@@ -795,6 +796,7 @@ export class Chain {
       this.trustTimer = undefined
       await this.running
       if (!this.readOnly) await this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
+      if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.fh, this.headFormat)
       for (const l of this.listeners) l(new Set(), new Set())
       await this.shared?.close()
       await this.pq?.release()

@@ -36,6 +36,14 @@ export class TreeShape implements Shape {
     return this.linkDirs.get(link)
   }
 
+  /** The shape of `tree`'s inodes and extra names: what the events that made it say (a verifier restored from a checkpoint, checkpoint.ts). */
+  static ofTree(tree: ChainTree): TreeShape {
+    const shape = new TreeShape()
+    for (const n of tree.inodes.values()) if (n.sealedMeta) shape.parents.set(n.ino, n.keyParent)
+    for (const l of tree.links.values()) shape.linkDirs.set(l.id, l.dir)
+    return shape
+  }
+
   /** Takes in the events of one verified block. */
   apply(events: readonly ChainEvent[]): void {
     for (const e of events) {
