@@ -36,7 +36,7 @@ import { TreeShape } from './write-scope.ts'
 const MAGIC = 'facet-checkpoint/1'
 /** A checkpoint is written once this many blocks (or {@link CHECKPOINT_BYTES}) lie past the last one. */
 export const CHECKPOINT_BLOCKS = 256
-export const CHECKPOINT_BYTES = 64 * 1024 * 1024
+export const CHECKPOINT_BYTES = 16 * 1024 * 1024
 
 /** What a checkpoint holds besides the tree: the verifier's state at block `headSeq`, where the log then ended, and its frame offsets. */
 export interface CheckpointState {
@@ -88,10 +88,18 @@ interface Snapshot {
   maxLink: number
   grants: KeyGrantEvent[]
   groups: GroupEvent[]
-  links: [id: number, dir: number, version: number, sealed: Uint8Array][]
-  /** Per inode: ino, key parent, version, sealed metadata, chunk version, chunks (index, version, pos, len …), xattr version, sealed xattrs, file-meta version, sealed file meta. */
-  inodes: [number, number, number, Uint8Array | null, number, Float64Array, number, Uint8Array | null, number, Uint8Array | null][]
+  /** Every sealed record, end to end; the tables below give offsets and lengths into it (a few big arrays deserialise far faster than many small ones). */
+  blob: Uint8Array
+  /** {@link INODE_FIELDS} numbers per inode. */
+  inodes: Float64Array
+  /** index, version, pos, len per chunk, inode after inode. */
+  chunks: Float64Array
+  /** id, dir, version, offset, length per extra name. */
+  links: Float64Array
 }
+
+/** Per inode: ino, key parent, version, metadata offset and length (−1: none), chunk version, chunk count, xattr version, offset, length, file-meta version, offset, length. */
+const INODE_FIELDS = 13
 
 /** Where `identity` keeps its checkpoint of the chain at `backend` under `home`. */
 export function checkpointPath(home: string, backend: Pick<ChainBackend, 'kind' | 'name' | 'trustKey'>): string {
@@ -179,16 +187,7 @@ async function restore(bytes: Buffer, backend: ChainBackend, log: LogReader, siz
   const last = await frameAt(log, s.offsets[s.offsets.length - 1]!)
   if (!last.hash.equals(Buffer.from(s.headHash)) || last.block.seq !== s.headSeq || last.next !== s.end) throw new Error(`block ${s.headSeq} in the log is not the one checkpointed`)
 
-  const tree = new ChainTree(Buffer.from(s.chainId))
-  for (const [ino, keyParent, version, sealedMeta, chunkVersion, chunks, xattrVersion, sealedXattrs, fileMetaVersion, fileMeta] of s.inodes) {
-    if (sealedMeta) tree.apply({ type: 'inodePut', ino, keyParent, version, sealedMeta }, 0)
-    const n = tree.inode(ino)
-    for (let i = 0; i < chunks.length; i += 4) n.chunks.set(chunks[i]!, { version: chunks[i + 1]!, pos: chunks[i + 2]!, len: chunks[i + 3]! })
-    n.chunkVersion = chunkVersion
-    if (sealedXattrs) tree.apply({ type: 'xattrPut', ino, version: xattrVersion, sealed: sealedXattrs }, 0)
-    if (fileMeta) tree.apply({ type: 'fileMeta', ino, version: fileMetaVersion, sealed: fileMeta }, 0)
-  }
-  for (const [link, dir, version, sealed] of s.links) tree.apply({ type: 'linkPut', link, dir, version, sealed }, 0)
+  const tree = restoreTree(s)
   for (const g of s.grants) tree.apply(g, 0)
   for (const g of s.groups) tree.apply(g, 0)
   tree.maxIno = Math.max(tree.maxIno, s.maxIno)
@@ -239,6 +238,36 @@ export async function checkpointAtClose(chain: Chain, log: LogReader, formatVers
   }
 }
 
+/** The tree of a snapshot: its records are views into the snapshot's blob, not copies. */
+function restoreTree(s: Snapshot): ChainTree {
+  const tree = new ChainTree(Buffer.from(s.chainId))
+  const blob = Buffer.from(s.blob.buffer, s.blob.byteOffset, s.blob.byteLength)
+  const view = (off: number, len: number) => (len < 0 ? undefined : blob.subarray(off, off + len))
+  const t = s.inodes
+  const c = s.chunks
+  let ci = 0
+  for (let i = 0; i < t.length; i += INODE_FIELDS) {
+    const n = tree.inode(t[i]!)
+    n.keyParent = t[i + 1]!
+    n.version = t[i + 2]!
+    n.sealedMeta = view(t[i + 3]!, t[i + 4]!)
+    if (n.sealedMeta && n.keyParent !== n.ino) tree.inode(n.keyParent).children.add(n.ino)
+    n.chunkVersion = t[i + 5]!
+    for (let k = t[i + 6]!; k > 0; k--, ci += 4) n.chunks.set(c[ci]!, { version: c[ci + 1]!, pos: c[ci + 2]!, len: c[ci + 3]! })
+    n.xattrVersion = t[i + 7]!
+    n.sealedXattrs = view(t[i + 8]!, t[i + 9]!)
+    const fileMeta = view(t[i + 11]!, t[i + 12]!)
+    if (fileMeta) n.fileMeta = { version: t[i + 10]!, sealed: fileMeta }
+  }
+  const l = s.links
+  for (let i = 0; i < l.length; i += 5) {
+    const link = { id: l[i]!, dir: l[i + 1]!, version: l[i + 2]!, sealed: view(l[i + 3]!, l[i + 4]!)! }
+    tree.links.set(link.id, link)
+    tree.inode(link.dir).linksHere.add(link.id)
+  }
+  return tree
+}
+
 /** The hash of block `seq` read from the log at its frame offset, for a seq a restored verifier holds no hash of. */
 export async function hashFromLog(log: LogReader, offsets: readonly number[], baseSeq: number, seq: number): Promise<Buffer | undefined> {
   const at = offsets[seq - baseSeq]
@@ -249,18 +278,31 @@ export async function hashFromLog(log: LogReader, offsets: readonly number[], ba
 
 function snapshotOf(backend: ChainBackend, identity: Identity, state: CheckpointState): Snapshot | undefined {
   const tree = state.tree
-  const inodes: Snapshot['inodes'] = []
-  for (const n of tree.inodes.values()) {
-    if (n.deleted) continue
-    const chunks = new Float64Array(n.chunks.size * 4)
-    let i = 0
+  const parts: Uint8Array[] = []
+  let at = 0
+  // where `b` goes in the blob: [offset, length], or [0, −1] for none
+  const place = (b: Uint8Array | undefined): [number, number] => {
+    if (!b) return [0, -1]
+    parts.push(b)
+    at += b.length
+    return [at - b.length, b.length]
+  }
+  const live = [...tree.inodes.values()].filter(n => !n.deleted)
+  const inodes = new Float64Array(live.length * INODE_FIELDS)
+  const chunks = new Float64Array(live.reduce((sum, n) => sum + n.chunks.size * 4, 0))
+  let ci = 0
+  for (let i = 0; i < live.length; i++) {
+    const n = live[i]!
     for (const [index, ref] of n.chunks) {
       if (ref.pos < 0) return undefined
-      chunks.set([index, ref.version, ref.pos, ref.len], i)
-      i += 4
+      chunks.set([index, ref.version, ref.pos, ref.len], ci)
+      ci += 4
     }
-    inodes.push([n.ino, n.keyParent, n.version, n.sealedMeta ?? null, n.chunkVersion, chunks, n.xattrVersion, n.sealedXattrs ?? null, n.fileMeta?.version ?? 0, n.fileMeta?.sealed ?? null])
+    inodes.set([n.ino, n.keyParent, n.version, ...place(n.sealedMeta), n.chunkVersion, n.chunks.size, n.xattrVersion, ...place(n.sealedXattrs), n.fileMeta?.version ?? 0, ...place(n.fileMeta?.sealed)], i * INODE_FIELDS)
   }
+  const linkList = [...tree.links.values()]
+  const links = new Float64Array(linkList.length * 5)
+  linkList.forEach((l, i) => links.set([l.id, l.dir, l.version, ...place(l.sealed)], i * 5))
   return {
     magic: MAGIC,
     location: trustKey(backend),
@@ -282,8 +324,10 @@ function snapshotOf(backend: ChainBackend, identity: Identity, state: Checkpoint
     maxLink: tree.maxLink,
     grants: [...tree.grants],
     groups: [...tree.groups.values()],
-    links: [...tree.links.values()].map(l => [l.id, l.dir, l.version, l.sealed]),
+    blob: Buffer.concat(parts, at),
     inodes,
+    chunks,
+    links,
   }
 }
 
