@@ -32,6 +32,7 @@ import { type ChainOptions, type CreateChainOptions, type OpenReport } from './c
 import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
 import { openVerifiedLog } from './open-log.ts'
 import { checkpointAtClose } from './checkpoint.ts'
+import { treeAtSeq } from './history-read.ts'
 import { applyAppended, readAppended } from './catch-up.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
@@ -821,17 +822,9 @@ export class Chain {
     return { events: decodeBlock(body).block.events, bodyOffset: at + FRAME_HEADER_BYTES }
   }
 
-  /** Builds the tree as it was right after block `seq`. */
-  async treeAt(seq: number): Promise<ChainTree> {
-    const tree = new ChainTree(this.chainId)
-    tree.rootKey = this.tree.rootKey
-    tree.partial = this.tree.partial
-    for (let s = this.baseSeq; s <= seq; s++) {
-      const b = await this.readBlock(s)
-      if (!b) break
-      for (const e of b.events) tree.apply(e, b.bodyOffset)
-    }
-    return tree
+  /** Builds the tree as it was right after block `seq`, unlocked with the keys of that time (history-read.ts). */
+  treeAt(seq: number): Promise<ChainTree> {
+    return treeAtSeq(this, seq)
   }
 
   /** Subscribes to changes made by other processes (followers, other writers): the inodes touched and the paths changed, before and after; returns the unsubscribe. */
