@@ -33,7 +33,7 @@ export function liveBytes(chain: Chain): number {
 /** Why a chain never compacts itself, or undefined when it may. */
 export function cannotAutoCompact(chain: Chain): string | undefined {
   if (chain.readOnly) return 'the chain is open read-only'
-  if (chain.backend.kind !== 'file') return `compaction rewrites a log file; ${chain.path} is not one`
+  if (chain.backend.kind !== 'file' && !chain.fileHandle.compactInPlace) return `compaction rewrites a log file or a store compacted in place; ${chain.path} is neither`
   const owner = [...chain.writers.values()].find(w => w.owner)
   if (!owner || !Buffer.from(owner.keyId).equals(Buffer.from(chain.identity.keyId))) return 'only the chain owner may compact it'
   return undefined

@@ -56,6 +56,21 @@ export interface ChainLog extends LogReader {
   truncate(at: number): Promise<void>
   /** True when the store now holds another log than the one open (a compaction renamed a new log over it). */
   replaced?(): Promise<boolean>
+  /**
+   * The lowest seq the store held at the last {@link size} (a store compacted in place,
+   * PostgreSQL): above the chain's base seq, a compaction deleted the rows this log indexed,
+   * and the log must be {@link reindex}ed and the chain rebuilt from the new rows.
+   */
+  readonly firstSeq?: number | undefined
+  /** Forgets the rows indexed so far and indexes the rows the store holds now, from the file header on. */
+  reindex?(): Promise<void>
+  /**
+   * Compacts the store in place, in one transaction: adds the frames of the compacted
+   * blocks (seq `firstSeq` on, `firstSeq` being the old head + 1) and deletes every row
+   * below them, then announces it; a failure leaves the old rows whole. The log is then
+   * indexed afresh (the new rows from the file header on).
+   */
+  compactInPlace?(frames: Buffer[], firstSeq: number): Promise<void>
   /** Calls `onChange` when another process may have appended blocks; returns the stop. */
   watch(onChange: () => void): () => Promise<void>
   /** Filesystem figures for the store. */

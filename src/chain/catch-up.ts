@@ -34,10 +34,13 @@ export interface Appended {
 /**
  * Reads and verifies the blocks another process (or node) appended after `at`, continuing
  * its hash chain and its writers (a writer authorised or revoked in one block counts for
- * the next); signatures are checked on the worker threads. Undefined when there are none.
+ * the next); signatures are checked on the worker threads. Undefined when there are none;
+ * `'compacted'` when the store was compacted in place since (the chain must be rebuilt).
  */
-export async function readAppended(at: ChainPosition): Promise<Appended | undefined> {
+export async function readAppended(at: ChainPosition): Promise<Appended | 'compacted' | undefined> {
   const size = await at.log.size()
+  // the rows below the store's first seq are gone: another node compacted it in place (resync.ts rebuilds from the new rows)
+  if (at.log.firstSeq !== undefined && at.log.firstSeq > at.baseSeq) return 'compacted'
   if (size <= at.end) return undefined
   const v = new BlockVerifier()
   v.genesis = { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: at.chunkSize, ownerName: at.ownerName, ownerSigningKey: new Uint8Array(), ownerKemKey: new Uint8Array() }
@@ -145,4 +148,26 @@ function keepLocal(tree: ChainTree, local: LocalChanges, mine: Map<Inode, { size
 
 function hasIno(e: ChainEvent): e is ChainEvent & { ino: number } {
   return 'ino' in e
+}
+
+/**
+ * Forgets the uncommitted content of files another writer removed meanwhile (written to an
+ * unlinked file, it goes with it): returns the pending events and chunks that stay, and the
+ * bytes dropped; `free` gives back the seal slot of a dropped chunk. A chunk still being
+ * sealed is kept: its slot is given back with its block.
+ */
+export function dropChangesOfDeleted(tree: ChainTree, local: { pending: ChainEvent[]; pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]; readonly dirtyMeta?: Set<Inode> }, free: (e: ChunkPutEvent) => void): { pending: ChainEvent[]; pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]; droppedBytes: number } {
+  const gone = (ino: number) => tree.inodes.get(ino)?.deleted === true
+  const dropped = new Set<ChainEvent>()
+  let droppedBytes = 0
+  const pendingRefs = local.pendingRefs.filter(({ e, ref }) => {
+    if (!gone(e.ino) || ref.sealing) return true
+    free(e)
+    droppedBytes += ref.len
+    dropped.add(e)
+    return false
+  })
+  const pending = local.pending.filter(e => !dropped.has(e) && !(e.type === 'chunksCut' && gone(e.ino)))
+  for (const n of local.dirtyMeta ?? []) if (n.deleted) local.dirtyMeta!.delete(n)
+  return { pending, pendingRefs, droppedBytes }
 }

@@ -324,6 +324,11 @@ export class LogReplacedError extends Error {
   override readonly name = 'LogReplacedError'
 }
 
+/** Thrown when a block's `seq` is already taken in the store: another writer appended first. */
+export class ChainConflictError extends Error {
+  override readonly name = 'ChainConflictError'
+}
+
 /** Thrown when another live process holds a chain open for writing. */
 export class ChainLockedError extends Error {
   override readonly name = 'ChainLockedError'

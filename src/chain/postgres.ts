@@ -7,7 +7,7 @@ import { postgresLockTable } from './locks/postgres.ts'
 import { postgresTrustKey } from './postgres-location.ts'
 import { listenWithHeartbeat, type Listening } from './pg-listener.ts'
 import { postgresWriteLease } from './pg-lease.ts'
-import { ChainLockedError } from './log.ts'
+import { ChainConflictError, ChainLockedError } from './log.ts'
 import { connectWithin, isTransientPgError, PG_CALL_TIMEOUT_MS, PG_READ_RETRY_MS, queryWithin, readWithin, retryTransient } from './pg-retry.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 
@@ -31,10 +31,7 @@ export interface PostgresBackendOptions {
   sharedWriters?: boolean
 }
 
-/** Thrown when a block's `seq` is already taken in the table: another writer appended first. */
-export class ChainConflictError extends Error {
-  override readonly name = 'ChainConflictError'
-}
+export { ChainConflictError }
 
 /** A PostgreSQL session: its backend's pid and start time (text, to the microsecond). */
 interface Session {
@@ -335,11 +332,20 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
     const listeners = new Set<() => void>()
     let listening: Listening | undefined
 
+    /** The lowest seq in the table at the last look: above the first row indexed, a compaction deleted the rows below it. */
+    let firstSeq: number | undefined
     /** Adds the rows appended since the last look to the index. */
     const refresh = async () => {
       const last = index.length > 0 ? index[index.length - 1]!.seq : -1
-      const { rows } = await read<{ seq: string; len: number }>('reading the chain index', `SELECT seq, octet_length(bytes) AS len FROM ${qt} WHERE chain_id = $1 AND seq > $2 ORDER BY seq`, [id, last])
+      // one round trip: the new rows and the lowest seq (a row even when there are no new rows)
+      const { rows } = await read<{ base: string | null; seq: string | null; len: number }>(
+        'reading the chain index',
+        `SELECT b.base, r.seq, r.len FROM (SELECT min(seq) AS base FROM ${qt} WHERE chain_id = $1) b LEFT JOIN LATERAL (SELECT seq, octet_length(bytes) AS len FROM ${qt} WHERE chain_id = $1 AND seq > $2) r ON true ORDER BY r.seq`,
+        [id, last],
+      )
+      firstSeq = rows[0]?.base == null ? undefined : Number(rows[0].base)
       for (const r of rows) {
+        if (r.seq === null) continue
         // a look that raced with another (or with this log's own append) adds each row once
         if (index.length > 0 && Number(r.seq) <= index[index.length - 1]!.seq) continue
         index.push({ seq: Number(r.seq), at: end, len: r.len })
@@ -360,6 +366,41 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
 
     await refresh()
     return {
+      get firstSeq() {
+        return firstSeq
+      },
+      async reindex() {
+        index.length = 0
+        end = FILE_HEADER_BYTES
+        await refresh()
+      },
+      async compactInPlace(frames, first) {
+        const last = first + frames.length - 1
+        // the writer's own session (a single writer: no block lands once its lock is lost), else any (shared writers hold the lease)
+        const { client, done } = await appendSession()
+        try {
+          await queryWithin(client, 'BEGIN')
+          try {
+            for (let k = 0; k < frames.length; k++) await queryWithin(client, `INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3)`, [id, first + k, frames[k]])
+            await queryWithin(client, `DELETE FROM ${qt} WHERE chain_id = $1 AND seq < $2`, [id, first])
+            await queryWithin(client, 'SELECT pg_notify($1, $2)', [channel, `${hex}:${last}`])
+            await queryWithin(client, 'COMMIT')
+          } catch (err) {
+            await queryWithin(client, 'ROLLBACK').catch(() => {})
+            throw err
+          }
+          done()
+        } catch (err) {
+          const transient = isTransientPgError(err)
+          done(transient ? (err as Error) : undefined)
+          if ((err as { code?: string }).code === '23505') throw new ChainConflictError(`block ${first} of chain ${hex} was appended by another writer while compacting; nothing was changed`)
+          // a COMMIT whose answer was lost may have gone through: the whole transaction, or none of it
+          if (!transient || !(await landed(first, frames[0]!).catch(() => false))) throw err
+        }
+        index.length = 0
+        end = FILE_HEADER_BYTES
+        await refresh()
+      },
       async read(buffer, offset, length, position) {
         let done = 0
         if (position < FILE_HEADER_BYTES) {

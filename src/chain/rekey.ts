@@ -28,12 +28,12 @@ export interface RekeyReport {
  * compaction's rename leaves the old log with the rotation and part of the rewritten chunks
  * (every file readable; running rekey again finishes it); after it, the new log, whole.
  * Log files only: a chain in PostgreSQL is refused with a {@link ShareError} before anything
- * is written (compaction works on log files only).
+ * is written (chunks read and written back there would race other nodes' writes).
  */
 export async function rekeyChainPath(chain: Chain, path: string, options: { rotate?: boolean; readers?: RotateOptions['readers'] } = {}): Promise<RekeyReport> {
   requireOwner(chain)
   if (chain.backend.kind !== 'file')
-    throw new ShareError(`rekey rewrites the log as facet compact does, which works on log files only; ${chain.path} is a ${chain.backend.kind} store. facet unshare still rotates keys there (what is written later is out of the revoked reader's reach), but existing content stays under the old keys`)
+    throw new ShareError(`rekey works on log files only: on ${chain.path}, a ${chain.backend.kind} store, its rewrite of old chunks would race other nodes' writes. facet unshare still rotates keys there (what is written later is out of the revoked reader's reach), but existing content stays under the old keys`)
   const folder = resolveFolder(chain, path)
   const rotation = options.rotate === false ? undefined : await rotateSubtreeKeys(chain, [folder], { readers: options.readers })
   const tree = chain.tree

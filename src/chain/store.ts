@@ -1,18 +1,15 @@
 import type { FileHandle } from 'node:fs/promises'
 import { facetHome, type Identity } from '../crypto/identity.ts'
 import { chunkClass } from '../crypto/padding.ts'
-import { randomBytes, seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
+import { seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
 import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import { MAX_FILE_SIZE } from '../vfs/memory.ts'
 import type { Attr, NodeKind, OpContext, StatFs } from '../vfs/node.ts'
-import { nowNs } from '../vfs/stat.ts'
 import {
-  CHAIN_ID_BYTES,
   decodeBlock,
-  DEFAULT_CHUNK_SIZE,
   FORMAT_VERSION,
   frameHeader,
   FRAME_HEADER_BYTES,
@@ -21,19 +18,22 @@ import {
   type ChunkPutEvent,
   type UnsignedBlock,
 } from './format.ts'
-import { chunkAad, wrapForReader } from './keys.ts'
+import { chunkAad } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
-import { BlockVerifier, ChainIntegrityError, type ChainWriter, type LogReader } from './log.ts'
-import { ChainTree, ForgedDataError, Inode, type ChunkRef, type InodeMeta } from './tree.ts'
+import { BlockVerifier, ChainIntegrityError, type ChainWriter } from './log.ts'
+import { ChainTree, ForgedDataError, Inode, type ChunkRef } from './tree.ts'
 import { Namespace, scopedSink, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
 import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
-import { signBlock, signBlockWith, type SignedBody } from './signing.ts'
+import { signBlockWith, type SignedBody } from './signing.ts'
+import { newGenesis } from './genesis.ts'
+import { treeAtSeq } from './history-read.ts'
+import { BodyBuffers } from './body-buffers.ts'
 import { openVerifiedLog } from './open-log.ts'
 import { checkpointAtClose } from './checkpoint.ts'
-import { treeAtSeq } from './history-read.ts'
-import { applyAppended, readAppended } from './catch-up.ts'
+import { applyAppended, dropChangesOfDeleted, readAppended } from './catch-up.ts'
+import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant } from './resync.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
 
@@ -44,10 +44,6 @@ const OFFLOAD_SEAL_BYTES = 64 * 1024
 const SEAL_SLOTS = 96
 /** A write waits for the commit once this many blocks' worth of sealed content is waiting. */
 const MAX_PENDING_BLOCKS = 2
-/** How many buffers of written blocks are kept for the next blocks. */
-const MAX_SPARE_BODIES = 3
-/** Blocks this big or bigger are encoded into shared memory (a multiple of it). */
-const SHARED_BODY_BYTES = 1024 * 1024
 /** How many sealed dirty-chunk buffers are kept for reuse. */
 const MAX_SPARE_CHUNKS = 16
 /** Written chunks up to this size stay in the cache (copied); bigger ones are decrypted again when read. */
@@ -91,7 +87,7 @@ export class Chain {
   /** Buffers of sealed dirty chunks, reused for the next dirty chunks (a stream allocates none). */
   private readonly spare: Buffer[] = []
   /** Buffers of blocks already on disk, reused to encode the next blocks. */
-  private readonly spareBodies: Buffer[] = []
+  private readonly bodies = new BodyBuffers()
   private readonly dirtyMeta = new Set<Inode>()
   private pending: ChainEvent[] = []
   private pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[] = []
@@ -187,33 +183,7 @@ export class Chain {
    */
   static async create(path: string | ChainBackend, options: CreateChainOptions): Promise<Chain> {
     const backend = typeof path === 'string' ? fileBackend(path) : path
-    const id = options.identity
-    const chainId = randomBytes(CHAIN_ID_BYTES)
-    const rootKey = ChainTree.newKey()
-    const tree = new ChainTree(chainId)
-    tree.padding = options.padding !== false
-    tree.rootKey = rootKey
-    const root = tree.inode(ROOT_INO)
-    const now = Date.now()
-    const ns = nowNs()
-    const meta: InodeMeta = { name: '', parent: 0, kind: 'dir', mode: 0o755, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atimeNs: ns, mtimeNs: ns, ctimeNs: ns, size: 0, key: rootKey }
-    const sealed = tree.sealMeta(root, meta)
-    const grant = wrapForReader(rootKey, chainId, ROOT_INO, id.keyId, id.kemPublicKey)
-    const block: UnsignedBlock = {
-      formatVersion: FORMAT_VERSION,
-      chainId,
-      seq: 0,
-      prevHash: Buffer.alloc(32),
-      time: now,
-      author: id.keyId,
-      events: [
-        { type: 'genesis', formatVersion: FORMAT_VERSION, chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE, ownerName: id.name, ownerSigningKey: id.signingPublicKey, ownerKemKey: id.kemPublicKey },
-        { type: 'keyGrant', ino: ROOT_INO, reader: id.keyId, ...grant },
-        { type: 'inodePut', ino: ROOT_INO, ...sealed },
-      ],
-    }
-    const body = signBlock(block, id)
-    await backend.create({ chainId, seq: 0, body: body.body })
+    await backend.create(newGenesis(options))
     return Chain.openWith(backend, options, true)
   }
 
@@ -264,13 +234,17 @@ export class Chain {
 
   /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
   read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
-    return this.reader.read(n, offset, length, tree)
+    const p = this.reader.read(n, offset, length, tree)
+    return this.fh.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.read(n, offset, length, tree))) : p
   }
 
   /** Reads file `n` at `offset` into `dest` (as much as fits; less only at the end of the file) and returns the bytes read, with no allocation per call. */
   readInto(n: Inode, offset: number, dest: Uint8Array, tree: ChainTree = this.tree): Promise<number> {
-    return this.reader.readInto(n, offset, dest, tree)
+    const p = this.reader.readInto(n, offset, dest, tree)
+    return this.fh.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.readInto(n, offset, dest, tree))) : p
   }
+
+
 
   /** Looks up child `name` of directory `dir`. */
   lookup(dir: Inode, name: string, tree: ChainTree = this.tree): Inode | undefined {
@@ -672,7 +646,7 @@ export class Chain {
     }
     let body: SignedBody
     try {
-      body = await this.signOffThread(block, sizeHint, this.spareBody(sizeHint))
+      body = await this.signOffThread(block, sizeHint, this.bodies.take(sizeHint, MAX_PENDING_BLOCKS * this.blockBytes))
     } catch (err) {
       // nothing reached the log: put the changes back so the next commit carries them
       for (const n of metaInodes) if (!n.deleted) this.dirtyMeta.add(n)
@@ -700,7 +674,7 @@ export class Chain {
       return this.appendBlock(block, body, refs)
     })
     void write.then(
-      () => this.recycleBody(body.body),
+      () => this.bodies.give(body.body, MAX_PENDING_BLOCKS * this.blockBytes),
       () => {},
     )
     this.appended = write.then(
@@ -715,25 +689,6 @@ export class Chain {
       this.logger.error({ err, path: this.path }, 'chain commit failed; the chain is now read-only')
       throw vfsError('EIO', `commit failed: ${(err as Error).message}`)
     }
-  }
-
-  /** A written block's buffer big enough to encode a block of `sizeHint` bytes into, if one is kept. */
-  private spareBody(sizeHint: number): Buffer | undefined {
-    const need = sizeHint + 8192
-    const i = this.spareBodies.findIndex(b => b.length >= need)
-    if (i >= 0) return this.spareBodies.splice(i, 1)[0]
-    // a big block goes into shared memory, where the signing thread hashes and checksums it in place
-    if (need < SHARED_BODY_BYTES) return undefined
-    // room for the biggest block back-pressure lets through, so a few buffers serve every block of a stream
-    const bytes = Math.max(need, MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES)
-    return Buffer.from(new SharedArrayBuffer(Math.ceil(bytes / SHARED_BODY_BYTES) * SHARED_BODY_BYTES))
-  }
-
-  /** Keeps the buffer of a block that is on disk for the next blocks ({@link MAX_SPARE_BODIES} at most, none bigger than back-pressure lets a block grow). */
-  private recycleBody(body: Buffer): void {
-    // only a buffer of its own (small ones may share Node's allocation pool)
-    if (body.byteOffset !== 0 || body.buffer.byteLength < 1024 * 1024) return
-    if (body.buffer.byteLength <= MAX_PENDING_BLOCKS * this.blockBytes + SHARED_BODY_BYTES && this.spareBodies.length < MAX_SPARE_BODIES) this.spareBodies.push(Buffer.from(body.buffer))
   }
 
   /** Queues `events` (grants, writer authorisations: see sharing.ts) for the next block, and commits it. */
@@ -866,6 +821,7 @@ export class Chain {
         return (this.pq ??= acquirePqPool()).pool
       },
     })
+    if (found === 'compacted') return this.rebuildCompacted()
     if (!found || this.closed) return new Set()
     const local = this.shared && { dirtyMeta: this.dirtyMeta, pendingRefs: this.pendingRefs, chunkSize: this.chunkSize, emit: (e: ChainEvent) => void this.pending.push(e) }
     const paths = new Set<string>()
@@ -883,35 +839,56 @@ export class Chain {
     return touched
   }
 
+  /**
+   * Rebuilds the tree in place from the rows of a store another node compacted (see
+   * resync.ts): the compacted state must be the one this node read; content written here
+   * and not committed yet stays on top of it.
+   */
+  private async rebuildCompacted(): Promise<Set<number>> {
+    await this.fh.reindex!()
+    const r = await rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path })
+    checkCompaction({ seq: this.headSeq, hash: this.headHash }, this.tree, r)
+    const facts = contentFacts(this.tree, [...this.dirtyMeta, ...this.dirtyInodes], this.pending)
+    const touched = transplant(this.tree, r.tree)
+    const kept = keepContent(this.tree, { pendingRefs: this.pendingRefs, facts })
+    this.dirtyMeta.clear()
+    for (const n of kept.meta) this.dirtyMeta.add(n)
+    this.dropChangesOfDeleted()
+    this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
+    this.end = r.scan.end
+    this.baseSeq = r.verifier.baseSeq
+    this.headSeq = this.tipSeq = r.verifier.headSeq
+    this.headHash = this.tipHash = r.verifier.headHash
+    this.headFormat = r.verifier.formatVersion
+    this.writers = r.verifier.writers
+    this.trustDirty = true
+    this.scheduleTrust()
+    if (this.hasWork) this.schedule()
+    if (touched.size > 0) for (const l of this.listeners) l(touched, pathsOf(this.tree, touched))
+    return touched
+  }
+
   /** Forgets the uncommitted content of files another writer removed meanwhile (written to an unlinked file, it goes with it). */
   private dropChangesOfDeleted(): void {
-    const gone = (ino: number) => this.tree.inodes.get(ino)?.deleted === true
-    // a chunk still being sealed is kept: its slot is given back with its block
-    const dropped = new Set<ChainEvent>()
-    this.pendingRefs = this.pendingRefs.filter(({ e, ref }) => {
-      if (!gone(e.ino) || ref.sealing) return true
+    const kept = dropChangesOfDeleted(this.tree, { pending: this.pending, pendingRefs: this.pendingRefs, dirtyMeta: this.dirtyMeta }, e => {
       const slot = this.sealSlotOf.get(e)
-      if (slot !== undefined) {
-        this.sealSlotOf.delete(e)
-        this.seals!.give(slot)
-      }
-      this.pendingBytes -= ref.len
-      dropped.add(e)
-      return false
+      if (slot !== undefined) (this.sealSlotOf.delete(e), this.seals!.give(slot))
     })
-    this.pending = this.pending.filter(e => !dropped.has(e) && !(e.type === 'chunksCut' && gone(e.ino)))
-    for (const n of this.dirtyMeta) if (n.deleted) this.dirtyMeta.delete(n)
+    this.pending = kept.pending
+    this.pendingRefs = kept.pendingRefs
+    this.pendingBytes -= kept.droppedBytes
   }
+
 
   /** The log's current size in bytes. */
   get logBytes(): number {
     return this.end
   }
 
-  /** Swaps in a compacted log file (used by compaction, which holds the commit queue). */
-  async adoptLog(fh: FileHandle, end: number, head: { seq: number; hash: Buffer }, baseSeq: number, offsets: number[]): Promise<void> {
+  /** Swaps in a compacted log file, or (`fh` undefined) takes the log compacted in place (used by compaction, which holds the commit queue). */
+  async adoptLog(fh: FileHandle | undefined, end: number, head: { seq: number; hash: Buffer }, baseSeq: number, offsets: number[]): Promise<void> {
     const old = this.fh
-    this.fh = fileLog(fh, this.path)
+    if (fh) this.fh = fileLog(fh, this.path)
     this.end = end
     this.headSeq = this.tipSeq = head.seq
     this.headHash = this.tipHash = head.hash
@@ -922,22 +899,27 @@ export class Chain {
     this.trustDirty = true
     await this.writeTrustNow()
     await this.reader.settle()
-    await old.close()
+    if (fh) await old.close()
   }
 
-  /** Runs `fn` between commits, after committing everything pending. */
+  /** Runs `fn` between commits, after committing everything pending (holding the write lease, on a chain several nodes write). */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    await this.sync()
-    const p = this.running.then(fn)
-    this.running = this.gate = p.then(
-      () => {},
-      () => {},
-    )
-    return p
+    await this.shared?.enter()
+    try {
+      await this.sync()
+      const p = this.running.then(fn)
+      this.running = this.gate = p.then(
+        () => {},
+        () => {},
+      )
+      return await p
+    } finally {
+      this.shared?.leave()
+    }
   }
 
-  /** Reads the log's bytes (used by compaction of the in-process chain). */
-  get fileHandle(): LogReader {
+  /** The open log (used by compaction of the in-process chain). */
+  get fileHandle(): ChainLog {
     return this.fh
   }
 

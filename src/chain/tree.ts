@@ -176,6 +176,13 @@ export class ChainTree {
   readonly grants: KeyGrantEvent[] = []
   /** How many of {@link grants} each inode has. */
   private readonly grantCounts = new Map<number, number>()
+
+  /** Replaces every grant with `grants` (a tree rebuilt from the log hands its grants over, see resync.ts). */
+  replaceGrants(grants: readonly KeyGrantEvent[]): void {
+    this.grants.splice(0, this.grants.length, ...grants)
+    this.grantCounts.clear()
+    for (const g of grants) this.grantCounts.set(g.ino, (this.grantCounts.get(g.ino) ?? 0) + 1)
+  }
   /** The latest state of each group of the chain, by name (groups.ts). */
   readonly groups = new Map<string, GroupEvent>()
   /** Extra names of inodes (hard links) by link id. */

@@ -12,8 +12,8 @@ interface CompactCliOptions {
 export function register(program: Command, shared: Shared): void {
   program
     .command('compact')
-    .description('rewrite the live state of a chain into a new log (atomic rename: a crash leaves the old or the new log, whole)')
-    .argument('<chain>', 'a chain log file, or a chain name under $FACET_HOME/chains')
+    .description('rewrite the live state of a chain into a new log (a log file: atomic rename, a crash leaves the old or the new log, whole; PostgreSQL: in place, in one transaction, while other nodes keep the chain mounted)')
+    .argument('<chain>', 'a chain log file, a chain name under $FACET_HOME/chains, or a postgres://HOST/DB[?table=TABLE] URL whose table (default facet_chain_blocks) holds the chain')
     .option('--home <dir>', 'FacetFS home (default: $FACET_HOME or ~/.facet)')
     .option('--identity <name>', 'the owner identity to sign with', 'default')
     .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (else FACET_PASSPHRASE, else a prompt)')
@@ -22,11 +22,24 @@ export function register(program: Command, shared: Shared): void {
       const chain = await import('../../chain/index.ts')
       const c = await import('../../crypto/index.ts')
       const home = options.home ?? c.facetHome()
-      const path = chain.resolveChainPath(arg, home)
+      const { describeFilesStore, isPostgresUrl } = await import('../../demo/files-store.ts')
+      let where: Parameters<typeof chain.compactChainFile>[0] = chain.resolveChainPath(arg, home)
+      let path = where
+      if (isPostgresUrl(arg)) {
+        path = describeFilesStore(arg)
+        try {
+          const { postgresBackend } = await import('../../chain/postgres.ts')
+          const { postgresLocation } = await import('../../chain/postgres-location.ts')
+          // as a writer among the mounted nodes: the compaction takes the write lease like any change
+          where = postgresBackend({ ...postgresLocation(arg), sharedWriters: true })
+        } catch (err) {
+          throw new shared.CliError(`cannot compact ${path}: ${(err as Error).message}`)
+        }
+      }
       const identity = await shared.unlockIdentity({ home, identity: options.identity, passphraseFile: options.passphraseFile })
       let r
       try {
-        r = await chain.compactChainFile(path, { identity, home, allowRollback: options.allowRollback === true })
+        r = await chain.compactChainFile(where, { identity, home, allowRollback: options.allowRollback === true })
       } catch (err) {
         throw new shared.CliError(`cannot compact ${path}: ${(err as Error).message}`)
       }

@@ -81,7 +81,7 @@ export function register(program: Command, shared: Shared): void {
       const { groupAsReader } = await import('../../chain/groups.ts')
       const { ShareError } = await import('../../chain/sharing.ts')
       const reader = person ?? groupAsReader(chain, group!)
-      if (options.rekey && chain.backend.kind !== 'file') throw new ShareError(`--rekey rewrites the log as facet compact does, which works on log files only; nothing was changed (unshare without --rekey still rotates the keys)`)
+      if (options.rekey && chain.backend.kind !== 'file') throw new ShareError(`--rekey works on log files only (on a postgres store its rewrite of old chunks would race other nodes' writes); nothing was changed (unshare without --rekey still rotates the keys)`)
       const r = await unshareChainPath(chain, path, reader, { onlyWrite: options.write === true, readers })
       if (r.revokedWrite) await shared.print(`${options.with} may no longer write: blocks it signs from now on are refused\n`)
       if (r.writeScope) await shared.print(`${options.with} may no longer write in ${path}; it still may in ${r.writeScope.join(', ')}\n`)
