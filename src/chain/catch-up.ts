@@ -151,13 +151,13 @@ function hasIno(e: ChainEvent): e is ChainEvent & { ino: number } {
 }
 
 /**
- * Forgets the uncommitted content of files another writer removed meanwhile (written to an
- * unlinked file, it goes with it): returns the pending events and chunks that stay, and the
- * bytes dropped; `free` gives back the seal slot of a dropped chunk. A chunk still being
- * sealed is kept: its slot is given back with its block.
+ * Forgets the uncommitted content of files that are `gone` (another writer removed them
+ * meanwhile, or they were made in a block that never landed: written to such a file, it
+ * goes with it): returns the pending events and chunks that stay, and the bytes dropped;
+ * `free` gives back the seal slot of a dropped chunk. A chunk still being sealed is kept:
+ * its slot is given back with its block.
  */
-export function dropChangesOfDeleted(tree: ChainTree, local: { pending: ChainEvent[]; pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]; readonly dirtyMeta?: Set<Inode> }, free: (e: ChunkPutEvent) => void): { pending: ChainEvent[]; pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]; droppedBytes: number } {
-  const gone = (ino: number) => tree.inodes.get(ino)?.deleted === true
+export function dropChangesOfDeleted(gone: (ino: number) => boolean, local: { pending: ChainEvent[]; pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]; readonly dirtyMeta?: Set<Inode> }, free: (e: ChunkPutEvent) => void): { pending: ChainEvent[]; pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]; droppedBytes: number } {
   const dropped = new Set<ChainEvent>()
   let droppedBytes = 0
   const pendingRefs = local.pendingRefs.filter(({ e, ref }) => {

@@ -459,7 +459,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
               done()
               if ((err as { code?: string }).code !== '23505') throw err
               if (maybeLanded && (await landed(seq, bytes))) return
-              throw new ChainConflictError(`block ${seq} of chain ${hex} was already appended by another writer; this chain is now read-only (reopen it to catch up)`)
+              throw new ChainConflictError(`block ${seq} of chain ${hex} was already appended by another writer`)
             }
           },
           { what: `appending block ${seq}`, signal: closing.signal, logger },

@@ -1,7 +1,7 @@
 import type { Identity } from '../crypto/identity.ts'
 import type { PqPool } from '../crypto/pq-pool.ts'
 import type { ChainLog } from './backend.ts'
-import { FILE_HEADER_BYTES, type ChainEvent, type ChunkPutEvent } from './format.ts'
+import { FILE_HEADER_BYTES, type ChainEvent, type ChunkPutEvent, type ChunksCutEvent } from './format.ts'
 import { BlockVerifier, ChainIntegrityError, scanLog, type ScanResult } from './log.ts'
 import { unlockTree } from './sharing.ts'
 import { ChainTree, type ChunkRef, type Inode } from './tree.ts'
@@ -14,26 +14,31 @@ export interface Rebuilt {
   scan: ScanResult
   /** Frame offsets of the blocks, by seq − base seq. */
   offsets: number[]
+  /** The highest inode number in use after block `upTo` (see {@link rebuildFromLog}), or -1 when the log holds no such block. */
+  maxInoAt: number
 }
 
 /**
  * Reads and verifies every block of `log` (hash chain, signatures, writers) into a new
  * tree and unlocks it for `identity`, as an open does, without taking any lock: what a
  * node rebuilds its state from when its own tree no longer matches the log (another node
- * compacted it).
+ * compacted it, or a block of its own lost its place). `upTo` notes the highest inode
+ * number in use after that block.
  */
-export async function rebuildFromLog(log: ChainLog, o: { chainId: Uint8Array; identity: Identity; pool: () => PqPool; padding: boolean; path: string }): Promise<Rebuilt> {
+export async function rebuildFromLog(log: ChainLog, o: { chainId: Uint8Array; identity: Identity; pool: () => PqPool; padding: boolean; path: string; upTo?: number }): Promise<Rebuilt> {
   const verifier = new BlockVerifier()
   verifier.pool = o.pool
   const tree = new ChainTree(o.chainId)
   tree.padding = o.padding
   const offsets: number[] = []
+  let maxInoAt = -1
   const scan = await scanLog(
     log,
     verifier,
     v => {
       for (const e of v.block.events) tree.apply(e, v.bodyOffset)
       offsets.push(v.frameOffset)
+      if (v.block.seq === o.upTo) maxInoAt = tree.maxIno
     },
     FILE_HEADER_BYTES,
     await log.size(),
@@ -42,20 +47,22 @@ export async function rebuildFromLog(log: ChainLog, o: { chainId: Uint8Array; id
   if (!Buffer.from(verifier.chainId!).equals(Buffer.from(o.chainId))) throw new ChainIntegrityError('the log now holds another chain', verifier.baseSeq, FILE_HEADER_BYTES)
   if (scan.tornTail) throw new ChainIntegrityError(`damaged frame (${scan.tornTail.reason})`, scan.tornTail.seq, scan.tornTail.offset)
   unlockTree(tree, o.identity, o.path)
-  return { tree, verifier, scan, offsets }
+  return { tree, verifier, scan, offsets, maxInoAt }
 }
 
 /**
  * Moves the state of `fresh` into `live` in place, so the inode records that open handles
  * and mounted nodes hold stay the ones in use: each inode both trees have is updated from
  * `fresh` (its metadata decrypted again on first use), one `fresh` lacks is marked deleted
- * and dropped, one only `fresh` has is taken from it. Returns the inode numbers whose state
- * changed.
+ * and dropped, one only `fresh` has is taken from it. Inodes numbered above `renewAbove` are
+ * never kept, even when `fresh` has their number (this node made them in blocks that never
+ * landed: another node's inode may have that number now). Returns the inode numbers whose
+ * state changed.
  */
-export function transplant(live: ChainTree, fresh: ChainTree): Set<number> {
+export function transplant(live: ChainTree, fresh: ChainTree, renewAbove = Infinity): Set<number> {
   const touched = new Set<number>()
   for (const [ino, n] of live.inodes) {
-    if (fresh.inodes.has(ino)) continue
+    if (fresh.inodes.has(ino) && ino <= renewAbove) continue
     n.deleted = true
     live.inodes.delete(ino)
     touched.add(ino)
@@ -119,6 +126,20 @@ export function checkCompaction(head: { seq: number; hash: Buffer }, live: Chain
   if (committed !== [...r.tree.inodes.values()].filter(f => f.sealedMeta).length) throw fail(`the compacted state differs from block ${head.seq}'s: another set of inodes`)
 }
 
+/** A content event of a block (a chunk put with its place, or a chunk cut), to put back if the block does not land. */
+export interface ContentEvent {
+  e: ChunkPutEvent | ChunksCutEvent
+  ref?: ChunkRef | undefined
+}
+
+/** The content events of a block's `events` (`refs`: its chunk puts with their places). */
+export function contentEvents(events: ChainEvent[], refs: { e: ChunkPutEvent; ref: ChunkRef }[]): ContentEvent[] {
+  const refOf = new Map<ChainEvent, ChunkRef>(refs.map(r => [r.e, r.ref]))
+  const out: ContentEvent[] = []
+  for (const e of events) if (e.type === 'chunkPut' || e.type === 'chunksCut') out.push({ e, ref: refOf.get(e) })
+  return out
+}
+
 /** The size and times of the files among `inodes` and those `events` name, as this node has them now (its content changes, to keep over a rebuild). */
 export function contentFacts(tree: ChainTree, inodes: Inode[], events: ChainEvent[]): Map<Inode, { size: number; mtimeNs: bigint; ctimeNs: bigint }> {
   const facts = new Map<Inode, { size: number; mtimeNs: bigint; ctimeNs: bigint }>()
@@ -148,6 +169,8 @@ export function pathsOf(tree: ChainTree, inos: Set<number>): Set<string> {
 
 /** Uncommitted content of this node to put back on top of a rebuilt tree. */
 export interface ContentToKeep {
+  /** The content events of blocks that were signed and never landed, oldest first. */
+  unlanded: ContentEvent[]
   /** Sealed chunks waiting for the next block. */
   pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[]
   /** Files whose size and times this node changed (content written, truncated), with those facts as they were. */
@@ -155,14 +178,35 @@ export interface ContentToKeep {
 }
 
 /**
- * Puts this node's uncommitted content back on the rebuilt tree: the sealed chunks waiting
- * for the next block, and the size and times of the files it wrote. Returns the inodes whose
- * metadata the next block must put.
+ * Puts this node's uncommitted content back on the rebuilt tree: the chunks of its blocks
+ * that never landed and those waiting for the next block, in the order written, and the
+ * size and times of the files it wrote. Returns the events the next block must carry before
+ * the waiting ones (the chunk puts and cuts of the blocks that never landed, their sealed
+ * bytes in memory again), and the inodes whose metadata it must put.
  */
-export function keepContent(tree: ChainTree, keep: ContentToKeep): { meta: Inode[] } {
+export function keepContent(tree: ChainTree, keep: ContentToKeep): { events: ChainEvent[]; refs: { e: ChunkPutEvent; ref: ChunkRef }[]; meta: Inode[] } {
+  const events: ChainEvent[] = []
+  const refs: { e: ChunkPutEvent; ref: ChunkRef }[] = []
+  const alive = (ino: number) => {
+    const n = tree.inodes.get(ino)
+    return n && !n.deleted ? n : undefined
+  }
+  for (const { e, ref } of keep.unlanded) {
+    const n = alive(e.ino)
+    if (!n) continue
+    if (e.type === 'chunkPut') {
+      if (!ref?.sealed) continue
+      // its block never landed: the chunk waits for the next one, in memory (its sealed bytes in that block's buffer)
+      ref.pos = -1
+      e.sealed = ref.sealed
+      n.chunks.set(e.index, ref)
+      refs.push({ e, ref })
+    } else for (const i of [...n.chunks.keys()]) if (i >= e.from) n.chunks.delete(i)
+    events.push(e)
+  }
   for (const { e, ref } of keep.pendingRefs) {
-    const n = tree.inodes.get(e.ino)
-    if (n && !n.deleted) n.chunks.set(e.index, ref)
+    const n = alive(e.ino)
+    if (n) n.chunks.set(e.index, ref)
   }
   const meta: Inode[] = []
   for (const [n, m] of keep.facts) {
@@ -173,7 +217,7 @@ export function keepContent(tree: ChainTree, keep: ContentToKeep): { meta: Inode
     if (m.ctimeNs > now.ctimeNs) now.ctimeNs = m.ctimeNs
     meta.push(n)
   }
-  return { meta }
+  return { events, refs, meta }
 }
 
 /**

@@ -100,6 +100,18 @@ export class SharedWriting {
     }
   }
 
+  /**
+   * The lease no longer kept this node's appends in turn (a block of it lost its place):
+   * it is given back once the changes holding it end, and the next change takes it again,
+   * catching up first.
+   */
+  forfeit(): void {
+    if (this.state !== 'held') return
+    this.wanted = true
+    this.fresh = false
+    this.check()
+  }
+
   /** Ends a change begun with {@link enter}. */
   leave(): void {
     this.active--

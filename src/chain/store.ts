@@ -20,7 +20,7 @@ import {
 } from './format.ts'
 import { chunkAad } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
-import { BlockVerifier, ChainIntegrityError, type ChainWriter } from './log.ts'
+import { BlockVerifier, ChainConflictError, ChainIntegrityError, type ChainWriter } from './log.ts'
 import { ChainTree, ForgedDataError, Inode, type ChunkRef } from './tree.ts'
 import { Namespace, scopedSink, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
@@ -33,7 +33,7 @@ import { BodyBuffers } from './body-buffers.ts'
 import { openVerifiedLog } from './open-log.ts'
 import { checkpointAtClose } from './checkpoint.ts'
 import { applyAppended, dropChangesOfDeleted, readAppended } from './catch-up.ts'
-import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant } from './resync.ts'
+import { checkCompaction, contentEvents, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type ContentEvent, type Rebuilt } from './resync.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
 
@@ -118,6 +118,14 @@ export class Chain {
   private readonly shared: SharedWriting | undefined
   /** Settles when the last catch-up is done: catch-ups run one at a time. */
   private catching: Promise<unknown> = Promise.resolve()
+  /** The content events of the blocks signed and not landed yet, by seq (kept if one loses its place: see resync.ts). */
+  private readonly unlanded = new Map<number, ContentEvent[]>()
+  /**
+   * A block of this node lost its place (its lease died mid-commit and another node appended
+   * at its seq): nothing more is appended until the tree is rebuilt from the log, at the next
+   * catch-up (see {@link rebuildAfterLostPlace}).
+   */
+  private lostPlace = false
 
   private constructor(
     /** Where the blocks are stored. */
@@ -658,6 +666,7 @@ export class Chain {
     }
     this.tipSeq = block.seq
     this.tipHash = body.hash
+    if (this.shared) this.unlanded.set(block.seq, contentEvents(events, refs))
     // the sealed chunks are in the block now: their seal slots are free again
     for (const { e, ref } of refs) {
       const slot = this.sealSlotOf.get(e)
@@ -671,6 +680,8 @@ export class Chain {
     const before = this.appended
     const write = before.then(() => {
       if (this.failed) throw this.failed
+      // built on a block that did not land: its place is not its own either
+      if (this.lostPlace) throw new ChainConflictError(`block ${block.seq} follows a block of this node that lost its place`)
       return this.appendBlock(block, body, refs)
     })
     void write.then(
@@ -685,6 +696,13 @@ export class Chain {
     try {
       await write
     } catch (err) {
+      if (this.shared && err instanceof ChainConflictError) {
+        // a race lost, not a fault: the node rebuilds from the log and goes on writing
+        if (!this.lostPlace) this.logger.warn({ err: err.message, path: this.path }, 'a block of this node lost its place (another node appended first after its write lease died); its changes fail with EIO, its file content is kept, and the node catches up')
+        this.lostPlace = true
+        this.shared.forfeit()
+        throw vfsError('EIO', `commit lost its place to another node: ${err.message}`)
+      }
       this.failed ??= err as Error
       this.logger.error({ err, path: this.path }, 'chain commit failed; the chain is now read-only')
       throw vfsError('EIO', `commit failed: ${(err as Error).message}`)
@@ -716,6 +734,7 @@ export class Chain {
     for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
     this.end += FRAME_HEADER_BYTES + body.length
     await this.fh.append(head, body, at, block.seq)
+    this.unlanded.delete(block.seq)
     for (const { ref } of refs) ref.sealed = undefined
     this.headSeq = block.seq
     this.headHash = hash
@@ -805,6 +824,7 @@ export class Chain {
 
   private async catchUpNow(): Promise<Set<number>> {
     if (this.closed || this.shared?.held) return new Set()
+    if (this.lostPlace) return this.rebuildAfterLostPlace()
     const found = await readAppended({
       log: this.fh,
       end: this.end,
@@ -846,14 +866,45 @@ export class Chain {
    */
   private async rebuildCompacted(): Promise<Set<number>> {
     await this.fh.reindex!()
-    const r = await rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path })
+    const r = await this.readWholeLog()
     checkCompaction({ seq: this.headSeq, hash: this.headHash }, this.tree, r)
-    const facts = contentFacts(this.tree, [...this.dirtyMeta, ...this.dirtyInodes], this.pending)
-    const touched = transplant(this.tree, r.tree)
-    const kept = keepContent(this.tree, { pendingRefs: this.pendingRefs, facts })
+    return this.rebuildFrom(r)
+  }
+
+  /**
+   * Rebuilds the tree in place from the log after a block of this node lost its place: the
+   * namespace changes of the blocks that did not land are undone (their calls failed with
+   * EIO), the inodes they made are dropped, and the file content they carried, with what
+   * waits for the next block, goes in the next block on top of the log's state.
+   */
+  private async rebuildAfterLostPlace(): Promise<Set<number>> {
+    await this.appended
+    const r = await this.readWholeLog(this.headSeq)
+    const touched = this.rebuildFrom(r, r.maxInoAt)
+    this.lostPlace = false
+    return touched
+  }
+
+  private readWholeLog(upTo?: number): Promise<Rebuilt> {
+    return rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path, ...(upTo !== undefined ? { upTo } : {}) })
+  }
+
+  /** Takes the state of `r` (see resync.ts), keeping this node's uncommitted content; inodes above `renewAbove` are this node's and never landed. */
+  private rebuildFrom(r: Rebuilt, renewAbove = Infinity): Set<number> {
+    // content of inodes made in blocks that never landed goes with them (dropped below)
+    const unlanded = [...this.unlanded.values()].flat().filter(u => u.e.ino <= renewAbove)
+    this.unlanded.clear()
+    const facts = contentFacts(this.tree, [...this.dirtyMeta, ...this.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending])
+    const gonePaths = pathsOf(this.tree, new Set([...this.tree.inodes.keys()].filter(i => i > renewAbove || !r.tree.inodes.has(i))))
+    const touched = transplant(this.tree, r.tree, renewAbove)
+    const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pendingRefs.filter(p => p.e.ino <= renewAbove), facts })
+    // namespace events waiting here were made on the old tree: only content goes on
+    this.pending = [...kept.events, ...this.pending.filter(e => e.type === 'chunkPut' || e.type === 'chunksCut')]
+    this.pendingRefs = [...kept.refs, ...this.pendingRefs]
+    for (const { ref } of kept.refs) this.pendingBytes += ref.len
     this.dirtyMeta.clear()
     for (const n of kept.meta) this.dirtyMeta.add(n)
-    this.dropChangesOfDeleted()
+    this.dropChangesOfDeleted(ino => ino > renewAbove)
     this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
     this.end = r.scan.end
     this.baseSeq = r.verifier.baseSeq
@@ -864,13 +915,17 @@ export class Chain {
     this.trustDirty = true
     this.scheduleTrust()
     if (this.hasWork) this.schedule()
-    if (touched.size > 0) for (const l of this.listeners) l(touched, pathsOf(this.tree, touched))
+    if (touched.size > 0) for (const l of this.listeners) l(touched, new Set([...gonePaths, ...pathsOf(this.tree, touched)]))
     return touched
   }
 
   /** Forgets the uncommitted content of files another writer removed meanwhile (written to an unlinked file, it goes with it). */
-  private dropChangesOfDeleted(): void {
-    const kept = dropChangesOfDeleted(this.tree, { pending: this.pending, pendingRefs: this.pendingRefs, dirtyMeta: this.dirtyMeta }, e => {
+  private dropChangesOfDeleted(renewed: (ino: number) => boolean = () => false): void {
+    const gone = (ino: number) => {
+      const n = this.tree.inodes.get(ino)
+      return !n || n.deleted || renewed(ino)
+    }
+    const kept = dropChangesOfDeleted(gone, { pending: this.pending, pendingRefs: this.pendingRefs, dirtyMeta: this.dirtyMeta }, e => {
       const slot = this.sealSlotOf.get(e)
       if (slot !== undefined) (this.sealSlotOf.delete(e), this.seals!.give(slot))
     })

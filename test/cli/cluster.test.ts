@@ -15,7 +15,7 @@ import { isMounted, killRunning, startUp, waitForLine, type Up } from './up-harn
 const skip = fuseSkip ?? (await cannotMakeNetns()) ?? (await cannotRunCluster())
 /** The two cut-off cases take some 40 s more (a call's 10–12 s bound, the 25 s dead-node bound, the rejoins): run them with FACET_TEST_CLUSTER_CUT=1. */
 const withCut = process.env.FACET_TEST_CLUSTER_CUT === '1'
-/** Creates in flight on every node through a PostgreSQL restart: opt-in (FACET_TEST_CLUSTER_INFLIGHT=1) while a commit whose lease died under it can still turn a node read-only (README, "Waiting and faults"). */
+/** Creates in flight on every node through a PostgreSQL restart: opt-in (FACET_TEST_CLUSTER_INFLIGHT=1), for the time it takes. */
 const withInflight = process.env.FACET_TEST_CLUSTER_INFLIGHT === '1'
 
 /** One machine of the cluster: a network namespace, a FacetFS home with its identity, and the facet up serving its mount. */

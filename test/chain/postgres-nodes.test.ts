@@ -8,6 +8,7 @@ import { postgresBackend } from '../../src/chain/postgres.ts'
 import { compactChain } from '../../src/chain/compact.ts'
 import { shareChainPath } from '../../src/chain/sharing.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
+import type { ChainBackend, ChainLog } from '../../src/chain/backend.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { facet } from '../cli/run.ts'
@@ -21,8 +22,11 @@ const carol = person('carol')
 
 const { admin, reason } = await reachPostgres(TEST_PG_URL)
 
-/** Compaction of a chain kept in PostgreSQL while other nodes have it mounted and write to it (each node its own identity, home and pool). */
-describe.skipIf(!admin)(`online compaction of a chain in PostgreSQL${admin ? '' : ` (skipped: ${reason})`}`, () => {
+/**
+ * Nodes of a chain kept in PostgreSQL that each have it mounted and write to it (each its
+ * own identity, home and pool): compaction online, and a commit that loses its place.
+ */
+describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compaction, a block that lost its place${admin ? '' : ` (skipped: ${reason})`}`, () => {
   let table: string
   const homes: Awaited<ReturnType<typeof tempHome>>[] = []
   const open: Vfs[] = []
@@ -42,7 +46,7 @@ describe.skipIf(!admin)(`online compaction of a chain in PostgreSQL${admin ? '' 
 
   const backend = (shared = true) => postgresBackend({ url: TEST_PG_URL, table, sharedWriters: shared })
   type Node = { vfs: Vfs; chain: Chain; home: string }
-  async function node(identity: Identity, o: { create?: boolean; home?: string; shared?: boolean; readOnly?: boolean } = {}): Promise<Node> {
+  async function node(identity: Identity, o: { create?: boolean; home?: string; shared?: boolean; readOnly?: boolean; wrap?: (b: ChainBackend) => ChainBackend } = {}): Promise<Node> {
     let home = o.home
     if (!home) {
       const h = await tempHome()
@@ -50,7 +54,8 @@ describe.skipIf(!admin)(`online compaction of a chain in PostgreSQL${admin ? '' 
       home = h.home
     }
     const options = { identity, home, ...(o.readOnly ? { readOnly: true } : {}) }
-    const chain = o.create ? await Chain.create(backend(o.shared ?? true), options) : await Chain.open(backend(o.shared ?? true), options)
+    const b = (o.wrap ?? (x => x))(backend(o.shared ?? true))
+    const chain = o.create ? await Chain.create(b, options) : await Chain.open(b, options)
     // automatic compaction off: each test compacts when it means to
     const vfs = createVfs({ mounts: { '/c': chainMount(chain, { compaction: false, ...(o.readOnly ? { follow: true } : {}) }) }, logger: silentLogger })
     open.push(vfs)
@@ -252,5 +257,85 @@ describe.skipIf(!admin)(`online compaction of a chain in PostgreSQL${admin ? '' 
     expect(tb).toEqual(ta)
     expect(tc).toEqual(ta)
     expect((await rows()).lo).toBe(before.hi + 1)
+  })
+
+  /**
+   * A backend whose log holds its next append, once armed, until let go: the place where a
+   * commit is when its lease dies under it (the append itself is PostgreSQL's, unchanged).
+   */
+  function heldAppend(): { wrap: (b: ChainBackend) => ChainBackend; arm: () => Promise<void>; letGo: () => void } {
+    let armed = false
+    let reached = (): void => {}
+    let go = (): void => {}
+    const gate = new Promise<void>(r => (go = r))
+    const holding = (log: ChainLog): ChainLog =>
+      new Proxy(log, {
+        get(t, p) {
+          if (p === 'append')
+            return async (...a: Parameters<ChainLog['append']>) => {
+              if (armed) {
+                armed = false
+                reached()
+                await gate
+              }
+              return t.append(...a)
+            }
+          const v = Reflect.get(t, p, t) as unknown
+          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v
+        },
+      })
+    return {
+      wrap: b => ({ ...b, open: async (readOnly: boolean) => holding(await b.open(readOnly)) }) as ChainBackend,
+      arm: () =>
+        new Promise<void>(r => {
+          armed = true
+          reached = r
+        }),
+      letGo: () => go(),
+    }
+  }
+
+  it("keeps a writer whose block lost its place writing: the commit fails with EIO, the node rebuilds from the rows, an open file's content lands, and every node agrees", async () => {
+    const hold = heldAppend()
+    const a = await node(alice, { create: true })
+    await shareChainPath(a.chain, '/', bob, { write: true })
+    const b = await node(bob, { wrap: hold.wrap })
+    await a.vfs.writeFile('/c/before', 'before\n')
+    await b.chain.catchUp()
+    // bob has a file open with content not committed yet, across all that follows
+    await b.vfs.writeFile('/c/open', '')
+    const fd = await b.vfs.open('/c/open', fsc.O_WRONLY)
+    await b.vfs.write(fd, 0, Buffer.from('kept across it\n'))
+    // bob's create reaches its append holding the lease; then its lease session dies
+    const reached = hold.arm()
+    const lost = b.vfs.writeFile('/c/lost', 'never lands\n')
+    lost.catch(() => {})
+    await reached
+    const { rows: holders } = await admin!.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted")
+    expect(holders.length).toBe(1)
+    await admin!.query('SELECT pg_terminate_backend($1)', [holders[0]!.pid])
+    // alice takes the freed lease and appends at the seq bob's block was signed for
+    const seqBefore = (await rows()).hi
+    await a.vfs.writeFile('/c/won', 'alice took the place\n')
+    expect((await rows()).hi).toBeGreaterThan(seqBefore)
+    hold.letGo()
+    await expect(lost).rejects.toMatchObject({ code: 'EIO' })
+    // not read-only: bob's next changes catch up and land on top
+    await b.vfs.writeFile('/c/after', 'bob after\n')
+    await b.vfs.mkdir('/c/dir-after')
+    await b.vfs.release(fd)
+    const [ta, tb] = await trees([a, b])
+    expect(ta).toEqual([
+      `/c/after file ${Buffer.from('bob after\n').toString('hex')}`,
+      `/c/before file ${Buffer.from('before\n').toString('hex')}`,
+      '/c/dir-after dir',
+      `/c/open file ${Buffer.from('kept across it\n').toString('hex')}`,
+      `/c/won file ${Buffer.from('alice took the place\n').toString('hex')}`,
+    ])
+    expect(tb).toEqual(ta)
+    for (const v of open.splice(0)) await v.close()
+    expect(await verifyChain(backend(false), { home: a.home })).toMatchObject({ ok: true })
+    // and a fresh open of bob's reads the same
+    expect(await trees([await node(bob, { home: b.home })])).toEqual([ta])
   })
 })
