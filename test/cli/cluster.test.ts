@@ -15,8 +15,6 @@ import { isMounted, killRunning, startUp, waitForLine, type Up } from './up-harn
 const skip = fuseSkip ?? (await cannotMakeNetns()) ?? (await cannotRunCluster())
 /** The two cut-off cases take some 40 s more (a call's 10–12 s bound, the 25 s dead-node bound, the rejoins): run them with FACET_TEST_CLUSTER_CUT=1. */
 const withCut = process.env.FACET_TEST_CLUSTER_CUT === '1'
-/** Creates in flight on every node through a PostgreSQL restart: opt-in (FACET_TEST_CLUSTER_INFLIGHT=1), for the time it takes. */
-const withInflight = process.env.FACET_TEST_CLUSTER_INFLIGHT === '1'
 
 /** One machine of the cluster: a network namespace, a FacetFS home with its identity, and the facet up serving its mount. */
 interface Node {
@@ -249,7 +247,7 @@ describe.skipIf(skip)(`three nodes writing one /files in PostgreSQL (facet up --
     await agreed()
   }, 150_000)
 
-  it.runIf(withInflight)('keeps every node up through a PostgreSQL restart with creates in flight on all three: a create fails with EIO at worst, and every node writes after', async () => {
+  it('keeps every node up through a PostgreSQL restart with creates in flight on all three: a create fails with EIO at worst, and every node writes after', async () => {
     expect((await run('mkdir', [f(alice(), 'inflight')])).code).toBe(0)
     const loops = Promise.all(
       nodes.map(n => sh(`cd '${f(n, 'inflight')}' && i=1; while [ $i -le 30 ]; do printf '%s %s\\n' ${n.name} $i > ${n.name}-$i.txt || echo "failed $i"; i=$((i+1)); done`, { timeoutMs: 60_000 })),
@@ -271,6 +269,31 @@ describe.skipIf(skip)(`three nodes writing one /files in PostgreSQL (facet up --
     }
     await agreed()
   }, 120_000)
+
+  it('compacts the chain in place with facet compact URL while the three stay mounted and bob writes: the rows below are gone, every node lists the same tree, and writes on', async () => {
+    const before = (await agreed()).split('\n').filter(Boolean)
+    expect((await run('mkdir', [f(bob(), 'during')])).code).toBe(0)
+    const writing = sh(`cd '${f(bob(), 'during')}' && i=1; while [ $i -le 15 ]; do printf 'bob %s\\n' $i > b-$i.txt || exit 1; i=$((i+1)); done`, { timeoutMs: 60_000 })
+    const compacted = await facet(['compact', url(alice())], { env: alice().env, cwd: work })
+    expect(compacted.stderr).toBe('')
+    expect(compacted.code).toBe(0)
+    const from = Number(/ from seq (\d+)\n$/.exec(compacted.stdout)?.[1])
+    const wrote = await writing
+    expect([wrote.code, wrote.stderr]).toEqual([0, ''])
+    const client = new pg.Client({ connectionString: url(alice()) })
+    await client.connect()
+    try {
+      expect(Number((await client.query<{ lo: string }>('SELECT min(seq) AS lo FROM facet_chain_blocks')).rows[0]!.lo)).toBe(from)
+    } finally {
+      await client.end()
+    }
+    for (const n of nodes) expect(await writeSynced(f(n, `after-compact-${n.name}.txt`), `${n.name} after the compaction\n`), `${n.name}'s facet up said:\n${n.up.stderr}`).toMatchObject({ result: 'ok' })
+    const after = (await agreed()).split('\n').filter(Boolean)
+    // what was there stays, byte for byte, with what came during and after
+    for (const line of before) expect(after).toContain(line)
+    expect(after.filter(l => /^during\/b-\d+\.txt f \d+$/.test(l)).length).toBe(15)
+    for (const n of nodes) expect((await readBack(f(bob(), `after-compact-${n.name}.txt`))).result).toBe(`${n.name} after the compaction\n`)
+  }, 90_000)
 
   it('survives a PostgreSQL restart on every node: each writes, and reads what the others wrote, after it', async () => {
     const said = nodes.map(n => n.up.stderr.length)
