@@ -50,16 +50,18 @@ function liveState(chain: Chain): LiveState {
   // extended attributes, and granted files' own copies of their metadata (event 14)
   const xattrs: (XattrPutEvent | FileMetaEvent)[] = []
   const chunks: { ino: number; index: number; ref: ChunkRef }[] = []
+  const grants = tree.grants.filter(x => x.ino === ROOT_INO || tree.inodes.has(x.ino))
+  // a file's own copy of its metadata is for the readers granted it alone: none left, none copied
+  const granted = new Set(grants.map(g => g.ino))
   for (const n of tree.inodes.values()) {
     if (!n.sealedMeta || n.deleted) continue
     metas.push({ type: 'inodePut', ino: n.ino, keyParent: n.keyParent, version: n.version, sealedMeta: n.sealedMeta })
     if (n.sealedXattrs) xattrs.push({ type: 'xattrPut', ino: n.ino, version: n.xattrVersion, sealed: n.sealedXattrs })
-    if (n.fileMeta) xattrs.push({ type: 'fileMeta', ino: n.ino, version: n.fileMeta.version, sealed: n.fileMeta.sealed })
+    if (n.fileMeta && granted.has(n.ino)) xattrs.push({ type: 'fileMeta', ino: n.ino, version: n.fileMeta.version, sealed: n.fileMeta.sealed })
     for (const [index, ref] of n.chunks) if (ref.pos >= 0) chunks.push({ ino: n.ino, index, ref })
   }
   metas.sort((a, b) => a.ino - b.ino)
   const links: LinkPutEvent[] = [...tree.links.values()].map(l => ({ type: 'linkPut', link: l.id, dir: l.dir, version: l.version, sealed: l.sealed }))
-  const grants = tree.grants.filter(x => x.ino === ROOT_INO || tree.inodes.has(x.ino))
   const writers = [...chain.writers.values()].filter(w => !w.owner)
   const events: ChainEvent[] = [
     {

@@ -2,6 +2,7 @@ import { constants } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Identity } from '../../src/crypto/identity.ts'
 import { compactChain } from '../../src/chain/compact.ts'
+import { rekeyChainPath } from '../../src/chain/rekey.ts'
 import { everyoneKeyId } from '../../src/chain/posix-ids.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { listShares, shareChainPath, ShareError, unshareChainPath } from '../../src/chain/sharing.ts'
@@ -124,6 +125,23 @@ describe('a grant of one file: the reader sees that file alone, follows its chan
     const c = await follower(carol)
     expect(Buffer.from(await c.vfs.readFile('/c/docs/report.bin')).equals(report(300_000))).toBe(true)
     expect((await verifyChain(t.path, { home: t.home(alice) })).problem).toBeUndefined()
+  })
+
+  it('keeps no copy of a file’s own metadata once its last grant is gone: after the folder’s rekey the log holds none, and nothing the key bob kept opens', async () => {
+    const a = await aliceChain()
+    await shareChainPath(a.chain, '/docs/report.bin', bob)
+    const b = await follower(bob)
+    const bobKeys = keysOf(b.chain)
+    expect(bobKeys).toHaveLength(1)
+    await unshareChainPath(a.chain, '/docs/report.bin', bob)
+    // the file's own copy of its metadata from before the unshare is still the latest one, under the key bob kept
+    expect(openedWith(bobKeys, (await eventsFrom(t.path, 0)).filter(e => e.type === 'fileMeta'), a.chain.chainId).opened).toBeGreaterThan(0)
+    await rekeyChainPath(a.chain, '/docs')
+    const left = openedWith(bobKeys, await eventsFrom(t.path, 0), a.chain.chainId)
+    expect(left.tried).toBeGreaterThanOrEqual(8)
+    expect(left.opened).toBe(0)
+    expect((await eventsFrom(t.path, 0)).some(e => e.type === 'fileMeta')).toBe(false)
+    expect(Buffer.from(await a.vfs.readFile('/c/docs/report.bin')).equals(report())).toBe(true)
   })
 
   it('makes chmod o+r of a file (after 600) a grant of that file to everyone, o-r withdraws it; a writer’s plain chmod of a file stays plain, its o+r is EPERM', async () => {
