@@ -111,7 +111,7 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
   }
   if (local) keepLocal(tree, local, mine, putByOthers)
   // a grant given or withdrawn while mounted: a reader of some folders sees them come and go (grant-refresh.ts)
-  if (tree.partial?.reader && blocks.some(v => v.block.events.some(changesGrants))) {
+  if ((tree.partial?.reader || tree.rootReader) && blocks.some(v => v.block.events.some(changesGrants))) {
     const refreshed = refreshGrants(tree)
     if (refreshed) touched.add(ROOT_INO)
     for (const p of refreshed?.paths ?? []) paths?.add(p)

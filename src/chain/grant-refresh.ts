@@ -1,3 +1,4 @@
+import type { Identity } from '../crypto/identity.ts'
 import { nowNs } from '../vfs/stat.ts'
 import { NoAccessError } from './chain-options.ts'
 import { ROOT_INO, type ChainEvent } from './format.ts'
@@ -26,13 +27,14 @@ export function changesGrants(e: ChainEvent): boolean {
  * its groups' and everyone's (`chmod o+r`). When they differ from the view's, a new view
  * replaces it (or the root key, for a grant of the root), the cached metadata and listings
  * that depend on it are dropped, and the paths whose entries appeared, went or changed are
- * returned, so a mount drops exactly those from the kernel's cache. Undefined when nothing
- * changed, and for a tree opened with the root key (a reader of the whole chain keeps it
- * until it opens the chain again).
+ * returned, so a mount drops exactly those from the kernel's cache. A reader of the whole
+ * chain (its {@link ChainTree.rootReader}) takes the root key a rotation of / gave it, or,
+ * its grant of the root withdrawn, what it may still open. Undefined when nothing changed.
  */
 export function refreshGrants(tree: ChainTree): GrantRefresh | undefined {
   const old = tree.partial
-  if (!old?.reader) return undefined
+  if (!old) return tree.rootReader && refreshRoot(tree, tree.rootReader)
+  if (!old.reader) return undefined
   const { identity, where } = old.reader
   const oldPaths = shownPaths(tree, old)
   const oldShown = new Map(old.shown)
@@ -83,6 +85,37 @@ export function refreshGrants(tree: ChainTree): GrantRefresh | undefined {
     if (is !== undefined) paths.add(is)
   }
   return { paths, reads: grantedPaths(tree), why }
+}
+
+/** {@link refreshGrants} for a reader of the whole chain: the root key it holds now, or the view of what it may read without it. */
+function refreshRoot(tree: ChainTree, reader: { identity: Identity; where: string }): GrantRefresh | undefined {
+  const key = tree.rootKey
+  tree.rootKey = undefined
+  tree.rootReader = undefined
+  let why: string | undefined
+  try {
+    unlockTree(tree, reader.identity, reader.where)
+  } catch (err) {
+    if (!(err instanceof NoAccessError)) {
+      tree.rootKey = key
+      tree.rootReader = reader
+      throw err
+    }
+    why = err.message
+    const empty = new PartialView({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, nowNs())
+    empty.shown.set(ROOT_INO, '')
+    empty.reader = reader
+    tree.partial = empty
+  }
+  // the same root key: nothing to follow
+  if (!tree.partial && key && (tree.rootKey as Buffer | undefined)?.equals(key)) return undefined
+  // every inode's keys come down from the root's: what was worked out under the old ones goes
+  for (const n of tree.inodes.values()) {
+    forget(n)
+    n.names = n.linkNames = undefined
+  }
+  // the paths to drop from the kernel's cache are those of the blocks' inodes, rotated with the root (applyAppended notes them)
+  return { paths: new Set(), reads: grantedPaths(tree), why }
 }
 
 /** The folders the reader of `tree` reads, by the paths it sees them at: `['/']` with the root key, none when no grant opens. */

@@ -90,6 +90,7 @@ export function transplant(live: ChainTree, fresh: ChainTree, renewAbove = Infin
   live.maxIno = fresh.maxIno
   live.maxLink = fresh.maxLink
   live.rootKey = fresh.rootKey
+  live.rootReader = fresh.rootReader
   live.partial = fresh.partial
   return touched
 }

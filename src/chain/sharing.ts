@@ -98,6 +98,7 @@ export function unlockTree(tree: ChainTree, identity: Identity, where: string): 
   const root = mine.get(ROOT_INO)
   if (root) {
     tree.rootKey = readGrantPlaintext(unwrap(root)).key
+    tree.rootReader = { identity, where }
     tree.meta(tree.inode(ROOT_INO))
     return
   }

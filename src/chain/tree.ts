@@ -1,3 +1,4 @@
+import type { Identity } from '../crypto/identity.ts'
 import { padRecord } from '../crypto/padding.ts'
 import { DecryptError, open, randomBytes, seal } from '../crypto/primitives.ts'
 import type { NodeKind } from '../vfs/node.ts'
@@ -190,6 +191,8 @@ export class ChainTree {
   maxIno = ROOT_INO
   maxLink = 0
   rootKey: Buffer | undefined
+  /** The identity whose grant of the root gave {@link rootKey}, and where the chain is (sharing.ts): a rotation of / or a withdrawal is followed with it (grant-refresh.ts). */
+  rootReader: { identity: Identity; where: string } | undefined
   /** What a reader with grants on some folders, not the root, sees (sharing.ts); undefined with the root key. */
   partial: PartialView | undefined
   /** Pad sealed records (metadata, links, extended attributes) to size classes, so their sealed length shows only the class. */

@@ -12,7 +12,9 @@ import { everyoneAsReader } from '../../src/chain/mode-grants.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { ChainTree } from '../../src/chain/tree.ts'
 import { PartialView } from '../../src/chain/partial.ts'
-import type { Vfs } from '../../src/vfs/vfs.ts'
+import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
+import { chainMount } from '../../src/chain/mount.ts'
+import { silentLogger } from '../../src/vfs/log.ts'
 import { chainPeopleEach, person } from './people.ts'
 import { eventsFrom, keysOf, openedWith } from './sealed.ts'
 
@@ -150,6 +152,32 @@ describe('key rotation when read access is taken back', () => {
     await expectAll(c.vfs)
     await t.close(c.vfs)
     expect((await verifyChain(t.path, { home: t.home(alice) })).problem).toBeUndefined()
+  })
+
+  it('keeps a reader of the whole chain, mounted and following, reading through a rotation of / while it stays granted, and empties its view when it is unshared in turn', async () => {
+    const a = await aliceChain()
+    await shareChainPath(a.chain, '/', bob)
+    await shareChainPath(a.chain, '/', carol)
+    await a.chain.sync()
+    const chain = await Chain.open(t.path, { identity: bob, home: t.home(bob), readOnly: true })
+    const vfs = createVfs({ mounts: { '/c': chainMount(chain, { follow: true }) }, logger: silentLogger })
+    try {
+      expect(await names(vfs, '/c')).toEqual(['private', 'shared'])
+      await unshareChainPath(a.chain, '/', carol, { readers: [bob] })
+      await a.vfs.writeFile('/c/shared/later.txt', 'made after the rotation\n')
+      await a.chain.sync()
+      await chain.catchUp()
+      expect((await vfs.readFile('/c/shared/later.txt')).toString()).toBe('made after the rotation\n')
+      expect((await vfs.readFile('/c/private/p.txt')).toString()).toBe('alice only\n')
+      expect(Buffer.from(await vfs.readFile('/c/shared/x.bin')).equals(big(1))).toBe(true)
+      await unshareChainPath(a.chain, '/', bob)
+      await a.vfs.writeFile('/c/shared/later.txt', 'out of his reach\n')
+      await a.chain.sync()
+      await chain.catchUp()
+      expect(await names(vfs, '/c')).toEqual([])
+    } finally {
+      await vfs.close()
+    }
   })
 
   it('rekeys a folder: after it, no key the revoked reader held opens anything in the new log, and the others read everything', async () => {
