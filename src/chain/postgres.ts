@@ -445,9 +445,15 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
         await retryTransient(
           async () => {
             const { client, done } = await appendSession()
+            let added: { rows: unknown[] }
             try {
-              // one statement, one round trip: the row and its NOTIFY commit together (an implicit transaction)
-              await queryWithin(client, `WITH added AS (INSERT INTO ${qt} (chain_id, seq, bytes) VALUES ($1, $2, $3) RETURNING seq) SELECT pg_notify($4, $5) FROM added`, [id, seq, bytes, channel, `${hex}:${seq}`])
+              // one statement, one round trip: the row and its NOTIFY commit together (an implicit transaction);
+              // never below a later row (a compaction in place since deleted the rows this block follows)
+              added = await queryWithin(
+                client,
+                `WITH added AS (INSERT INTO ${qt} (chain_id, seq, bytes) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM ${qt} WHERE chain_id = $1 AND seq > $2) RETURNING seq) SELECT pg_notify($4, $5) FROM added`,
+                [id, seq, bytes, channel, `${hex}:${seq}`],
+              )
               done()
             } catch (err) {
               if (isTransientPgError(err)) {
@@ -461,6 +467,7 @@ export function postgresBackend(options: PostgresBackendOptions): ChainBackend {
               if (maybeLanded && (await landed(seq, bytes))) return
               throw new ChainConflictError(`block ${seq} of chain ${hex} was already appended by another writer`)
             }
+            if (added.rows.length === 0 && !(maybeLanded && (await landed(seq, bytes)))) throw new ChainConflictError(`block ${seq} of chain ${hex} is no longer the head: the store holds later blocks (another writer appended, or compacted, first)`)
           },
           { what: `appending block ${seq}`, signal: closing.signal, logger },
         )

@@ -118,8 +118,10 @@ export class Chain {
   private readonly shared: SharedWriting | undefined
   /** Settles when the last catch-up is done: catch-ups run one at a time. */
   private catching: Promise<unknown> = Promise.resolve()
-  /** The content events of the blocks signed and not landed yet, by seq (kept if one loses its place: see resync.ts). */
-  private readonly unlanded = new Map<number, ContentEvent[]>()
+  /** The content events of the blocks signed and not landed yet, by seq (kept if one loses its place: see resync.ts), with the highest inode number in use when each was built. */
+  private readonly unlanded = new Map<number, { content: ContentEvent[]; maxIno: number }>()
+  /** The highest inode number in the log as this node last knew it whole (its own landed blocks, others' caught up): inodes above it that this node holds were made in blocks not landed yet. */
+  private landedMaxIno: number
   /**
    * A block of this node lost its place (its lease died mid-commit and another node appended
    * at its seq): nothing more is appended until the tree is rebuilt from the log, at the next
@@ -141,6 +143,7 @@ export class Chain {
   ) {
     this.fh = fh
     this.tree = tree
+    this.landedMaxIno = tree.maxIno
     this.end = end
     this.report = report
     this.options = options
@@ -571,7 +574,8 @@ export class Chain {
   }
 
   private get hasWork(): boolean {
-    return this.dirtyMeta.size > 0 || this.pending.length > 0 || this.dirtyInodes.size > 0
+    // a lost place is work too: the content of its blocks waits for the rebuild and the next block
+    return this.dirtyMeta.size > 0 || this.pending.length > 0 || this.dirtyInodes.size > 0 || this.lostPlace
   }
 
   /**
@@ -666,7 +670,7 @@ export class Chain {
     }
     this.tipSeq = block.seq
     this.tipHash = body.hash
-    if (this.shared) this.unlanded.set(block.seq, contentEvents(events, refs))
+    if (this.shared) this.unlanded.set(block.seq, { content: contentEvents(events, refs), maxIno: this.tree.maxIno })
     // the sealed chunks are in the block now: their seal slots are free again
     for (const { e, ref } of refs) {
       const slot = this.sealSlotOf.get(e)
@@ -701,6 +705,8 @@ export class Chain {
         if (!this.lostPlace) this.logger.warn({ err: err.message, path: this.path }, 'a block of this node lost its place (another node appended first after its write lease died); its changes fail with EIO, its file content is kept, and the node catches up')
         this.lostPlace = true
         this.shared.forfeit()
+        // the rebuild and the commit of the kept content come with the next lease, even with no other change
+        this.schedule()
         throw vfsError('EIO', `commit lost its place to another node: ${err.message}`)
       }
       this.failed ??= err as Error
@@ -734,6 +740,8 @@ export class Chain {
     for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
     this.end += FRAME_HEADER_BYTES + body.length
     await this.fh.append(head, body, at, block.seq)
+    const landed = this.unlanded.get(block.seq)
+    if (landed) this.landedMaxIno = Math.max(this.landedMaxIno, landed.maxIno)
     this.unlanded.delete(block.seq)
     for (const { ref } of refs) ref.sealed = undefined
     this.headSeq = block.seq
@@ -855,6 +863,7 @@ export class Chain {
     this.headFormat = verifier.formatVersion
     this.writers = verifier.writers
     this.behind = scan.tornTail !== undefined
+    this.landedMaxIno = Math.max(this.landedMaxIno, this.tree.maxIno)
     if (touched.size > 0) for (const l of this.listeners) l(touched, paths)
     return touched
   }
@@ -879,32 +888,43 @@ export class Chain {
    */
   private async rebuildAfterLostPlace(): Promise<Set<number>> {
     await this.appended
-    const r = await this.readWholeLog(this.headSeq)
-    const touched = this.rebuildFrom(r, r.maxInoAt)
+    // chunks still being sealed land in the kept content or go with their inode, not after the rebuild
+    for (const { ref } of this.pendingRefs) if (ref.sealing) await ref.sealing
+    // compacted in place meanwhile: the rows this node indexed are gone
+    await this.fh.size()
+    if ((this.fh.firstSeq ?? -1) > this.baseSeq) await this.fh.reindex!()
+    const touched = this.rebuildFrom(await this.readWholeLog(), this.landedMaxIno)
     this.lostPlace = false
     return touched
   }
 
-  private readWholeLog(upTo?: number): Promise<Rebuilt> {
-    return rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path, ...(upTo !== undefined ? { upTo } : {}) })
+  private readWholeLog(): Promise<Rebuilt> {
+    return rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path })
   }
 
   /** Takes the state of `r` (see resync.ts), keeping this node's uncommitted content; inodes above `renewAbove` are this node's and never landed. */
   private rebuildFrom(r: Rebuilt, renewAbove = Infinity): Set<number> {
     // content of inodes made in blocks that never landed goes with them (dropped below)
-    const unlanded = [...this.unlanded.values()].flat().filter(u => u.e.ino <= renewAbove)
+    const unlanded = [...this.unlanded.values()].flatMap(u => u.content).filter(u => u.e.ino <= renewAbove)
     this.unlanded.clear()
     const facts = contentFacts(this.tree, [...this.dirtyMeta, ...this.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending])
     const gonePaths = pathsOf(this.tree, new Set([...this.tree.inodes.keys()].filter(i => i > renewAbove || !r.tree.inodes.has(i))))
     const touched = transplant(this.tree, r.tree, renewAbove)
     const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pendingRefs.filter(p => p.e.ino <= renewAbove), facts })
-    // namespace events waiting here were made on the old tree: only content goes on
-    this.pending = [...kept.events, ...this.pending.filter(e => e.type === 'chunkPut' || e.type === 'chunksCut')]
+    // events waiting for the next block (content, grants queued before the lease was taken) go on, but for inodes that go
+    this.pending = [...kept.events, ...this.pending.filter(e => !('ino' in e) || e.ino <= renewAbove)]
     this.pendingRefs = [...kept.refs, ...this.pendingRefs]
     for (const { ref } of kept.refs) this.pendingBytes += ref.len
     this.dirtyMeta.clear()
     for (const n of kept.meta) this.dirtyMeta.add(n)
     this.dropChangesOfDeleted(ino => ino > renewAbove)
+    for (const n of this.dirtyInodes) {
+      if (!n.deleted) continue
+      this.dirtyInodes.delete(n)
+      if (n.dirty) this.dirtyBytes -= n.dirty.size * this.chunkSize
+      n.dirty = undefined
+    }
+    this.landedMaxIno = this.tree.maxIno
     this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
     this.end = r.scan.end
     this.baseSeq = r.verifier.baseSeq

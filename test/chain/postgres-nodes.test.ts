@@ -338,4 +338,47 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     // and a fresh open of bob's reads the same
     expect(await trees([await node(bob, { home: b.home })])).toEqual([ta])
   })
+
+  it('lands the content of a block that lost its place with no further call, and keeps writing after a compaction that came meanwhile', async () => {
+    const hold = heldAppend()
+    const a = await node(alice, { create: true })
+    await shareChainPath(a.chain, '/', bob, { write: true })
+    const b = await node(bob, { wrap: hold.wrap })
+    await b.vfs.writeFile('/c/f', '')
+    const fd = await b.vfs.open('/c/f', fsc.O_WRONLY)
+    // the commit that loses its place is the one the 20 ms timer makes for this write alone: no call waits for it
+    const reached = hold.arm()
+    await b.vfs.write(fd, 0, Buffer.from('written, not closed\n'))
+    await reached
+    const { rows: holders } = await admin!.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted")
+    expect(holders.length).toBe(1)
+    await admin!.query('SELECT pg_terminate_backend($1)', [holders[0]!.pid])
+    await a.vfs.writeFile('/c/won', 'alice\n')
+    // and alice compacts before bob looks again: the rows bob indexed are gone
+    await compactChain(a.chain)
+    // bob's content reaches the log by itself (the rebuild and a new block come with the next lease): alice hears of it
+    const heard = new Promise<void>(resolve => {
+      const off = a.chain.onExternalChange((_inos, paths) => {
+        if (!paths.has('/f')) return
+        off()
+        resolve()
+      })
+    })
+    hold.letGo()
+    await heard
+    expect((await a.vfs.readFile('/c/f')).toString()).toBe('written, not closed\n')
+    await b.vfs.release(fd)
+    await b.vfs.writeFile('/c/after', 'bob after\n')
+    const [ta, tb] = await trees([a, b])
+    expect(ta).toEqual([
+      `/c/after file ${Buffer.from('bob after\n').toString('hex')}`,
+      `/c/f file ${Buffer.from('written, not closed\n').toString('hex')}`,
+      `/c/won file ${Buffer.from('alice\n').toString('hex')}`,
+    ])
+    expect(tb).toEqual(ta)
+    // no row of bob's landed below the compaction: the store verifies, and opens afresh
+    for (const v of open.splice(0)) await v.close()
+    expect(await verifyChain(backend(false), { home: a.home })).toMatchObject({ ok: true })
+    expect(await trees([await node(bob, { home: b.home })])).toEqual([ta])
+  })
 })
