@@ -80,14 +80,15 @@ export function postgresLockTable(options: PostgresLockTableOptions): LockTable 
   }
   const setup = (): Promise<void> =>
     (ready ??= (async () => {
-      const create = async () => {
-        // unlogged: a lock outlives no session, and a server restart ends them all, so its rows need no WAL
-        await pool.query(`CREATE UNLOGGED TABLE IF NOT EXISTS ${qt} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL)`)
-        const index = pg.escapeIdentifier(`${parts[parts.length - 1]!.slice(0, 50)}_file`)
-        await pool.query(`CREATE INDEX IF NOT EXISTS ${index} ON ${qt} (chain_id, file)`)
-      }
-      // two nodes creating the table at once: one of them loses the race in the catalog, and finds it made on a second look
-      await create().catch(err => (['23505', '42P07', '42710'].includes((err as { code?: string }).code ?? '') ? create() : Promise.reject(err)))
+      const index = pg.escapeIdentifier(`${parts[parts.length - 1]!.slice(0, 50)}_file`)
+      // nodes creating the table at once take turns (a transaction-level advisory lock on its name; one query string is one
+      // transaction), so none loses a race in the catalog; unlogged: a lock outlives no session, and a server restart ends
+      // them all, so its rows need no WAL
+      await pool.query(
+        `SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`facet create ${qt}`)})); ` +
+          `CREATE UNLOGGED TABLE IF NOT EXISTS ${qt} (chain_id bytea NOT NULL, file text NOT NULL, kind text NOT NULL, node bigint NOT NULL, owner text NOT NULL, mode text NOT NULL, start_at bigint NOT NULL, end_at bigint, pid integer NOT NULL); ` +
+          `CREATE INDEX IF NOT EXISTS ${index} ON ${qt} (chain_id, file)`,
+      )
     })().catch(err => {
       ready = undefined
       throw err
