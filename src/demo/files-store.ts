@@ -1,5 +1,7 @@
 import type { ChainBackend } from '../chain/backend.ts'
+import { resolveChainPath } from '../chain/paths.ts'
 import { postgresBackend } from '../chain/postgres.ts'
+import { postgresLocation } from '../chain/postgres-location.ts'
 
 /** Where the demo keeps its `/files` chain: a log file, or a backend such as PostgreSQL. */
 export type FilesStoreLocation = { path: string } | { backend: ChainBackend }
@@ -46,5 +48,24 @@ export class FilesStoreError extends Error {
     cause: unknown,
   ) {
     super(`cannot open /files in ${describeFilesStore(store)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+  }
+}
+
+/**
+ * The chain a command's CHAIN argument names, and how messages show it: a PostgreSQL URL
+ * (its table from `?table=`) as a backend (`sharedWriters` to write among mounted nodes),
+ * else a log file or a chain name under `home`. `fail` makes the error of a URL that does
+ * not parse, from the chain as shown and why.
+ */
+export function chainArgument(arg: string, home: string, fail: (shown: string, why: string) => Error, options: { sharedWriters?: boolean } = {}): { where: string | ChainBackend; shown: string } {
+  if (!isPostgresUrl(arg)) {
+    const path = resolveChainPath(arg, home)
+    return { where: path, shown: path }
+  }
+  const shown = describeFilesStore(arg)
+  try {
+    return { where: postgresBackend({ ...postgresLocation(arg), ...(options.sharedWriters ? { sharedWriters: true } : {}) }), shown }
+  } catch (err) {
+    throw fail(shown, (err as Error).message)
   }
 }

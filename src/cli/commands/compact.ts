@@ -22,20 +22,9 @@ export function register(program: Command, shared: Shared): void {
       const chain = await import('../../chain/index.ts')
       const c = await import('../../crypto/index.ts')
       const home = options.home ?? c.facetHome()
-      const { describeFilesStore, isPostgresUrl } = await import('../../demo/files-store.ts')
-      let where: Parameters<typeof chain.compactChainFile>[0] = chain.resolveChainPath(arg, home)
-      let path = where
-      if (isPostgresUrl(arg)) {
-        path = describeFilesStore(arg)
-        try {
-          const { postgresBackend } = await import('../../chain/postgres.ts')
-          const { postgresLocation } = await import('../../chain/postgres-location.ts')
-          // as a writer among the mounted nodes: the compaction takes the write lease like any change
-          where = postgresBackend({ ...postgresLocation(arg), sharedWriters: true })
-        } catch (err) {
-          throw new shared.CliError(`cannot compact ${path}: ${(err as Error).message}`)
-        }
-      }
+      const { chainArgument } = await import('../../demo/files-store.ts')
+      // on PostgreSQL as a writer among the mounted nodes: the compaction takes the write lease like any change
+      const { where, shown: path } = chainArgument(arg, home, (shown, why) => new shared.CliError(`cannot compact ${shown}: ${why}`), { sharedWriters: true })
       const identity = await shared.unlockIdentity({ home, identity: options.identity, passphraseFile: options.passphraseFile })
       let r
       try {

@@ -15,22 +15,11 @@ export function register(program: Command, shared: Shared): void {
     .option('--home <dir>', 'FacetFS home whose trust store is checked (default: $FACET_HOME or ~/.facet)')
     .option('--no-trust', 'skip the trust store check (another chain at a pinned path, rolled-back or forked logs)')
     .action(async (arg: string, options: VerifyCliOptions) => {
-      const { verifyChain, resolveChainPath, TrustStoreError } = await import('../../chain/index.ts')
+      const { verifyChain, TrustStoreError } = await import('../../chain/index.ts')
       const { facetHome } = await import('../../crypto/identity.ts')
       const home = options.home ?? facetHome()
-      const { describeFilesStore, isPostgresUrl } = await import('../../demo/files-store.ts')
-      let where: Parameters<typeof verifyChain>[0] = resolveChainPath(arg, home)
-      let path = where
-      if (isPostgresUrl(arg)) {
-        path = describeFilesStore(arg)
-        try {
-          const { postgresBackend } = await import('../../chain/postgres.ts')
-          const { postgresLocation } = await import('../../chain/postgres-location.ts')
-          where = postgresBackend(postgresLocation(arg))
-        } catch (err) {
-          throw new shared.CliError(`cannot read chain ${path}: ${(err as Error).message}`)
-        }
-      }
+      const { chainArgument } = await import('../../demo/files-store.ts')
+      const { where, shown: path } = chainArgument(arg, home, (shown, why) => new shared.CliError(`cannot read chain ${shown}: ${why}`))
       let report
       try {
         report = await verifyChain(where, { home, trust: options.trust !== false })
