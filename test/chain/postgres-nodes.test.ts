@@ -295,6 +295,20 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     }
   }
 
+  /** Ends the session holding the write lease (the only exclusive advisory lock held): its node loses the lease mid-change. */
+  async function killLeaseHolder(): Promise<void> {
+    const { rows: holders } = await admin!.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted")
+    expect(holders.length).toBe(1)
+    await admin!.query('SELECT pg_terminate_backend($1)', [holders[0]!.pid])
+  }
+
+  /** After every node closed: the store verifies, and a fresh open of `b`'s lists `tree`. */
+  async function agreeAfterAll(a: Node, b: Node, tree: string[]): Promise<void> {
+    for (const v of open.splice(0)) await v.close()
+    expect(await verifyChain(backend(false), { home: a.home })).toMatchObject({ ok: true })
+    expect(await trees([await node(bob, { home: b.home })])).toEqual([tree])
+  }
+
   it("keeps a writer whose block lost its place writing: the commit fails with EIO, the node rebuilds from the rows, an open file's content lands, and every node agrees", async () => {
     const hold = heldAppend()
     const a = await node(alice, { create: true })
@@ -311,9 +325,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     const lost = b.vfs.writeFile('/c/lost', 'never lands\n')
     lost.catch(() => {})
     await reached
-    const { rows: holders } = await admin!.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted")
-    expect(holders.length).toBe(1)
-    await admin!.query('SELECT pg_terminate_backend($1)', [holders[0]!.pid])
+    await killLeaseHolder()
     // alice takes the freed lease and appends at the seq bob's block was signed for
     const seqBefore = (await rows()).hi
     await a.vfs.writeFile('/c/won', 'alice took the place\n')
@@ -332,11 +344,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
       `/c/open file ${Buffer.from('kept across it\n').toString('hex')}`,
       `/c/won file ${Buffer.from('alice took the place\n').toString('hex')}`,
     ])
-    expect(tb).toEqual(ta)
-    for (const v of open.splice(0)) await v.close()
-    expect(await verifyChain(backend(false), { home: a.home })).toMatchObject({ ok: true })
-    // and a fresh open of bob's reads the same
-    expect(await trees([await node(bob, { home: b.home })])).toEqual([ta])
+    await agreeAfterAll(a, b, ta!)
   })
 
   it('lands the content of a block that lost its place with no further call, and keeps writing after a compaction that came meanwhile', async () => {
@@ -350,9 +358,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     const reached = hold.arm()
     await b.vfs.write(fd, 0, Buffer.from('written, not closed\n'))
     await reached
-    const { rows: holders } = await admin!.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted")
-    expect(holders.length).toBe(1)
-    await admin!.query('SELECT pg_terminate_backend($1)', [holders[0]!.pid])
+    await killLeaseHolder()
     await a.vfs.writeFile('/c/won', 'alice\n')
     // and alice compacts before bob looks again: the rows bob indexed are gone
     await compactChain(a.chain)
@@ -375,10 +381,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
       `/c/f file ${Buffer.from('written, not closed\n').toString('hex')}`,
       `/c/won file ${Buffer.from('alice\n').toString('hex')}`,
     ])
-    expect(tb).toEqual(ta)
-    // no row of bob's landed below the compaction: the store verifies, and opens afresh
-    for (const v of open.splice(0)) await v.close()
-    expect(await verifyChain(backend(false), { home: a.home })).toMatchObject({ ok: true })
-    expect(await trees([await node(bob, { home: b.home })])).toEqual([ta])
+    // no row of bob's landed below the compaction
+    await agreeAfterAll(a, b, ta!)
   })
 })
