@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createIdentity, generateIdentity, type Identity } from '../../src/crypto/identity.ts'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
-import { postgresBackend } from '../../src/chain/postgres.ts'
 import { compactChain } from '../../src/chain/compact.ts'
 import { shareChainPath } from '../../src/chain/sharing.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
@@ -14,6 +12,7 @@ import { silentLogger } from '../../src/vfs/log.ts'
 import { facet } from '../cli/run.ts'
 import { reachPostgres, TEST_PG_URL } from '../helpers/pg.ts'
 import { tempHome } from './helpers.ts'
+import { pgChainTableEach, trees } from './pg-tables.ts'
 
 const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
 const alice = person('alice')
@@ -27,24 +26,9 @@ const { admin, reason } = await reachPostgres(TEST_PG_URL)
  * own identity, home and pool): compaction online, and a commit that loses its place.
  */
 describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compaction, a block that lost its place${admin ? '' : ` (skipped: ${reason})`}`, () => {
-  let table: string
-  const homes: Awaited<ReturnType<typeof tempHome>>[] = []
-  const open: Vfs[] = []
-
-  beforeEach(() => {
-    table = `facet_compact_test_${randomBytes(6).toString('hex')}`
-  })
-  afterEach(async () => {
-    for (const v of open.splice(0)) await v.close().catch(() => {})
-    await admin!.query(`DROP TABLE IF EXISTS ${table}`)
-    await admin!.query(`DROP TABLE IF EXISTS ${table}_locks`)
-    for (const h of homes.splice(0)) await h.cleanup()
-  })
-  afterAll(async () => {
-    await admin?.end()
-  })
-
-  const backend = (shared = true) => postgresBackend({ url: TEST_PG_URL, table, sharedWriters: shared })
+  const t = pgChainTableEach('facet_compact_test_', admin)
+  const { homes, open } = t
+  const backend = (shared = true) => t.backend(shared)
   type Node = { vfs: Vfs; chain: Chain; home: string }
   async function node(identity: Identity, o: { create?: boolean; home?: string; shared?: boolean; readOnly?: boolean; wrap?: (b: ChainBackend) => ChainBackend } = {}): Promise<Node> {
     let home = o.home
@@ -67,28 +51,9 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     await shareChainPath(a.chain, '/', carol, { write: true })
     return [a, await node(bob), await node(carol)]
   }
-  /** Every node's tree after catching up: path, kind and content (hex). */
-  async function trees(nodes: Node[]): Promise<string[][]> {
-    const out: string[][] = []
-    for (const n of nodes) {
-      await n.chain.catchUp()
-      const lines: string[] = []
-      const walk = async (dir: string) => {
-        for (const e of (await n.vfs.readdirAll(dir)).sort((x, y) => (x.name < y.name ? -1 : 1))) {
-          const p = `${dir}/${e.name}`
-          if (p === '/c/.history') continue
-          lines.push(`${p} ${e.kind}${e.kind === 'file' ? ` ${(await n.vfs.readFile(p)).toString('hex')}` : ''}`)
-          if (e.kind === 'dir') await walk(p)
-        }
-      }
-      await walk('/c')
-      out.push(lines)
-    }
-    return out
-  }
   const rows = async () => {
     const { rows: r } = await admin!.query<{ n: string; lo: string; hi: string; bytes: string; digest: string }>(
-      `SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, sum(octet_length(bytes)) AS bytes, md5(string_agg(bytes, ''::bytea ORDER BY seq)) AS digest FROM ${table}`,
+      `SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, sum(octet_length(bytes)) AS bytes, md5(string_agg(bytes, ''::bytea ORDER BY seq)) AS digest FROM ${t.table}`,
     )
     return { n: Number(r[0]!.n), lo: Number(r[0]!.lo), hi: Number(r[0]!.hi), bytes: Number(r[0]!.bytes), digest: r[0]!.digest }
   }
@@ -207,12 +172,12 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     const blocker = await admin!.connect()
     try {
       await blocker.query('BEGIN')
-      await blocker.query(`SELECT seq FROM ${table} WHERE seq = 0 FOR UPDATE`)
+      await blocker.query(`SELECT seq FROM ${t.table} WHERE seq = 0 FOR UPDATE`)
       const compacting = compactChain(a.chain)
       compacting.catch(() => {})
       let pid: number | undefined
       for (let i = 0; i < 200 && pid === undefined; i++) {
-        const { rows: r } = await admin!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM "${table}"%'`)
+        const { rows: r } = await admin!.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM "${t.table}"%'`)
         pid = r[0]?.pid
         if (pid === undefined) await new Promise(r => setTimeout(r, 25))
       }
@@ -247,7 +212,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
     await fill(nodes, 3, 2)
     await Promise.all(nodes.map(n => n.chain.catchUp()))
     const before = await rows()
-    const url = `${TEST_PG_URL}${TEST_PG_URL.includes('?') ? '&' : '?'}table=${table}`
+    const url = `${TEST_PG_URL}${TEST_PG_URL.includes('?') ? '&' : '?'}table=${t.table}`
     const cli = await facet(['compact', url, '--home', a.home, '--identity', 'alice'], { env: { FACET_PASSPHRASE: 'pass phrase' } })
     expect(cli.stderr).toBe('')
     expect(cli.stdout).toMatch(new RegExp(`: compacted ${before.bytes + 16} -> \\d+ bytes, \\d+ inodes, \\d+ chunks in \\d+ blocks from seq ${before.hi + 1}\\n$`))
@@ -344,6 +309,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
       `/c/open file ${Buffer.from('kept across it\n').toString('hex')}`,
       `/c/won file ${Buffer.from('alice took the place\n').toString('hex')}`,
     ])
+    expect(tb).toEqual(ta)
     await agreeAfterAll(a, b, ta!)
   })
 
@@ -382,6 +348,7 @@ describe.skipIf(!admin)(`several nodes of a chain in PostgreSQL: online compacti
       `/c/won file ${Buffer.from('alice\n').toString('hex')}`,
     ])
     // no row of bob's landed below the compaction
+    expect(tb).toEqual(ta)
     await agreeAfterAll(a, b, ta!)
   })
 })

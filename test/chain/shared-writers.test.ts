@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { generateIdentity, type Identity } from '../../src/crypto/identity.ts'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
@@ -12,6 +11,7 @@ import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { reachPostgres, TEST_PG_URL } from '../helpers/pg.ts'
 import { tempHome } from './helpers.ts'
+import { pgChainTableEach, trees } from './pg-tables.ts'
 
 const person = (name: string): Identity => (({ seeds: _s, ...id }) => id)(generateIdentity(name))
 const alice = person('alice')
@@ -22,24 +22,9 @@ const { admin, reason } = await reachPostgres(TEST_PG_URL)
 
 /** Three nodes writing one chain in PostgreSQL at once, each with its own identity, home and backend (its own pool): machines in all but the network. */
 describe.skipIf(!admin)(`several writers on one chain in PostgreSQL${admin ? '' : ` (skipped: ${reason})`}`, () => {
-  let table: string
-  let homes: Awaited<ReturnType<typeof tempHome>>[] = []
-  const open: Vfs[] = []
-
-  beforeEach(() => {
-    table = `facet_shared_test_${randomBytes(6).toString('hex')}`
-  })
-  afterEach(async () => {
-    for (const v of open.splice(0)) await v.close().catch(() => {})
-    await admin!.query(`DROP TABLE IF EXISTS ${table}`)
-    await admin!.query(`DROP TABLE IF EXISTS ${table}_locks`)
-    for (const h of homes.splice(0)) await h.cleanup()
-  })
-  afterAll(async () => {
-    await admin?.end()
-  })
-
-  const backend = (shared = true) => postgresBackend({ url: TEST_PG_URL, table, sharedWriters: shared })
+  const t = pgChainTableEach('facet_shared_test_', admin)
+  const { homes, open } = t
+  const backend = (shared = true) => t.backend(shared)
   async function node(identity: Identity, create = false): Promise<{ vfs: Vfs; chain: Chain }> {
     const h = await tempHome()
     homes.push(h)
@@ -56,25 +41,6 @@ describe.skipIf(!admin)(`several writers on one chain in PostgreSQL${admin ? '' 
     const b = await node(bob)
     const c = await node(carol)
     return [a, b, c]
-  }
-  /** Every node's view of the tree, after catching up: path, kind and content. */
-  async function trees(nodes: { vfs: Vfs; chain: Chain }[]) {
-    const out: string[][] = []
-    for (const n of nodes) {
-      await n.chain.catchUp()
-      const lines: string[] = []
-      const walk = async (dir: string) => {
-        for (const e of (await n.vfs.readdirAll(dir)).sort((x, y) => (x.name < y.name ? -1 : 1))) {
-          const p = `${dir}/${e.name}`
-          if (p === '/c/.history') continue
-          lines.push(`${p} ${e.kind}${e.kind === 'file' ? ` ${(await n.vfs.readFile(p)).toString('hex')}` : ''}`)
-          if (e.kind === 'dir') await walk(p)
-        }
-      }
-      await walk('/c')
-      out.push(lines)
-    }
-    return out
   }
 
   it('lets three nodes create files in one folder at once: every entry once, the same tree on each, a clean verify', async () => {
@@ -134,9 +100,9 @@ describe.skipIf(!admin)(`several writers on one chain in PostgreSQL${admin ? '' 
     const a = await node(alice, true)
     const h = await tempHome()
     homes.push(h)
-    await expect(Chain.open(postgresBackend({ url: TEST_PG_URL, table }), { identity: alice, home: h.home })).rejects.toBeInstanceOf(ChainLockedError)
+    await expect(Chain.open(postgresBackend({ url: TEST_PG_URL, table: t.table }), { identity: alice, home: h.home })).rejects.toBeInstanceOf(ChainLockedError)
     await open.splice(0)[0]!.close()
-    const single = await Chain.open(postgresBackend({ url: TEST_PG_URL, table }), { identity: alice, home: h.home })
+    const single = await Chain.open(postgresBackend({ url: TEST_PG_URL, table: t.table }), { identity: alice, home: h.home })
     try {
       await expect(Chain.open(backend(), { identity: alice, home: h.home })).rejects.toBeInstanceOf(ChainLockedError)
     } finally {
