@@ -237,11 +237,12 @@ export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages }
         const small = Buffer.allocUnsafe(len)
         return answer('read', path ?? UNLINKED, cb, () => vfs.readInto(fd, Number(pos), small, caller()), n => [0, n === len ? small : small.subarray(0, n)])
       }
-      // a big one from the kept buffers, back once both the read into it and the answer are done
+      // a big one from the kept buffers, back once both the read into it and the answer are done:
+      // fuse-napi copies the reply's bytes on the tick after the callback, so the buffer goes back on a tick queued after that
       const whole = replies.take(len)
       const buf = whole.subarray(0, len)
       let busy = 2
-      const done = () => void (--busy === 0 && replies.give(whole))
+      const done = () => void (--busy === 0 && process.nextTick(() => replies.give(whole)))
       const reply: FuseCallback = (...args) => {
         try {
           cb(...args)

@@ -5,9 +5,10 @@ export const KEPT_REPLY_BYTES = 64 * 1024
  * The buffers big read replies are built in, kept for the next reads. Each read of a
  * sequential stream (up to `max_read`, 1 MiB) would otherwise allocate a buffer of its own
  * outside V8's heap, and that memory drives the collector: a 256 MiB `dd` spent a quarter
- * of the main thread in garbage collection. fuse-napi copies a reply's bytes before the
- * callback returns, so a buffer is free again once both the read into it and its answer
- * are done (a call answered ETIMEDOUT may still be reading into it).
+ * of the main thread in garbage collection. fuse-napi copies a reply's bytes into memory of
+ * its own on the tick after the callback (`process.nextTick`, then read_buf's signal in
+ * fuse-native.c), so a buffer is free again once the read into it is done and a tick queued
+ * after its answer has run (a call answered ETIMEDOUT may still be reading into it).
  */
 export class ReplyBuffers {
   private readonly spare: Buffer[] = []
