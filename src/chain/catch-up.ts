@@ -109,13 +109,14 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
       }
     }
   }
-  if (local) keepLocal(tree, local, mine, putByOthers)
-  // a grant given or withdrawn while mounted: a reader of some folders sees them come and go (grant-refresh.ts)
+  // a grant given or withdrawn while mounted: a reader of some folders sees them come and go, a reader of / takes
+  // the root key a rotation gave it (grant-refresh.ts); before this node's own content goes back on top, which reads metadata
   if ((tree.partial?.reader || tree.rootReader) && blocks.some(v => v.block.events.some(changesGrants))) {
     const refreshed = refreshGrants(tree)
     if (refreshed) touched.add(ROOT_INO)
     for (const p of refreshed?.paths ?? []) paths?.add(p)
   }
+  if (local) keepLocal(tree, local, mine, putByOthers)
   for (const ino of seen) note(ino)
   return touched
 }

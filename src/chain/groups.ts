@@ -109,7 +109,12 @@ function ownerOf(chain: Chain): Identity {
  * Makes group `name` in `chain` (open read-write by its owner): a fresh ML-KEM-768 key pair
  * whose secret seed is wrapped for the owner only (so it can add members); no members yet.
  */
-export async function createGroup(chain: Chain, name: string): Promise<GroupInfo> {
+export function createGroup(chain: Chain, name: string): Promise<GroupInfo> {
+  // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
+  return chain.withLease(() => createGroupHeld(chain, name))
+}
+
+async function createGroupHeld(chain: Chain, name: string): Promise<GroupInfo> {
   requireOwner(chain)
   try {
     checkIdentityName(name)
@@ -138,7 +143,12 @@ function ownerSeed(chain: Chain, g: GroupEvent): Buffer {
 }
 
 /** Adds `member` (a contact, or the owner itself) to group `name`: the group's secret seed wrapped for its ML-KEM key. It can then read every folder granted to the group, granted before or after. */
-export async function addGroupMember(chain: Chain, name: string, member: PublicIdentity): Promise<GroupInfo> {
+export function addGroupMember(chain: Chain, name: string, member: PublicIdentity): Promise<GroupInfo> {
+  // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
+  return chain.withLease(() => addGroupMemberHeld(chain, name, member))
+}
+
+async function addGroupMemberHeld(chain: Chain, name: string, member: PublicIdentity): Promise<GroupInfo> {
   requireOwner(chain)
   const g = group(chain, name)
   const id = Buffer.from(member.keyId)
@@ -161,7 +171,12 @@ export async function addGroupMember(chain: Chain, name: string, member: PublicI
  * folder keys it opened); what was there before stays readable with them until `facet rekey`.
  * With `rotate: false` only the group's key rotates.
  */
-export async function removeGroupMember(chain: Chain, name: string, memberKeyId: Uint8Array, options: { rotate?: boolean; readers?: RotateOptions['readers'] } = {}): Promise<RotateReport> {
+export function removeGroupMember(chain: Chain, name: string, memberKeyId: Uint8Array, options: { rotate?: boolean; readers?: RotateOptions['readers'] } = {}): Promise<RotateReport> {
+  // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
+  return chain.withLease(() => removeGroupMemberHeld(chain, name, memberKeyId, options))
+}
+
+async function removeGroupMemberHeld(chain: Chain, name: string, memberKeyId: Uint8Array, options: { rotate?: boolean; readers?: RotateOptions['readers'] }): Promise<RotateReport> {
   requireOwner(chain)
   const g = group(chain, name)
   const id = Buffer.from(memberKeyId)

@@ -63,7 +63,12 @@ interface Plan {
  * them. Nothing changes (in memory or in the log) when a reader's public key is unknown: a
  * {@link ShareError} names it. Resolves once the block is on disk.
  */
-export async function rotateSubtreeKeys(chain: Chain, targets: (string | Inode)[], options: RotateOptions = {}): Promise<RotationReport> {
+export function rotateSubtreeKeys(chain: Chain, targets: (string | Inode)[], options: RotateOptions = {}): Promise<RotationReport> {
+  // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
+  return chain.withLease(() => rotateHeld(chain, targets, options))
+}
+
+async function rotateHeld(chain: Chain, targets: (string | Inode)[], options: RotateOptions): Promise<RotationReport> {
   requireOwner(chain)
   const tree = chain.tree
   const plan = planOf(chain, targets)

@@ -159,7 +159,12 @@ function normalise(path: string): string {
  * (write-scope.ts) that limits it to the folders shared with it for writing. A writer of the
  * whole chain stays one. Commits one block and resolves once it is on disk.
  */
-export async function shareChainPath(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean } = {}): Promise<ShareReport> {
+export function shareChainPath(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean } = {}): Promise<ShareReport> {
+  // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
+  return chain.withLease(() => shareHeld(chain, path, reader, options))
+}
+
+async function shareHeld(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean }): Promise<ShareReport> {
   requireOwner(chain)
   path = normalise(path)
   const n = resolve(chain, path)
@@ -202,11 +207,21 @@ export async function shareChainPath(chain: Chain, path: string, reader: PublicI
  * grant stays: the writer becomes a reader. Throws {@link ShareError} when there is nothing to
  * take back.
  */
-export async function unshareChainPath(
+export function unshareChainPath(
   chain: Chain,
   path: string,
   reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>,
   options: { onlyWrite?: boolean; rotate?: boolean; readers?: RotateOptions['readers'] } = {},
+): Promise<UnshareReport> {
+  // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
+  return chain.withLease(() => unshareHeld(chain, path, reader, options))
+}
+
+async function unshareHeld(
+  chain: Chain,
+  path: string,
+  reader: Pick<PublicIdentity, 'keyId' | 'name' | 'signingPublicKey' | 'kemPublicKey'>,
+  options: { onlyWrite?: boolean; rotate?: boolean; readers?: RotateOptions['readers'] },
 ): Promise<UnshareReport> {
   requireOwner(chain)
   path = normalise(path)

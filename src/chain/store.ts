@@ -977,6 +977,22 @@ export class Chain {
     if (fh) await old.close()
   }
 
+  /**
+   * Runs `fn` holding the write lease on a chain several nodes write (taking it reads what
+   * the others appended first, so `fn` works on the newest state, and nothing lands between
+   * its reading and its commits); at once on other chains. It may nest, and commit inside.
+   */
+  async withLease<T>(fn: () => Promise<T>): Promise<T> {
+    const shared = this.shared
+    if (!shared) return fn()
+    await shared.enter(true)
+    try {
+      return await fn()
+    } finally {
+      shared.leave()
+    }
+  }
+
   /** Runs `fn` between commits, after committing everything pending (holding the write lease, on a chain several nodes write). */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     await this.shared?.enter()

@@ -5,7 +5,7 @@ import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { postgresBackend } from '../../src/chain/postgres.ts'
 import { ChainLockedError } from '../../src/chain/log.ts'
-import { shareChainPath } from '../../src/chain/sharing.ts'
+import { shareChainPath, unshareChainPath } from '../../src/chain/sharing.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
@@ -94,6 +94,21 @@ describe.skipIf(!admin)(`several writers on one chain in PostgreSQL${admin ? '' 
     const now = await a!.vfs.readFile('/c/f.bin')
     expect([0x62, 0x63]).toContain(now[0])
     expect(now.equals(now[0] === 0x62 ? shortB : Buffer.alloc(500_000, 0x63))).toBe(true)
+  })
+
+  it('unshares / while another node has written: the rotation is made on the newest state, and a file that node wrote across it reads whole everywhere', async () => {
+    const [a, b] = (await threeNodes()) as [{ vfs: Vfs; chain: Chain }, { vfs: Vfs; chain: Chain }]
+    // bob writes; alice has not looked since, and his file stays open across the rotation
+    await b.vfs.writeFile('/c/f', 'x')
+    const fd = await b.vfs.open('/c/f', fsc.O_WRONLY)
+    const data = Buffer.alloc(300_000, 7)
+    await b.vfs.write(fd, 0, data)
+    await unshareChainPath(a.chain, '/', carol, { readers: [bob] })
+    await b.vfs.release(fd)
+    await b.chain.sync()
+    const [ta, tb] = await trees([a, b])
+    expect(ta).toEqual([`/c/f file ${data.toString('hex')}`])
+    expect(tb).toEqual(ta)
   })
 
   it('keeps a single writer out while shared writers are in, and shared writers out of a chain a single writer holds', async () => {
