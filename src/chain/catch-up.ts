@@ -1,7 +1,9 @@
 import type { PqPool } from '../crypto/pq-pool.ts'
+import { open as openSealed, seal } from '../crypto/primitives.ts'
 import type { ChainLog } from './backend.ts'
 import { FORMAT_VERSION, ROOT_INO, type ChainEvent, type ChunkPutEvent } from './format.ts'
 import { changesGrants, refreshGrants } from './grant-refresh.ts'
+import { chunkAad } from './keys.ts'
 import { BlockVerifier, scanLog, type ChainWriter, type ScanResult, type VerifiedBlock } from './log.ts'
 import type { ChainTree, ChunkRef, Inode } from './tree.ts'
 import { Writers } from './write-scope.ts'
@@ -96,6 +98,7 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
   if (paths) for (const v of blocks) for (const e of v.block.events) if (hasIno(e) && !seen.has(e.ino)) (seen.add(e.ino), note(e.ino))
   const mine = new Map<Inode, { size: number; mtimeNs: bigint; ctimeNs: bigint }>()
   const putByOthers = new Set<number>()
+  const sealedUnder = local ? chunkKeysOfPending(tree, local) : undefined
   for (const n of local?.dirtyMeta ?? []) if (n.meta) mine.set(n, { size: n.meta.size, mtimeNs: n.meta.mtimeNs, ctimeNs: n.meta.ctimeNs })
   for (const v of blocks) {
     for (const e of v.block.events) {
@@ -117,8 +120,43 @@ export function applyAppended(tree: ChainTree, blocks: VerifiedBlock[], local?: 
     for (const p of refreshed?.paths ?? []) paths?.add(p)
   }
   if (local) keepLocal(tree, local, mine, putByOthers)
+  if (local && sealedUnder) resealRotated(tree, local, sealedUnder)
   for (const ino of seen) note(ino)
   return touched
+}
+
+/** The chunk key each inode with chunks waiting here has now: what those chunks are sealed under. */
+function chunkKeysOfPending(tree: ChainTree, local: LocalChanges): Map<Inode, Buffer> {
+  const keys = new Map<Inode, Buffer>()
+  for (const { e } of local.pendingRefs) {
+    const n = tree.inodes.get(e.ino)
+    if (!n || n.deleted || keys.has(n)) continue
+    try {
+      keys.set(n, tree.chunkKey(n))
+    } catch {
+      // a file this identity cannot open: it writes no content there either
+    }
+  }
+  return keys
+}
+
+/**
+ * Seals again, under the inode's new key, the chunks waiting here whose inode another
+ * writer's block gave a new key (a rotation): its readers open chunk versions past the
+ * rotation with the new key, and these versions are past it.
+ */
+function resealRotated(tree: ChainTree, local: LocalChanges, sealedUnder: Map<Inode, Buffer>): void {
+  for (const { e, ref } of local.pendingRefs) {
+    const n = tree.inodes.get(e.ino)
+    const before = n && sealedUnder.get(n)
+    if (!n || !before || n.deleted || !ref.sealed) continue
+    const now = tree.chunkKey(n)
+    if (now.equals(before)) continue
+    const aad = chunkAad(tree.chainId, n.ino, e.index, e.version)
+    const sealed = seal(now, openSealed(before, ref.sealed, aad), aad)
+    ref.sealed = sealed
+    e.sealed = sealed
+  }
 }
 
 /** Puts this node's uncommitted content back on top of what the other writers' blocks just changed (see {@link applyAppended}). */

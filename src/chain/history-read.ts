@@ -1,4 +1,5 @@
 import { NoAccessError } from './chain-options.ts'
+import { decodeBlock, FRAME_HEADER_BYTES, type ChainEvent } from './format.ts'
 import { unlockTree } from './sharing.ts'
 import type { Chain } from './store.ts'
 import { ChainTree } from './tree.ts'
@@ -13,7 +14,7 @@ import { ChainTree } from './tree.ts'
 export async function treeAtSeq(chain: Chain, seq: number): Promise<ChainTree> {
   const tree = new ChainTree(chain.chainId)
   for (let s = chain.baseSeq; s <= seq; s++) {
-    const b = await chain.readBlock(s)
+    const b = await readBlockOf(chain, s)
     if (!b) break
     for (const e of b.events) tree.apply(e, b.bodyOffset)
   }
@@ -25,4 +26,16 @@ export async function treeAtSeq(chain: Chain, seq: number): Promise<ChainTree> {
     tree.partial = chain.tree.partial
   }
   return tree
+}
+
+/** Reads the frame of block `seq` back from the log of `chain` (for history views); undefined when the log no longer holds it. */
+export async function readBlockOf(chain: Chain, seq: number): Promise<{ events: ChainEvent[]; bodyOffset: number } | undefined> {
+  const at = chain.blockOffsets[seq - chain.baseSeq]
+  if (at === undefined) return undefined
+  const head = Buffer.alloc(FRAME_HEADER_BYTES)
+  await chain.fileHandle.read(head, 0, FRAME_HEADER_BYTES, at)
+  const len = head.readUInt32LE(4)
+  const body = Buffer.allocUnsafe(len)
+  await chain.fileHandle.read(body, 0, len, at + FRAME_HEADER_BYTES)
+  return { events: decodeBlock(body).block.events, bodyOffset: at + FRAME_HEADER_BYTES }
 }

@@ -9,7 +9,6 @@ import { silentLogger, type Logger } from '../vfs/log.ts'
 import { MAX_FILE_SIZE } from '../vfs/memory.ts'
 import type { Attr, NodeKind, OpContext, StatFs } from '../vfs/node.ts'
 import {
-  decodeBlock,
   FORMAT_VERSION,
   frameHeader,
   FRAME_HEADER_BYTES,
@@ -792,18 +791,6 @@ export class Chain {
     }
   }
 
-  /** Reads the frame of block `seq` back from the log (for history views). */
-  async readBlock(seq: number): Promise<{ events: ChainEvent[]; bodyOffset: number } | undefined> {
-    const at = this.blockOffsets[seq - this.baseSeq]
-    if (at === undefined) return undefined
-    const head = Buffer.alloc(FRAME_HEADER_BYTES)
-    await this.fh.read(head, 0, FRAME_HEADER_BYTES, at)
-    const len = head.readUInt32LE(4)
-    const body = Buffer.allocUnsafe(len)
-    await this.fh.read(body, 0, len, at + FRAME_HEADER_BYTES)
-    return { events: decodeBlock(body).block.events, bodyOffset: at + FRAME_HEADER_BYTES }
-  }
-
   /** Builds the tree as it was right after block `seq`, unlocked with the keys of that time (history-read.ts). */
   treeAt(seq: number): Promise<ChainTree> {
     return treeAtSeq(this, seq)
@@ -851,6 +838,8 @@ export class Chain {
     })
     if (found === 'compacted') return this.rebuildCompacted()
     if (!found || this.closed) return new Set()
+    // chunks still being sealed land first: a rotation in these blocks seals them again under the new key (catch-up.ts)
+    if (this.shared) while (this.pendingRefs.some(p => p.ref.sealing)) await Promise.all(this.pendingRefs.map(p => p.ref.sealing))
     const local = this.shared && { dirtyMeta: this.dirtyMeta, pendingRefs: this.pendingRefs, chunkSize: this.chunkSize, emit: (e: ChainEvent) => void this.pending.push(e) }
     const paths = new Set<string>()
     const touched = applyAppended(this.tree, found.blocks, local, this.listeners.size > 0 ? paths : undefined)

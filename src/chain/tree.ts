@@ -236,7 +236,9 @@ export class ChainTree {
         }
         n.version = e.version
         n.sealedMeta = Buffer.from(e.sealedMeta)
+        // the keys worked out from the old metadata go with it: a rotation gives the inode a key of its own anew
         n.meta = undefined
+        n.metaKey = n.chunkKey = n.oldChunkKeys = undefined
         break
       }
       case 'chunkPut': {
