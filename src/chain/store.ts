@@ -127,6 +127,8 @@ export class Chain {
    * catch-up (see {@link rebuildAfterLostPlace}).
    */
   private lostPlace = false
+  /** Settles when the newest block signed here has landed (rejects, EIO, when it did not). */
+  private lastLanded: Promise<void> = Promise.resolve()
 
   private constructor(
     /** Where the blocks are stored. */
@@ -613,7 +615,7 @@ export class Chain {
     const shared = this.shared
     if (!shared) return this.commitNow(signed)
     if (this.failed) throw vfsError('EIO', this.failed.message)
-    if (!this.hasWork) return
+    if (!this.hasWork) return this.lastLanded
     await shared.enter(true)
     try {
       await this.commitNow(signed)
@@ -622,9 +624,14 @@ export class Chain {
     }
   }
 
+  private forgetLanded(landed: Promise<void>): void {
+    if (this.lastLanded === landed) this.lastLanded = Promise.resolve()
+  }
+
   private async commitNow(signed: () => void): Promise<void> {
     if (this.failed) throw vfsError('EIO', this.failed.message)
-    if (!this.hasWork) return
+    // nothing left: a commit asked for while the one before waited for the lease finds its changes taken by that one, and waits for it to land
+    if (!this.hasWork) return this.lastLanded
     if (this.timer) {
       clearTimeout(this.timer)
       this.timer = undefined
@@ -694,6 +701,15 @@ export class Chain {
     this.appended = write.then(
       () => {},
       () => {},
+    )
+    const landed = write.catch(err => {
+      throw err instanceof Error && 'code' in err ? err : vfsError('EIO', `commit failed: ${(err as Error).message}`)
+    })
+    this.lastLanded = landed
+    // once settled, later commits with nothing to do have nothing to wait for: a failure is told to the calls of its own block
+    landed.then(
+      () => this.forgetLanded(landed),
+      () => this.forgetLanded(landed),
     )
     void before.then(signed)
     try {
