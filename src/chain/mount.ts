@@ -222,7 +222,13 @@ class ChainDir
     return undefined
   }
 
-  readdir(page: PageRequest): DirPage {
+  readdir(page: PageRequest): MaybePromise<DirPage> {
+    // a listing begun after another node's change returned shows it, as an open reads what another node closed
+    if (page.cursor === undefined && this.ctx.live && this.ctx.chain.sharedWriters) return this.ctx.chain.catchUp().then(() => this.page(page))
+    return this.page(page)
+  }
+
+  private page(page: PageRequest): DirPage {
     const names = this.ctx.tree.names(this.inode)
     const start = page.cursor === undefined ? 0 : Number(page.cursor)
     if (!Number.isSafeInteger(start) || start < 0) throw vfsError('EINVAL', 'bad cursor')

@@ -96,6 +96,19 @@ describe.skipIf(!admin)(`several writers on one chain in PostgreSQL${admin ? '' 
     expect(now.equals(now[0] === 0x62 ? shortB : Buffer.alloc(500_000, 0x63))).toBe(true)
   })
 
+  it("lists, from a listing's start, what another node made before it: a new listing looks for new blocks first, not waiting for the NOTIFY", async () => {
+    const [a, b] = await threeNodes()
+    await a!.vfs.mkdir('/c/d')
+    await b!.chain.catchUp()
+    const listed: string[][] = []
+    for (let i = 0; i < 5; i++) {
+      await a!.vfs.writeFile(`/c/d/f${i}`, `file ${i}\n`)
+      // at once, while the NOTIFY of that block is on its way: B reads and verifies it before listing
+      listed.push((await b!.vfs.readdir('/c/d')).entries.map(e => e.name).sort())
+    }
+    expect(listed).toEqual([0, 1, 2, 3, 4].map(n => Array.from({ length: n + 1 }, (_, i) => `f${i}`)))
+  })
+
   it('unshares / while another node has written: the rotation is made on the newest state, and both nodes write and read on under the new keys', async () => {
     const [a, b] = (await threeNodes()) as [{ vfs: Vfs; chain: Chain }, { vfs: Vfs; chain: Chain }]
     // bob writes; alice has not looked since
