@@ -9,7 +9,7 @@ import { KeptPages } from './kept-pages.ts'
 import { LinkedNames } from './links.ts'
 import { createFuseLocks } from './locks.ts'
 import { createFuseOps } from './ops.ts'
-import { fuseMountOptions, lockWaits, readAheadKb, SOLE_WRITER_ATTR_TIMEOUT, type MountTuning } from './options.ts'
+import { fuseMountOptions, kernelChecks, lockWaits, readAheadKb, SOLE_WRITER_ATTR_TIMEOUT, type MountTuning } from './options.ts'
 import { setReadAhead } from './readahead.ts'
 import { clearStaleMount, lazyUnmount, listFuseMounts } from './stale.ts'
 
@@ -82,7 +82,7 @@ export async function mountFuse(vfs: Vfs, mountpoint: string, options: FuseOptio
   const attrTimeout = options.attrTimeout ?? 0
   // with attributes cached, a change through one name of a hard-linked file invalidates the others (each has a kernel inode of its own)
   const links = attrTimeout > 0 ? new LinkedNames() : undefined
-  const ops = createFuseOps(vfs, { answer, context, locks, ...(links ? { links } : {}), ...(pages ? { pages } : {}) })
+  const ops = createFuseOps(vfs, { answer, context, locks, kernelChecks: kernelChecks(options), ...(links ? { links } : {}), ...(pages ? { pages } : {}) })
   fuse = new Fuse(dir, ops, fuseMountOptions({ ...options, attrTimeout }))
   const mounted = fuse
 

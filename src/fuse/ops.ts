@@ -8,6 +8,7 @@ import type { KeptPages } from './kept-pages.ts'
 import type { LinkedNames } from './links.ts'
 import type { FuseLocks } from './locks.ts'
 import { KEPT_REPLY_BYTES, ReplyBuffers } from './reply-buffers.ts'
+import { routerCaller } from './caller.ts'
 
 /** A time as fuse-napi takes it in a stat and gives it in `utimensWithTimespec`. */
 interface Timespec {
@@ -117,6 +118,8 @@ export interface FuseOpsOptions {
   links?: LinkedNames
   /** Says which opens may keep the kernel's cached pages (`keep_cache`); without it every open drops them. */
   pages?: KeptPages
+  /** The kernel checks permissions (`default_permissions`), so calls carry `permissionsChecked`; else the router checks each. @default false */
+  kernelChecks?: boolean
 }
 
 /**
@@ -124,15 +127,16 @@ export interface FuseOpsOptions {
  * supports, each answering through `answer` (exactly once, errno-mapped, guarded) on
  * behalf of the request's caller (uid, gid, umask from the kernel).
  *
- * The kernel resolves symlinks and checks permissions itself (`default_permissions`),
- * so every path op here acts on the path's last name as it is (`lchown`, `lutimes`,
- * `lgetxattr`) and calls carry `permissionsChecked`. File-handle numbers are the Vfs's
+ * The kernel resolves symlinks, so every path op here acts on the path's last name as it
+ * is (`lchown`, `lutimes`, `lgetxattr`). The router checks the caller's rights on each
+ * call (`access` and `opendir` included; supplementary groups from `/proc`, see
+ * `caller.ts`), or, with `kernelChecks` (`default_permissions`), the kernel has and calls
+ * carry `permissionsChecked`. File-handle numbers are the Vfs's
  * own; calls on a handle come with a `null` path (`nullpath_ok`) and act on the handle.
  * `lock` and `flock` come from `locks` (see `locks.ts`), so a chain shared through
- * PostgreSQL holds its locks where every machine sees them. Left out on purpose:
- * `access` (never sent with `default_permissions`).
+ * PostgreSQL holds its locks where every machine sees them.
  */
-export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
+export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages, kernelChecks = false }: FuseOpsOptions): Record<string, (...args: never[]) => void> {
   const ok = (): number => 0
   const replies = new ReplyBuffers()
   const stat = (s: Stat): [number, FuseStat] => [0, toFuseStat(s)]
@@ -149,6 +153,7 @@ export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages }
   const caller = (): CallerContext | undefined => {
     const c = context()
     if (!c) return undefined
+    if (!kernelChecks) return routerCaller(c)
     const key = `${c.uid}:${c.gid}`
     let found = callers.get(key)
     if (!found) {
@@ -190,7 +195,12 @@ export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages }
     },
 
     opendir(path: string, _flags: number, cb: FuseCallback) {
-      answer('opendir', path, cb, () => vfs.access(path, fsc.F_OK, caller()), () => [0, listings.open(path)])
+      answer('opendir', path, cb, () => vfs.access(path, kernelChecks ? fsc.F_OK : fsc.R_OK, caller()), () => [0, listings.open(path)])
+    },
+
+    // sent only without default_permissions: access(2), and chdir's search check
+    access(path: string, mode: number, cb: FuseCallback) {
+      answer('access', path, cb, () => vfs.access(path, mode, caller()), ok)
     },
 
     releasedir(_path: string | null, fd: number, cb: FuseCallback) {

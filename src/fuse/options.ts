@@ -62,6 +62,19 @@ export interface MountTuning {
    * @default 4
    */
   lockWaits?: number
+  /**
+   * Who checks modes and owners. `'facet'`: FacetFS's router, on every call by path (each
+   * folder of the path searched, the caller's supplementary groups read from `/proc` when a
+   * check needs them), so the kernel need not ask for the attributes of every folder of a
+   * path walk (`ls -lR` of 10,000 files in half the time). `'kernel'`: libfuse's
+   * `default_permissions`, the kernel checks against the attributes it asks for. Two
+   * things only the kernel sees: opening a fifo (the kernel opens it without asking
+   * FacetFS) and running a file (with `'facet'` any execute bit lets it run). So the
+   * kernel checks where other users reach the mount (`allowOther`), and the router where
+   * only the mounting user's processes can.
+   * @default allowOther ? 'kernel' : 'facet'
+   */
+  permissions?: 'facet' | 'kernel'
   /** Makes libfuse print every request to stderr. @default false */
   debug?: boolean
 }
@@ -98,6 +111,13 @@ export function readAheadKb(tuning: MountTuning): number {
   return value
 }
 
+/** Whether the kernel checks permissions on a mount so tuned (`default_permissions`), rather than the router. */
+export function kernelChecks(tuning: MountTuning): boolean {
+  const p = tuning.permissions ?? (tuning.allowOther ? 'kernel' : 'facet')
+  if (p !== 'facet' && p !== 'kernel') throw new RangeError(`permissions must be 'facet' or 'kernel', got '${String(p)}'`)
+  return p === 'kernel'
+}
+
 /** The blocking lock waits a mount allows at once (see {@link MountTuning.lockWaits}). */
 export function lockWaits(tuning: MountTuning): number {
   const value = tuning.lockWaits ?? 4
@@ -113,9 +133,8 @@ function workers(value: number): number {
 /**
  * Turns {@link MountTuning} into the options object fuse-napi's `Fuse` constructor takes.
  *
- * `default_permissions` is always on: the kernel checks modes and owners (with the
- * caller's supplementary groups, which a FUSE server never sees) before a request
- * reaches FacetFS, as on a local filesystem. It never sets `kernel_cache` nor
+ * `default_permissions` is on with `permissions: 'kernel'`, the default with `allowOther`;
+ * else the router checks modes and owners itself (see {@link MountTuning.permissions}). It never sets `kernel_cache` nor
  * `auto_cache`: a rendered view file can change without its size or time changing, so
  * the page cache is dropped on open unless the mount keeps it for a handle. fuse-napi's
  * own per-call timer is kept as a backstop behind the adapter's guard, except for `lock`
@@ -132,7 +151,7 @@ export function fuseMountOptions(tuning: MountTuning = {}): Record<string, unkno
     maxRead: bytes('maxRead', tuning.maxRead ?? 1 << 20),
     attrTimeout: seconds('attrTimeout', tuning.attrTimeout ?? 0),
     entryTimeout: seconds('entryTimeout', tuning.entryTimeout ?? 1),
-    defaultPermissions: true,
+    defaultPermissions: kernelChecks(tuning),
     maxConcurrency: Math.min(64, workers(tuning.workers ?? defaultWorkers()) + lockWaits(tuning)),
     // a blocking lock waits as long as the holder holds: only the adapter's guard times out the others
     timeout: { default: BINDING_TIMEOUT_MS, lock: false, flock: false },

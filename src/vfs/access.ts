@@ -17,7 +17,7 @@ export function isRoot(ctx: OpContext): boolean {
 
 /** True when `gid` is the caller's group or one of its supplementary groups. */
 export function inGroup(ctx: OpContext, gid: number): boolean {
-  return ctx.gid === gid || (ctx.groups?.includes(gid) ?? false)
+  return ctx.gid === gid || ((ctx.groups ?? ctx.findGroups?.())?.includes(gid) ?? false)
 }
 
 /**

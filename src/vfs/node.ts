@@ -20,6 +20,8 @@ export interface OpContext {
   readonly identity?: string | undefined
   /** The caller's supplementary groups, when known. */
   readonly groups?: readonly number[] | undefined
+  /** Finds the caller's supplementary groups when `groups` is not given, the first time a check needs them (FUSE reads them from `/proc`). */
+  readonly findGroups?: (() => readonly number[]) | undefined
   /** The caller's permissions were checked before the call reached the router (the kernel does, for FUSE). */
   readonly permissionsChecked?: boolean | undefined
   /** Aborts long work when the caller goes away. */

@@ -33,8 +33,14 @@ export function planSetattr(req: SetattrRequest, before: Attr | undefined, kind:
   const checks = routerChecks(ctx)
   const isDir = kind === 'dir'
   if (req.mode !== undefined) {
-    if (checks) checkOwner(before!, ctx)
-    changes.mode = checks ? allowedMode(before!, req.mode & 0o7777, ctx, isDir) : req.mode & 0o7777
+    if (checks && killsPrivileges(before!, req.mode, kind)) {
+      // what the kernel asks after a write by another user (setuid and setgid go, nothing else): whoever may write the file
+      if (!isRoot(ctx) && ctx.uid !== before!.uid) checkAccess(before!, W_OK, ctx, isDir)
+      changes.mode = req.mode & 0o7777
+    } else {
+      if (checks) checkOwner(before!, ctx)
+      changes.mode = checks ? allowedMode(before!, req.mode & 0o7777, ctx, isDir) : req.mode & 0o7777
+    }
   }
   if (req.uid !== undefined || req.gid !== undefined) {
     if (checks) checkChown(before!, req.uid, req.gid, ctx)
@@ -59,6 +65,19 @@ export function planSetattr(req: SetattrRequest, before: Attr | undefined, kind:
   }
   const asked = req.mode !== undefined || req.uid !== undefined || req.gid !== undefined
   return asked || changes.atimeNs !== undefined || changes.mtimeNs !== undefined ? changes : undefined
+}
+
+/**
+ * Whether a mode change only clears setuid or setgid of a file that has them: the change
+ * the kernel makes by itself when someone other than the owner writes to the file (it asks
+ * FUSE for it as a `chmod` when it does not check rights itself).
+ */
+function killsPrivileges(before: Attr, mode: number, kind: NodeKind): boolean {
+  if (kind !== 'file') return false
+  const had = before.mode & 0o7777
+  const now = mode & 0o7777
+  const cleared = had & ~now
+  return now !== had && (now & ~had) === 0 && (cleared & ~0o6000) === 0
 }
 
 /** A request changing the owner to `uid`/`gid`, `-1` leaving a field as it is. */

@@ -361,7 +361,11 @@ export class Vfs {
     return this.run('mknod', path, caller, async (p, ctx) => {
       if (routerChecks(ctx) && (kind === 'chardev' || kind === 'blockdev') && !isRoot(ctx)) throw vfsError('EPERM', 'only the superuser makes device nodes')
       const { parent, name } = await this.paths.freeChild(p, ctx)
-      if (!can.mknod(parent.node)) throw vfsError('EPERM', 'this mount holds no special files')
+      if (!can.mknod(parent.node)) {
+        // a read-only folder refuses with EROFS first, whoever checked the caller's rights
+        if (!mutable(parent.node, await this.paths.attrOf(parent.node, ctx))) throw vfsError('EROFS')
+        throw vfsError('EPERM', 'this mount holds no special files')
+      }
       const owned = await this.paths.ownerCtx(parent.node, mode & 0o7777, false, ctx)
       await parent.node.mknod(name, kind, owned.mode, kind === 'chardev' || kind === 'blockdev' ? rdev : 0, owned.ctx)
       this.emitChange('create', { ...parent, path: p }, kind)

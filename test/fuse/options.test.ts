@@ -9,14 +9,14 @@ import { toFuseStatfs } from '../../src/fuse/ops.ts'
 import { fuseSkip, mountForTest } from '../helpers/fuse.ts'
 
 describe('mount options and loading', () => {
-  it('mounts with default_permissions, 1 MiB reads, exact attributes, 1 s entry cache, a worker per core and 4 more for lock waits by default', () => {
+  it('mounts without default_permissions (the router checks rights: only the mounting user reaches the mount), 1 MiB reads, exact attributes, 1 s entry cache, a worker per core and 4 more for lock waits by default', () => {
     expect(fuseMountOptions()).toEqual({
       fsname: 'facetfs',
       subtype: 'facet',
       maxRead: 1048576,
       attrTimeout: 0,
       entryTimeout: 1,
-      defaultPermissions: true,
+      defaultPermissions: false,
       maxConcurrency: defaultWorkers() + 4,
       timeout: { default: 15_000, lock: false, flock: false },
       nullPathOk: true,
@@ -24,7 +24,7 @@ describe('mount options and loading', () => {
     })
   })
 
-  it('adds allow_other and debug, drops auto_unmount, and takes other timeouts when asked', () => {
+  it('adds allow_other, debug and default_permissions, drops auto_unmount, and takes other timeouts when asked', () => {
     expect(fuseMountOptions({ attrTimeout: 0.5, entryTimeout: 2, allowOther: true, autoUnmount: false, debug: true, fsname: 'notes', maxRead: 65536, workers: 2, lockWaits: 0 })).toEqual({
       fsname: 'notes',
       subtype: 'facet',
@@ -53,9 +53,16 @@ describe('mount options and loading', () => {
     expect(() => fuseMountOptions({ workers: 0 })).toThrow(RangeError)
     expect(() => fuseMountOptions({ workers: 65 })).toThrow(RangeError)
     expect(() => fuseMountOptions({ lockWaits: -1 })).toThrow(RangeError)
+    expect(() => fuseMountOptions({ permissions: 'root' as 'facet' })).toThrow(/permissions must be 'facet' or 'kernel'/)
   })
 
-  it.skipIf(fuseSkip)('reaches libfuse as one -o list with default_permissions through fuse-napi', () => {
+  it('lets the kernel check rights where other users reach the mount, and either side check when asked', () => {
+    expect(fuseMountOptions({ allowOther: true }).defaultPermissions).toBe(true)
+    expect(fuseMountOptions({ allowOther: true, permissions: 'facet' }).defaultPermissions).toBe(false)
+    expect(fuseMountOptions({ permissions: 'kernel' }).defaultPermissions).toBe(true)
+  })
+
+  it.skipIf(fuseSkip)('reaches libfuse as one -o list through fuse-napi', () => {
     const Fuse = loadFuse()
     const fuse = new Fuse('/tmp/facet-options-never-mounted', {}, fuseMountOptions({ allowOther: true }))
     expect(fuse._fuseOptions()).toBe('-oallow_other,auto_unmount,default_permissions,max_read=1048576,fsname=facetfs,subtype=facet,entry_timeout=1,attr_timeout=0')

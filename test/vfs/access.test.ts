@@ -95,6 +95,19 @@ describe('the router checks rights of callers the kernel has not checked', () =>
     expect((await vfs.stat('/m/c')).mode).toBe(0o100755)
   })
 
+  it('lets a non-owner who may write a file clear its setuid and setgid, as the kernel asks after such a write, and nothing more (EPERM)', async () => {
+    await vfs.writeFile('/m/s', 'x', alice)
+    await vfs.chmod('/m/s', 0o6766, alice)
+    expect(await code(vfs.chmod('/m/s', 0o6777, bob))).toBe('EPERM')
+    expect(await code(vfs.chmod('/m/s', 0o0760, bob))).toBe('EPERM')
+    expect(await code(vfs.chmod('/m/s', 0o0766, bob))).toBe('ok')
+    expect((await vfs.stat('/m/s')).mode).toBe(0o100766)
+    await vfs.chmod('/m/s', 0o4764, alice)
+    // bob may not write it now: no clearing either
+    expect(await code(vfs.chmod('/m/s', 0o0764, bob))).toBe('EACCES')
+    expect((await vfs.stat('/m/s')).mode).toBe(0o104764)
+  })
+
   it('refuses explicit times from a non-owner with EPERM, and the current time without write access with EACCES', async () => {
     expect(await code(vfs.utimens('/m/public', 1000, 2000, alice))).toBe('EPERM')
     expect(await code(vfs.setattr('/m/public', { atime: 'now', mtime: 'now' }, {}, alice))).toBe('EACCES')
