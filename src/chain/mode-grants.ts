@@ -111,7 +111,8 @@ function grantChanges(chain: Chain, tree: ChainTree, n: Inode, oldMode: number, 
 /**
  * Carries out a {@link ModeGrantPlan} of `chain`'s owner: the withdrawals first, each through
  * {@link unshareChainPath} (so the folder's keys rotate as for `facet unshare`), then the
- * grants through {@link shareChainPath}. A refusal becomes `EPERM` with its reason.
+ * grants through {@link shareChainPath}, queued for the next block as the chmod itself is.
+ * A refusal becomes `EPERM` with its reason.
  */
 export async function applyModeGrants(chain: Chain, plan: ModeGrantPlan): Promise<void> {
   try {
@@ -122,7 +123,8 @@ export async function applyModeGrants(chain: Chain, plan: ModeGrantPlan): Promis
       chain.logger.info({ path: chain.path, folder: plan.path }, `${plan.path}: withdrew the grant to ${describe(r)} (chmod/chgrp)`)
     }
     for (const r of plan.grant) {
-      await shareChainPath(chain, plan.path, r)
+      // a grant waits for the next block like the chmod that made it (tar x chmods every file it makes: one block each was 18x gocryptfs)
+      await shareChainPath(chain, plan.path, r, { queued: true })
       if (r.name === 'everyone') chain.logger.warn({ path: chain.path, folder: plan.path }, `${plan.path}: published to everyone holding the chain's log (chmod o+r): its names, content and everything made in it later can be read without any identity`)
       else chain.logger.info({ path: chain.path, folder: plan.path }, `${plan.path}: granted to ${describe(r)} (chmod/chgrp)`)
     }

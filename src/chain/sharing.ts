@@ -157,14 +157,22 @@ function normalise(path: string): string {
  * content and nothing else of the folder. With `write`, the reader also becomes a writer of that folder's
  * subtree: an owner-signed writer authorisation and, unless `path` is `/`, a write scope
  * (write-scope.ts) that limits it to the folders shared with it for writing. A writer of the
- * whole chain stays one. Commits one block and resolves once it is on disk.
+ * whole chain stays one. Commits one block and resolves once it is on disk (with `queued`, once queued for the next block).
  */
-export function shareChainPath(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean } = {}): Promise<ShareReport> {
+export function shareChainPath(chain: Chain, path: string, reader: PublicIdentity, options: ShareOptions = {}): Promise<ShareReport> {
   // on a chain several nodes write: under the write lease, on the newest state (taking it reads what the others appended)
   return chain.withLease(() => shareHeld(chain, path, reader, options))
 }
 
-async function shareHeld(chain: Chain, path: string, reader: PublicIdentity, options: { write?: boolean }): Promise<ShareReport> {
+/** Options of {@link shareChainPath}. */
+export interface ShareOptions {
+  /** Makes the reader a writer of the folder too. */
+  write?: boolean
+  /** Resolves once the grant is queued for the next block, as a chmod is (see `Chain.queueEvents`), not once that block is on disk. @default false */
+  queued?: boolean
+}
+
+async function shareHeld(chain: Chain, path: string, reader: PublicIdentity, options: ShareOptions): Promise<ShareReport> {
   requireOwner(chain)
   path = normalise(path)
   const n = resolve(chain, path)
@@ -188,7 +196,7 @@ async function shareHeld(chain: Chain, path: string, reader: PublicIdentity, opt
   // the folders it may write in: those it had (none for a new writer) and this one; the root is the whole chain
   const scope = options.write && (authorised || was?.scope) ? scopeOf([...(was?.scope ?? []), n.ino]) : was?.scope
   if (options.write && (authorised ? scope : was?.scope)) events.push({ type: 'writeScope', keyId: reader.keyId, inos: scope ? [...scope] : [ROOT_INO] })
-  await chain.commitEvents(events)
+  await (options.queued ? chain.queueEvents(events) : chain.commitEvents(events))
   if (kind !== 'file') tree.apply(grant, 0)
   if (options.write) chain.writers.set(hex, { keyId: reader.keyId, name: reader.name, signingKey: reader.signingPublicKey, kemKey: reader.kemPublicKey, owner: false, scope })
   return { ino: n.ino, path, authorised, writeScope: options.write && scope ? scopePaths(tree, scope) : undefined }

@@ -737,6 +737,19 @@ export class Chain {
     return this.sync()
   }
 
+  /**
+   * Queues `events` for the next block, as a namespace change is: on a log file this
+   * returns at once (the block follows within the group-commit delay, durable at the next
+   * fsync); where several nodes write, once the block is committed (see {@link atomic}).
+   */
+  queueEvents(events: ChainEvent[]): Promise<void> {
+    if (this.shared) return this.commitEvents(events)
+    this.writable()
+    this.pending.push(...events)
+    this.schedule()
+    return Promise.resolve()
+  }
+
   /** Encodes, signs (on a worker thread) and hashes a block with this chain's identity. */
   signOffThread(block: UnsignedBlock, sizeHint = 4096, into?: Buffer): Promise<SignedBody> {
     if (this.readOnly || !this.pq) return Promise.reject(vfsError('EROFS', 'the chain is open read-only'))

@@ -152,6 +152,8 @@ describe('a grant of one file: the reader sees that file alone, follows its chan
     await a.vfs.chmod('/c/docs/report.bin', 0o600)
     await a.vfs.chmod('/c/docs/report.bin', 0o604)
     expect(listShares(a.chain)).toEqual([{ keyId: everyoneKeyId(a.chain.chainId).toString('hex'), path: '/docs/report.bin', ino: expect.any(Number), write: false, everyone: true }])
+    // the grant lands with the next block, as the chmod does: another process sees it from then on
+    await a.chain.sync()
     const c = await follower(carol)
     expect(await t.names(c.vfs, '/c/docs')).toEqual(['report.bin'])
     expect(Buffer.from(await c.vfs.readFile('/c/docs/report.bin')).equals(report())).toBe(true)

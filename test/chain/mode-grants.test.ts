@@ -55,12 +55,14 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
     expect(await t.names(b.vfs, '/c')).toEqual(['a'])
 
     await shareChainPath(a.chain, '/b', bob)
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['a', 'b'])
     expect((await b.vfs.readFile('/c/b/secret.txt')).toString()).toBe('in b\n')
     expect(drain(b.events)).toEqual(['/c/b'])
 
     await unshareChainPath(a.chain, '/a', bob)
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['b'])
     await expect(b.vfs.stat('/c/a/x.txt')).rejects.toMatchObject({ code: 'ENOENT' })
@@ -69,6 +71,7 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
 
     // the last grant withdrawn: an empty chain, not an error
     await unshareChainPath(a.chain, '/b', bob)
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual([])
     await expect(b.vfs.stat('/c/b')).rejects.toMatchObject({ code: 'ENOENT' })
@@ -76,6 +79,7 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
     // and back again, written after the grant went and came
     await a.vfs.writeFile('/c/a/later.txt', 'written while bob had nothing\n')
     await shareChainPath(a.chain, '/a', bob)
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c/a')).toEqual(['later.txt', 'x.txt'])
     expect((await b.vfs.readFile('/c/a/later.txt')).toString()).toBe('written while bob had nothing\n')
@@ -91,6 +95,7 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
     expect(await t.names(b.vfs, '/c')).toEqual(['a'])
     // a group event alone (no grant in its block) opens /b for bob
     await addGroupMember(a.chain, 'team', bob)
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['a', 'b'])
   })
@@ -119,6 +124,7 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
     await a.vfs.chown('/c/a', -1, gid)
     expect((await a.vfs.stat('/c/a')).gid).toBe(gid)
     expect(listShares(a.chain).filter(s => s.group)).toEqual([expect.objectContaining({ path: '/a', group: 'team', write: false })])
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['a', 'b'])
     expect((await b.vfs.readFile('/c/a/x.txt')).toString()).toBe('in a\n')
@@ -126,16 +132,19 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
     await a.vfs.chmod('/c/a', 0o710)
     expect((await a.vfs.stat('/c/a')).mode & 0o7777).toBe(0o710)
     expect(listShares(a.chain).filter(s => s.group)).toEqual([])
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['b'])
 
     await a.vfs.chmod('/c/a', 0o750)
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['a', 'b'])
 
     // chgrp away from the group withdraws it
     await a.vfs.chown('/c/a', -1, 1000)
     expect(listShares(a.chain).filter(s => s.group)).toEqual([])
+    await a.chain.sync()
     await b.chain.catchUp()
     expect(await t.names(b.vfs, '/c')).toEqual(['b'])
     expect((await verifyChain(t.path)).ok).toBe(true)
@@ -150,6 +159,8 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
 
     await a.vfs.chmod('/c/b', 0o754)
     expect(listShares(a.chain)).toEqual([{ keyId: everyoneKeyId(a.chain.chainId).toString('hex'), path: '/b', ino: expect.any(Number), write: false, everyone: true }])
+    // the grant lands with the next block, as the chmod does: another process sees it from then on
+    await a.chain.sync()
     const c = await follower(carol)
     expect(await t.names(c.vfs, '/c')).toEqual(['b'])
     expect((await c.vfs.readFile('/c/b/secret.txt')).toString()).toBe('in b\n')
@@ -162,6 +173,7 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
 
     await again.vfs.chmod('/c/b', 0o750)
     expect(listShares(again.chain)).toEqual([])
+    await again.chain.sync()
     await c.chain.catchUp()
     expect(await t.names(c.vfs, '/c')).toEqual([])
     await expect(c.vfs.stat('/c/b/secret.txt')).rejects.toMatchObject({ code: 'ENOENT' })
