@@ -569,7 +569,7 @@ export class Chain {
       // while a block is being signed or written, changes keep gathering (up to `blockBytes`):
       // one signature per block, so a stream makes few large blocks instead of many small ones
       if (this.inflight || this.next) return this.schedule()
-      this.requestCommit().catch(err => this.logger.error({ err, path: this.path }, 'chain commit failed'))
+      this.requestCommit().catch(err => this.logger.warn({ err, path: this.path }, 'a background commit did not land; its changes wait for the next one (a close or fsync reports it)'))
     }, this.options.commitDelayMs ?? 20)
     this.timer.unref?.()
   }

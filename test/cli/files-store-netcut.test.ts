@@ -111,9 +111,12 @@ describe.skipIf(skip)(`facet up --files-store postgres:// on a node cut off from
     await netns!.down()
     const [written, read, meanwhile, loneWritten] = await Promise.all([open.write('written while cut off\n'), readBack(f('unread.txt')), writeSynced(h('meanwhile.txt'), 'written meanwhile\n'), loneOpen.write('written while cut off\n')])
     console.log(`cut off: write+fsync gave errno ${written.result} after ${written.seconds.toFixed(1)} s on the only facet up of its store, ${loneWritten.result} after ${loneWritten.seconds.toFixed(1)} s on a single writer (advisory lock); the other node's read gave errno ${read.result} after ${read.seconds.toFixed(1)} s`)
-    // a read that needs the database fails with EIO after its 10 s; a write waiting for its block is answered ETIMEDOUT at the 12 s FUSE bound
+    // a read that needs the database fails with EIO after its 10 s. The only facet up of its store answers its write+fsync
+    // ETIMEDOUT at the 12 s FUSE bound when it still held the write lease at the cut (its block waits on the dead link),
+    // or EIO after the 10 s connect bound when it had given the lease back idle (it cannot take it again); either way the
+    // changes stay pending and land once the link is back (checked below)
     expect(read.result).toBe('5')
-    expect(written.result).toBe('110')
+    expect(['110', '5']).toContain(written.result)
     expect(loneWritten.result).toBe('110')
     // with room for a loaded machine
     expect(Math.max(read.seconds, written.seconds)).toBeLessThan(20)
