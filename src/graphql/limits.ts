@@ -222,6 +222,11 @@ export function operationCost(schema: GraphQLSchema, document: DocumentNode, opt
   return op ? costOfOperation(op) : 0
 }
 
+/** True when an operation of `document` declares a variable (its cost may then depend on the values). */
+function declaresVariables(document: DocumentNode): boolean {
+  return document.definitions.some(d => d.kind === Kind.OPERATION_DEFINITION && (d.variableDefinitions?.length ?? 0) > 0)
+}
+
 /**
  * Refuses an operation whose {@link operationCost} exceeds `limits.maxCost` before any
  * of it runs, over HTTP and WebSocket alike, with `extensions.code` `'COST_LIMIT'` and
@@ -234,8 +239,19 @@ export function useCostLimit(limits: ResolvedLimits): Plugin {
     new GraphQLError(`query cost ${cost} exceeds the limit of ${limits.maxCost}: ask for fewer fields or aliases, or smaller pages (first)`, {
       extensions: { code: 'COST_LIMIT', cost, limit: limits.maxCost },
     })
+  // yoga hands the same parsed document to every request with the same text: the cost of an
+  // operation that declares no variables is the same each time, and is reckoned once
+  const fixed = new WeakMap<DocumentNode, Map<string | null | undefined, number>>()
   const atRun = (args: ExecutionArgs) => {
-    const cost = operationCost(args.schema, args.document, { ...limits, operationName: args.operationName, variables: args.variableValues })
+    const byName = fixed.get(args.document)
+    let cost = byName?.get(args.operationName)
+    if (cost === undefined) {
+      cost = operationCost(args.schema, args.document, { ...limits, operationName: args.operationName, variables: args.variableValues })
+      if (!declaresVariables(args.document)) {
+        if (byName) byName.set(args.operationName, cost)
+        else fixed.set(args.document, new Map([[args.operationName, cost]]))
+      }
+    }
     return cost > limits.maxCost ? { errors: [tooCostly(cost)] } : undefined
   }
   return {

@@ -58,9 +58,13 @@ abstract class MemNode implements NodeGetattr, NodeSetattr, NodeGetxattr, NodeSe
   mode: number
   uid: number
   gid: number
-  atimeNs: bigint
-  mtimeNs: bigint
-  ctimeNs: bigint
+  // the times in nanoseconds, with their milliseconds worked out when set (a stat reads them far more often)
+  private aNs: bigint
+  private mNs: bigint
+  private cNs: bigint
+  private aMs: number
+  private mMs: number
+  private cMs: number
   /** Names this node has in the tree (hard links). */
   links = 1
   private xattrs: Map<string, Uint8Array> | undefined
@@ -71,9 +75,30 @@ abstract class MemNode implements NodeGetattr, NodeSetattr, NodeGetxattr, NodeSe
     this.mode = mode
     this.uid = ctx.uid
     this.gid = ctx.gid
-    this.atimeNs = now
-    this.mtimeNs = now
-    this.ctimeNs = now
+    this.aNs = this.mNs = this.cNs = now
+    this.aMs = this.mMs = this.cMs = nsToMs(now)
+  }
+
+  get atimeNs(): bigint {
+    return this.aNs
+  }
+  set atimeNs(ns: bigint) {
+    this.aNs = ns
+    this.aMs = nsToMs(ns)
+  }
+  get mtimeNs(): bigint {
+    return this.mNs
+  }
+  set mtimeNs(ns: bigint) {
+    this.mNs = ns
+    this.mMs = nsToMs(ns)
+  }
+  get ctimeNs(): bigint {
+    return this.cNs
+  }
+  set ctimeNs(ns: bigint) {
+    this.cNs = ns
+    this.cMs = nsToMs(ns)
   }
 
   abstract get size(): number
@@ -88,12 +113,12 @@ abstract class MemNode implements NodeGetattr, NodeSetattr, NodeGetxattr, NodeSe
       size: this.size,
       uid: this.uid,
       gid: this.gid,
-      atimeMs: nsToMs(this.atimeNs),
-      mtimeMs: nsToMs(this.mtimeNs),
-      ctimeMs: nsToMs(this.ctimeNs),
-      atimeNs: this.atimeNs,
-      mtimeNs: this.mtimeNs,
-      ctimeNs: this.ctimeNs,
+      atimeMs: this.aMs,
+      mtimeMs: this.mMs,
+      ctimeMs: this.cMs,
+      atimeNs: this.aNs,
+      mtimeNs: this.mNs,
+      ctimeNs: this.cNs,
       ino: this.ino,
       nlink: this.nlink,
       rdev: this.rdev,

@@ -60,6 +60,22 @@ describe('the cost limit', () => {
     expect(body.data.node.entries.nodes).toHaveLength(3)
   })
 
+  it('reckons each run of a document with variables by its values, and a fixed document the same each time', async () => {
+    const query = 'query ($n: Int) { node(path: "/") { ... on Directory { entries(first: $n) { nodes { name } } } } }'
+    const strict = createGraphQLApi(vfs, { limits: { maxCost: 30 } })
+    const run = async (variables: Record<string, unknown>) => {
+      const res = await strict.fetch('http://facet/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })
+      return (await res.json()) as any
+    }
+    // the same text, so the same parsed document: the cheap run first must not let the costly one through
+    expect((await run({ n: 2 })).errors).toBeUndefined()
+    expect((await run({ n: 1000 })).errors?.[0]?.extensions).toMatchObject({ code: 'COST_LIMIT' })
+    expect((await run({ n: 2 })).errors).toBeUndefined()
+    const fixed = '{ mounts { path name } a: mounts { path } }'
+    const tight = createGraphQLApi(vfs, { limits: { maxCost: 3 } })
+    for (let i = 0; i < 3; i++) expect((await gql(tight, fixed)).errors?.[0]?.extensions).toMatchObject({ code: 'COST_LIMIT', cost: 5, limit: 3 })
+  })
+
   it('reckons a fragment spread many times in linear time, and refuses what it expands to', async () => {
     const levels = 40
     const frags = Array.from({ length: levels }, (_, i) =>
