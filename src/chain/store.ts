@@ -31,8 +31,9 @@ import { treeAtSeq } from './history-read.ts'
 import { BodyBuffers } from './body-buffers.ts'
 import { openVerifiedLog } from './open-log.ts'
 import { checkpointAtClose } from './checkpoint.ts'
-import { applyAppended, dropChangesOfDeleted, readAppended } from './catch-up.ts'
-import { checkCompaction, contentEvents, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type ContentEvent, type Rebuilt } from './resync.ts'
+import { applyAppended, readAppended } from './catch-up.ts'
+import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type Rebuilt } from './resync.ts'
+import { PendingChanges, type PendingChunk } from './pending-changes.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
 
@@ -87,10 +88,8 @@ export class Chain {
   private readonly spare: Buffer[] = []
   /** Buffers of blocks already on disk, reused to encode the next blocks. */
   private readonly bodies = new BodyBuffers()
-  private readonly dirtyMeta = new Set<Inode>()
-  private pending: ChainEvent[] = []
-  private pendingRefs: { e: ChunkPutEvent; ref: ChunkRef }[] = []
-  private pendingBytes = 0
+  /** What waits for the next block, and the blocks signed and not landed yet. */
+  private readonly pending: PendingChanges
   private dirtyBytes = 0
   private readonly dirtyInodes = new Set<Inode>()
   private timer: NodeJS.Timeout | undefined
@@ -117,18 +116,12 @@ export class Chain {
   private readonly shared: SharedWriting | undefined
   /** Settles when the last catch-up is done: catch-ups run one at a time. */
   private catching: Promise<unknown> = Promise.resolve()
-  /** The content events of the blocks signed and not landed yet, by seq (kept if one loses its place: see resync.ts), with the highest inode number in use when each was built. */
-  private readonly unlanded = new Map<number, { content: ContentEvent[]; maxIno: number }>()
-  /** The highest inode number in the log as this node last knew it whole (its own landed blocks, others' caught up): inodes above it that this node holds were made in blocks not landed yet. */
-  private landedMaxIno: number
   /**
    * A block of this node lost its place (its lease died mid-commit and another node appended
    * at its seq): nothing more is appended until the tree is rebuilt from the log, at the next
    * catch-up (see {@link rebuildAfterLostPlace}).
    */
   private lostPlace = false
-  /** Settles when the newest block signed here has landed (rejects, EIO, when it did not). */
-  private lastLanded: Promise<void> = Promise.resolve()
 
   private constructor(
     /** Where the blocks are stored. */
@@ -144,7 +137,7 @@ export class Chain {
   ) {
     this.fh = fh
     this.tree = tree
-    this.landedMaxIno = tree.maxIno
+    this.pending = new PendingChanges(tree.maxIno)
     this.end = end
     this.report = report
     this.options = options
@@ -288,15 +281,15 @@ export class Chain {
       metaChanged: n => {
         // an inode without names changes in memory only, for its open handles
         if (n.deleted) return
-        this.dirtyMeta.add(n)
+        this.pending.dirtyMeta.add(n)
         this.schedule()
       },
       emit: e => {
-        this.pending.push(e)
+        this.pending.events.push(e)
         this.schedule()
       },
       released: n => {
-        this.dirtyMeta.delete(n)
+        this.pending.dirtyMeta.delete(n)
         // unsealed content stays with the inode for its open handles, but is never sealed
         if (n.dirty && this.dirtyInodes.delete(n)) this.dirtyBytes -= n.dirty.size * this.chunkSize
       },
@@ -368,10 +361,10 @@ export class Chain {
     if (!n.deleted) this.namespace.touch(n)
     if (n.dirty && n.dirty.size > 8) this.sealInode(n, lastIndex)
     if (this.dirtyBytes > 4 * this.blockBytes) this.sealAll()
-    if (this.pendingBytes >= this.blockBytes) {
+    if (this.pending.bytes >= this.blockBytes) {
       const commit = this.requestCommit()
       // back-pressure: a writer far ahead of the disk waits, which also bounds a block's size
-      if (this.pendingBytes >= MAX_PENDING_BLOCKS * this.blockBytes) await commit
+      if (this.pending.bytes >= MAX_PENDING_BLOCKS * this.blockBytes) await commit
     }
     return data.length
   }
@@ -445,7 +438,7 @@ export class Chain {
           cut = true
         }
       }
-      if (cut && !n.deleted) this.pending.push({ type: 'chunksCut', ino: n.ino, from: keep })
+      if (cut && !n.deleted) this.pending.events.push({ type: 'chunksCut', ino: n.ino, from: keep })
       const within = size - Math.floor(size / cs) * cs
       if (within > 0) {
         const index = Math.floor(size / cs)
@@ -495,9 +488,7 @@ export class Chain {
     const ref: ChunkRef = { version, pos: -1, len: padded + SEAL_OVERHEAD }
     const e: ChunkPutEvent = { type: 'chunkPut', ino: n.ino, index, version, sealed: EMPTY }
     n.chunks.set(index, ref)
-    this.pending.push(e)
-    this.pendingRefs.push({ e, ref })
-    this.pendingBytes += ref.len
+    this.pending.addChunk(e, ref)
     // the buffer is reused for the next dirty chunk; a small chunk is kept readable in the cache by a copy
     if (len <= CACHE_WRITTEN_BYTES) this.reader.cacheWritten(n, index, ref, plain.subarray(0, len))
     const slot = len >= OFFLOAD_SEAL_BYTES ? this.sealSlot() : undefined
@@ -576,7 +567,7 @@ export class Chain {
 
   private get hasWork(): boolean {
     // a lost place is work too: the content of its blocks waits for the rebuild and the next block
-    return this.dirtyMeta.size > 0 || this.pending.length > 0 || this.dirtyInodes.size > 0 || this.lostPlace
+    return this.pending.hasChanges || this.dirtyInodes.size > 0 || this.lostPlace
   }
 
   /**
@@ -615,7 +606,7 @@ export class Chain {
     const shared = this.shared
     if (!shared) return this.commitNow(signed)
     if (this.failed) throw vfsError('EIO', this.failed.message)
-    if (!this.hasWork) return this.lastLanded
+    if (!this.hasWork) return this.pending.lastLanded
     await shared.enter(true)
     try {
       await this.commitNow(signed)
@@ -624,33 +615,18 @@ export class Chain {
     }
   }
 
-  private forgetLanded(landed: Promise<void>): void {
-    if (this.lastLanded === landed) this.lastLanded = Promise.resolve()
-  }
-
   private async commitNow(signed: () => void): Promise<void> {
     if (this.failed) throw vfsError('EIO', this.failed.message)
     // nothing left: a commit asked for while the one before waited for the lease finds its changes taken by that one, and waits for it to land
-    if (!this.hasWork) return this.lastLanded
+    if (!this.hasWork) return this.pending.lastLanded
     if (this.timer) {
       clearTimeout(this.timer)
       this.timer = undefined
     }
     this.sealAll()
-    const events: ChainEvent[] = []
-    for (const n of this.dirtyMeta) {
-      if (!n.deleted) events.push(...this.tree.putMeta(n))
-    }
-    const metaInodes = [...this.dirtyMeta]
-    this.dirtyMeta.clear()
-    for (const e of this.pending) events.push(e)
-    const taken = this.pending
-    const refs = this.pendingRefs
-    const bytes = this.pendingBytes
-    const sizeHint = bytes + events.length * 64
-    this.pending = []
-    this.pendingRefs = []
-    this.pendingBytes = 0
+    const taken = this.pending.take(this.tree)
+    const { events, chunks: refs } = taken
+    const sizeHint = taken.bytes + events.length * 64
     // chunks still being sealed by the worker are waited for (a rejection never reaches here: it falls back)
     for (const { ref } of refs) if (ref.sealing) await ref.sealing
     const block: UnsignedBlock = {
@@ -667,16 +643,13 @@ export class Chain {
       body = await this.signOffThread(block, sizeHint, this.bodies.take(sizeHint, MAX_PENDING_BLOCKS * this.blockBytes))
     } catch (err) {
       // nothing reached the log: put the changes back so the next commit carries them
-      for (const n of metaInodes) if (!n.deleted) this.dirtyMeta.add(n)
-      this.pending = [...taken, ...this.pending]
-      this.pendingRefs = [...refs, ...this.pendingRefs]
-      this.pendingBytes += bytes
+      this.pending.putBack(taken)
       this.logger.error({ err, path: this.path }, 'chain block could not be signed; its changes wait for the next commit')
       throw vfsError('EIO', `commit could not be signed: ${(err as Error).message}`)
     }
     this.tipSeq = block.seq
     this.tipHash = body.hash
-    if (this.shared) this.unlanded.set(block.seq, { content: contentEvents(events, refs), maxIno: this.tree.maxIno })
+    if (this.shared) this.pending.signed(block.seq, events, refs, this.tree.maxIno)
     // the sealed chunks are in the block now: their seal slots are free again
     for (const { e, ref } of refs) {
       const slot = this.sealSlotOf.get(e)
@@ -705,12 +678,7 @@ export class Chain {
     const landed = write.catch(err => {
       throw err instanceof Error && 'code' in err ? err : vfsError('EIO', `commit failed: ${(err as Error).message}`)
     })
-    this.lastLanded = landed
-    // once settled, later commits with nothing to do have nothing to wait for: a failure is told to the calls of its own block
-    landed.then(
-      () => this.forgetLanded(landed),
-      () => this.forgetLanded(landed),
-    )
+    this.pending.landing(landed)
     void before.then(signed)
     try {
       await write
@@ -733,7 +701,7 @@ export class Chain {
   /** Queues `events` (grants, writer authorisations: see sharing.ts) for the next block, and commits it. */
   commitEvents(events: ChainEvent[]): Promise<void> {
     this.writable()
-    this.pending.push(...events)
+    this.pending.events.push(...events)
     return this.sync()
   }
 
@@ -745,7 +713,7 @@ export class Chain {
   queueEvents(events: ChainEvent[]): Promise<void> {
     if (this.shared) return this.commitEvents(events)
     this.writable()
-    this.pending.push(...events)
+    this.pending.events.push(...events)
     this.schedule()
     return Promise.resolve()
   }
@@ -761,16 +729,14 @@ export class Chain {
     return this.readOnly ? undefined : this.pq?.pool
   }
 
-  private async appendBlock(block: UnsignedBlock, { body, hash, crc }: SignedBody, refs: { e: ChunkPutEvent; ref: ChunkRef }[]): Promise<void> {
+  private async appendBlock(block: UnsignedBlock, { body, hash, crc }: SignedBody, refs: PendingChunk[]): Promise<void> {
     const head = frameHeader(body, crc)
     const at = this.end
     const bodyPos = at + FRAME_HEADER_BYTES
     for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
     this.end += FRAME_HEADER_BYTES + body.length
     await this.fh.append(head, body, at, block.seq)
-    const landed = this.unlanded.get(block.seq)
-    if (landed) this.landedMaxIno = Math.max(this.landedMaxIno, landed.maxIno)
-    this.unlanded.delete(block.seq)
+    this.pending.landed(block.seq)
     for (const { ref } of refs) ref.sealed = undefined
     this.headSeq = block.seq
     this.headHash = hash
@@ -868,8 +834,8 @@ export class Chain {
     if (found === 'compacted') return this.rebuildCompacted()
     if (!found || this.closed) return new Set()
     // chunks still being sealed land first: a rotation in these blocks seals them again under the new key (catch-up.ts)
-    if (this.shared) while (this.pendingRefs.some(p => p.ref.sealing)) await Promise.all(this.pendingRefs.map(p => p.ref.sealing))
-    const local = this.shared && { dirtyMeta: this.dirtyMeta, pendingRefs: this.pendingRefs, chunkSize: this.chunkSize, emit: (e: ChainEvent) => void this.pending.push(e) }
+    if (this.shared) while (this.pending.chunks.some(p => p.ref.sealing)) await Promise.all(this.pending.chunks.map(p => p.ref.sealing))
+    const local = this.shared && this.pending.local(this.chunkSize)
     const paths = new Set<string>()
     const touched = applyAppended(this.tree, found.blocks, local, this.listeners.size > 0 ? paths : undefined)
     if (local) this.dropChangesOfDeleted()
@@ -881,7 +847,7 @@ export class Chain {
     this.headFormat = verifier.formatVersion
     this.writers = verifier.writers
     this.behind = scan.tornTail !== undefined
-    this.landedMaxIno = Math.max(this.landedMaxIno, this.tree.maxIno)
+    this.pending.landedMaxIno = Math.max(this.pending.landedMaxIno, this.tree.maxIno)
     if (touched.size > 0) for (const l of this.listeners) l(touched, paths)
     return touched
   }
@@ -907,11 +873,11 @@ export class Chain {
   private async rebuildAfterLostPlace(): Promise<Set<number>> {
     await this.appended
     // chunks still being sealed land in the kept content or go with their inode, not after the rebuild
-    for (const { ref } of this.pendingRefs) if (ref.sealing) await ref.sealing
+    for (const { ref } of this.pending.chunks) if (ref.sealing) await ref.sealing
     // compacted in place meanwhile: the rows this node indexed are gone
     await this.fh.size()
     if ((this.fh.firstSeq ?? -1) > this.baseSeq) await this.fh.reindex!()
-    const touched = this.rebuildFrom(await this.readWholeLog(), this.landedMaxIno)
+    const touched = this.rebuildFrom(await this.readWholeLog(), this.pending.landedMaxIno)
     this.lostPlace = false
     return touched
   }
@@ -923,18 +889,13 @@ export class Chain {
   /** Takes the state of `r` (see resync.ts), keeping this node's uncommitted content; inodes above `renewAbove` are this node's and never landed. */
   private rebuildFrom(r: Rebuilt, renewAbove = Infinity): Set<number> {
     // content of inodes made in blocks that never landed goes with them (dropped below)
-    const unlanded = [...this.unlanded.values()].flatMap(u => u.content).filter(u => u.e.ino <= renewAbove)
-    this.unlanded.clear()
-    const facts = contentFacts(this.tree, [...this.dirtyMeta, ...this.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending])
+    const unlanded = this.pending.takeUnlanded(renewAbove)
+    const facts = contentFacts(this.tree, [...this.pending.dirtyMeta, ...this.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending.events])
     const gonePaths = pathsOf(this.tree, new Set([...this.tree.inodes.keys()].filter(i => i > renewAbove || !r.tree.inodes.has(i))))
     const touched = transplant(this.tree, r.tree, renewAbove)
-    const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pendingRefs.filter(p => p.e.ino <= renewAbove), facts })
+    const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pending.chunks.filter(p => p.e.ino <= renewAbove), facts })
     // events waiting for the next block (content, grants queued before the lease was taken) go on, but for inodes that go
-    this.pending = [...kept.events, ...this.pending.filter(e => !('ino' in e) || e.ino <= renewAbove)]
-    this.pendingRefs = [...kept.refs, ...this.pendingRefs]
-    for (const { ref } of kept.refs) this.pendingBytes += ref.len
-    this.dirtyMeta.clear()
-    for (const n of kept.meta) this.dirtyMeta.add(n)
+    this.pending.keep(kept, renewAbove)
     this.dropChangesOfDeleted(ino => ino > renewAbove)
     for (const n of this.dirtyInodes) {
       if (!n.deleted) continue
@@ -942,7 +903,7 @@ export class Chain {
       if (n.dirty) this.dirtyBytes -= n.dirty.size * this.chunkSize
       n.dirty = undefined
     }
-    this.landedMaxIno = this.tree.maxIno
+    this.pending.landedMaxIno = this.tree.maxIno
     this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
     this.end = r.scan.end
     this.baseSeq = r.verifier.baseSeq
@@ -963,13 +924,10 @@ export class Chain {
       const n = this.tree.inodes.get(ino)
       return !n || n.deleted || renewed(ino)
     }
-    const kept = dropChangesOfDeleted(gone, { pending: this.pending, pendingRefs: this.pendingRefs, dirtyMeta: this.dirtyMeta }, e => {
+    this.pending.dropDeleted(gone, e => {
       const slot = this.sealSlotOf.get(e)
       if (slot !== undefined) (this.sealSlotOf.delete(e), this.seals!.give(slot))
     })
-    this.pending = kept.pending
-    this.pendingRefs = kept.pendingRefs
-    this.pendingBytes -= kept.droppedBytes
   }
 
 
