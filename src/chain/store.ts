@@ -1,9 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { facetHome, type Identity } from '../crypto/identity.ts'
-import { chunkClass } from '../crypto/padding.ts'
-import { seal, SEAL_OVERHEAD } from '../crypto/primitives.ts'
 import { acquirePqPool, type PqLease, type PqPool } from '../crypto/pq-pool.ts'
-import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import { MAX_FILE_SIZE } from '../vfs/memory.ts'
@@ -14,16 +11,13 @@ import {
   FRAME_HEADER_BYTES,
   ROOT_INO,
   type ChainEvent,
-  type ChunkPutEvent,
   type UnsignedBlock,
 } from './format.ts'
-import { chunkAad } from './keys.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
 import { BlockVerifier, ChainConflictError, ChainIntegrityError, type ChainWriter } from './log.ts'
-import { ChainTree, ForgedDataError, Inode, type ChunkRef } from './tree.ts'
+import { ChainTree, ForgedDataError, Inode } from './tree.ts'
 import { Namespace, scopedSink, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
-import { SealSlots } from './slab.ts'
 import { type ChainOptions, type CreateChainOptions, type OpenReport } from './chain-options.ts'
 import { signBlockWith, type SignedBody } from './signing.ts'
 import { newGenesis } from './genesis.ts'
@@ -34,20 +28,9 @@ import { checkpointAtClose } from './checkpoint.ts'
 import { applyAppended, readAppended } from './catch-up.ts'
 import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type Rebuilt } from './resync.ts'
 import { PendingChanges, type PendingChunk } from './pending-changes.ts'
+import { ChunkWriter, MAX_PENDING_BLOCKS } from './chunk-writer.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
-
-const EMPTY = new Uint8Array(0)
-/** Written chunks this big or bigger are sealed by the chunk worker. */
-const OFFLOAD_SEAL_BYTES = 64 * 1024
-/** How many written chunks can wait in seal slots for their block (a block and a half of 128 KiB chunks). */
-const SEAL_SLOTS = 96
-/** A write waits for the commit once this many blocks' worth of sealed content is waiting. */
-const MAX_PENDING_BLOCKS = 2
-/** How many sealed dirty-chunk buffers are kept for reuse. */
-const MAX_SPARE_CHUNKS = 16
-/** Written chunks up to this size stay in the cache (copied); bigger ones are decrypted again when read. */
-const CACHE_WRITTEN_BYTES = 16 * 1024
 
 /**
  * An open chain: the verified log, its materialised tree, and the commit engine.
@@ -79,19 +62,12 @@ export class Chain {
   readonly namespace: Namespace
   /** The format version of the last block. */
   private headFormat: number
-  /** Where big written chunks are sealed by the chunk worker (made on the first one). */
-  private seals: SealSlots | undefined
-  private sealsId: number | undefined
-  /** The seal slot each sealed, not yet encoded chunk event lies in. */
-  private readonly sealSlotOf = new Map<ChunkPutEvent, number>()
-  /** Buffers of sealed dirty chunks, reused for the next dirty chunks (a stream allocates none). */
-  private readonly spare: Buffer[] = []
+  /** Writes file content: dirty chunks, and their sealing for the next block. */
+  private readonly chunkWriter: ChunkWriter
   /** Buffers of blocks already on disk, reused to encode the next blocks. */
   private readonly bodies = new BodyBuffers()
   /** What waits for the next block, and the blocks signed and not landed yet. */
   private readonly pending: PendingChanges
-  private dirtyBytes = 0
-  private readonly dirtyInodes = new Set<Inode>()
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> = Promise.resolve()
   /** Opens when the commit before has its block signed: the next one may then start signing while it is written. */
@@ -159,6 +135,10 @@ export class Chain {
     this.headFormat = verifier.formatVersion
     this.namespace = new Namespace(tree, scopedSink(this.sink(), this))
     this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
+    this.chunkWriter = new ChunkWriter(
+      { tree, chunkSize: this.chunkSize, reader: this.reader, pending: this.pending, blockBytes: this.blockBytes, logger: this.logger, path: backend.name },
+      { writable: () => this.writable(), touch: n => this.namespace.touch(n), schedule: () => this.schedule(), commit: () => this.requestCommit() },
+    )
   }
 
   /** Where the chain lives, for messages: the log file's path, or the backend's name. */
@@ -291,7 +271,7 @@ export class Chain {
       released: n => {
         this.pending.dirtyMeta.delete(n)
         // unsealed content stays with the inode for its open handles, but is never sealed
-        if (n.dirty && this.dirtyInodes.delete(n)) this.dirtyBytes -= n.dirty.size * this.chunkSize
+        this.chunkWriter.released(n)
       },
     }
   }
@@ -329,226 +309,23 @@ export class Chain {
     return this.namespace.make(dir, name, kind, mode, ctx, target, rdev)
   }
 
-  /** Writes `data` into file `n` at `offset`, growing it; `EFBIG` past {@link MAX_FILE_SIZE}. */
-  async write(n: Inode, offset: number, data: Uint8Array): Promise<number> {
-    this.writable()
-    if (offset + data.length > MAX_FILE_SIZE) throw vfsError('EFBIG', `a file holds at most ${MAX_FILE_SIZE} bytes`)
-    const cs = this.chunkSize
-    const m = this.tree.meta(n)
-    let done = 0
-    let lastIndex = 0
-    while (done < data.length) {
-      const at = offset + done
-      const index = Math.floor(at / cs)
-      const within = at - index * cs
-      const take = Math.min(cs - within, data.length - done)
-      if (take === cs && !n.dirty?.has(index) && !n.deleted) {
-        // a whole chunk (a sequential stream): sealed straight from the caller's bytes, no dirty copy
-        if (at + take > m.size) m.size = at + take
-        this.sealChunk(n, index, data.subarray(done, done + take))
-      } else {
-        let buf = this.dirtyChunkNow(n, index)
-        // taken right after the await: a commit may seal dirty chunks (and reuse their buffers) meanwhile
-        while (!buf) buf = (await this.dirtyChunk(n, index), n.dirty?.get(index))
-        buf.set(data.subarray(done, done + take), within)
-        // grow the size chunk by chunk: a commit that seals between two awaits keeps what was written
-        if (at + take > m.size) m.size = at + take
-      }
-      done += take
-      lastIndex = index
-    }
-    if (offset + data.length > m.size) m.size = offset + data.length
-    if (!n.deleted) this.namespace.touch(n)
-    if (n.dirty && n.dirty.size > 8) this.sealInode(n, lastIndex)
-    if (this.dirtyBytes > 4 * this.blockBytes) this.sealAll()
-    if (this.pending.bytes >= this.blockBytes) {
-      const commit = this.requestCommit()
-      // back-pressure: a writer far ahead of the disk waits, which also bounds a block's size
-      if (this.pending.bytes >= MAX_PENDING_BLOCKS * this.blockBytes) await commit
-    }
-    return data.length
+  /** Writes `data` into file `n` at `offset`, growing it; `EFBIG` past {@link MAX_FILE_SIZE} (see {@link ChunkWriter.write}). */
+  write(n: Inode, offset: number, data: Uint8Array): Promise<number> {
+    return this.chunkWriter.write(n, offset, data)
+  }
+
+  /** Sets the size of file `n`, cutting or zero-extending it; `EFBIG` past {@link MAX_FILE_SIZE}. */
+  truncate(n: Inode, size: number): Promise<void> {
+    return this.chunkWriter.truncate(n, size)
   }
 
   private get blockBytes(): number {
     return this.options.blockBytes ?? 8 * 1024 * 1024
   }
 
-  /** The dirty buffer of chunk `index` when it can be had without reading the log: already dirty, or a hole. */
-  private dirtyChunkNow(n: Inode, index: number): Buffer | undefined {
-    const d = n.dirty?.get(index)
-    if (d) return d
-    if (n.chunks.has(index)) return undefined
-    const buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
-    n.dirty ??= new Map()
-    n.dirty.set(index, buf)
-    this.noteDirty(n)
-    return buf
-  }
-
-  /** Counts a new dirty chunk of `n` towards sealing; a file without names keeps its dirty chunks unsealed, for its open handles. */
-  private noteDirty(n: Inode): void {
-    if (n.deleted) return
-    this.dirtyBytes += this.chunkSize
-    this.dirtyInodes.add(n)
-  }
-
-  /**
-   * Makes chunk `index` dirty, reading it from the log first. Callers take the buffer from
-   * `n.dirty` right after awaiting this, never from the result across another await.
-   */
-  private async dirtyChunk(n: Inode, index: number): Promise<Buffer> {
-    let d = n.dirty?.get(index)
-    if (d) return d
-    const buf = this.spare.pop()?.fill(0) ?? Buffer.alloc(this.chunkSize)
-    for (let tries = 0; !this.reader.copyChunk(n, index, 0, this.chunkSize, buf, 0); tries++) {
-      if (tries > 64) throw vfsError('EIO', `chunk ${index} of inode ${n.ino} could not be kept in the cache`)
-      await this.reader.ensure(n, index, this.tree, false)
-      d = n.dirty?.get(index)
-      if (d) {
-        if (this.spare.length < MAX_SPARE_CHUNKS) this.spare.push(buf)
-        return d
-      }
-    }
-    n.dirty ??= new Map()
-    n.dirty.set(index, buf)
-    this.noteDirty(n)
-    return buf
-  }
-
-  /** Sets the size of file `n`, cutting or zero-extending it; `EFBIG` past {@link MAX_FILE_SIZE}. */
-  async truncate(n: Inode, size: number): Promise<void> {
-    this.writable()
-    if (size > MAX_FILE_SIZE) throw vfsError('EFBIG', `a file holds at most ${MAX_FILE_SIZE} bytes`)
-    const m = this.tree.meta(n)
-    const cs = this.chunkSize
-    if (size < m.size) {
-      const keep = Math.ceil(size / cs)
-      if (n.dirty) {
-        for (const i of [...n.dirty.keys()]) {
-          if (i >= keep) {
-            n.dirty.delete(i)
-            if (!n.deleted) this.dirtyBytes -= cs
-          }
-        }
-      }
-      let cut = false
-      for (const i of [...n.chunks.keys()]) {
-        if (i >= keep) {
-          n.chunks.delete(i)
-          cut = true
-        }
-      }
-      if (cut && !n.deleted) this.pending.events.push({ type: 'chunksCut', ino: n.ino, from: keep })
-      const within = size - Math.floor(size / cs) * cs
-      if (within > 0) {
-        const index = Math.floor(size / cs)
-        if (n.chunks.has(index) || n.dirty?.has(index)) {
-          let buf = this.dirtyChunkNow(n, index)
-          while (!buf) buf = (await this.dirtyChunk(n, index), n.dirty?.get(index))
-          buf.fill(0, within)
-        }
-      }
-    }
-    m.size = size
-    this.namespace.touch(n)
-  }
-
-  private sealInode(n: Inode, except = -1): void {
-    if (!n.dirty || n.deleted) return
-    for (const [index, buf] of n.dirty) {
-      if (index === except) continue
-      n.dirty.delete(index)
-      this.dirtyBytes -= this.chunkSize
-      this.sealChunk(n, index, buf)
-      if (this.spare.length < MAX_SPARE_CHUNKS) this.spare.push(buf)
-    }
-    if (n.dirty.size === 0) {
-      n.dirty = undefined
-      this.dirtyInodes.delete(n)
-    }
-  }
-
-  private sealAll(): void {
-    for (const n of [...this.dirtyInodes]) this.sealInode(n)
-  }
-
-  private sealChunk(n: Inode, index: number, buf: Uint8Array): void {
-    const m = this.tree.meta(n)
-    const len = Math.min(this.chunkSize, m.size - index * this.chunkSize)
-    if (len <= 0) return
-    // the last chunk of a file is padded with zeros to its size class: the metadata's size says where the content ends
-    const padded = this.tree.padding ? chunkClass(len, this.chunkSize) : len
-    let plain = buf.subarray(0, padded)
-    if (padded > len) {
-      // a short chunk is always a dirty buffer of a whole chunk; what lies past the size is zeros
-      if (buf.length >= padded) buf.fill(0, len, padded)
-      else (plain = Buffer.alloc(padded)).set(buf.subarray(0, len))
-    }
-    const version = ++n.chunkVersion
-    const ref: ChunkRef = { version, pos: -1, len: padded + SEAL_OVERHEAD }
-    const e: ChunkPutEvent = { type: 'chunkPut', ino: n.ino, index, version, sealed: EMPTY }
-    n.chunks.set(index, ref)
-    this.pending.addChunk(e, ref)
-    // the buffer is reused for the next dirty chunk; a small chunk is kept readable in the cache by a copy
-    if (len <= CACHE_WRITTEN_BYTES) this.reader.cacheWritten(n, index, ref, plain.subarray(0, len))
-    const slot = len >= OFFLOAD_SEAL_BYTES ? this.sealSlot() : undefined
-    if (slot === undefined) {
-      ref.sealed = seal(this.tree.chunkKey(n), plain, chunkAad(this.chainId, n.ino, index, version))
-      e.sealed = ref.sealed
-    } else this.sealOffThread(n, index, ref, e, plain, slot)
-    this.schedule()
-  }
-
-  /** A free seal slot (the slots are made on the first big write), or undefined when all are taken. */
-  private sealSlot(): number | undefined {
-    if (this.chunkSize < OFFLOAD_SEAL_BYTES) return undefined
-    this.seals ??= new SealSlots(SEAL_SLOTS, this.chunkSize, SEAL_OVERHEAD)
-    const s = this.seals.take()
-    if (s !== undefined) this.sealPool()
-    return s
-  }
-
-  /** The chunk worker, with the seal slots registered once they exist. */
-  private sealPool(): ChunkCipherPool {
-    const pool = this.reader.chunkPool()
-    if (this.seals && this.sealsId === undefined) this.sealsId = pool.addSlab(this.seals.sab)
-    return pool
-  }
-
-  /**
-   * Copies `plain` into seal slot `slot` and has the chunk worker seal it there: the JS thread
-   * neither encrypts nor allocates per chunk. The commit that takes the chunk waits for it.
-   */
-  private sealOffThread(n: Inode, index: number, ref: ChunkRef, e: ChunkPutEvent, plain: Uint8Array, slot: number): void {
-    const seals = this.seals!
-    const plainAt = seals.plainAt(slot)
-    seals.bytes.set(plain, plainAt)
-    const key = this.tree.chunkKey(n)
-    const aad = chunkAad(this.chainId, n.ino, index, ref.version)
-    const outAt = seals.sealedAt(slot)
-    const done = (sealed: Buffer) => {
-      ref.sealed = sealed
-      e.sealed = sealed
-      ref.sealing = undefined
-      this.sealSlotOf.set(e, slot)
-    }
-    ref.sealing = this.sealPool()
-      .seal(this.sealsId!, { key, aad, plainAt, len: plain.length, outAt })
-      .then(
-        length => done(seals.bytes.subarray(outAt, outAt + length)),
-        err => {
-          // the worker died: sealed here from the plaintext still in the slot
-          this.logger.warn({ err: (err as Error).message, path: this.path }, 'chunk worker failed; sealing on the main thread')
-          seals.give(slot)
-          done(seal(key, seals.bytes.subarray(plainAt, plainAt + plain.length), aad))
-          this.sealSlotOf.delete(e)
-        },
-      )
-  }
-
   /** Seals the dirty chunks of `n` so they no longer take a full chunk of memory each. */
   flushInode(n: Inode): void {
-    this.sealInode(n)
+    this.chunkWriter.flush(n)
   }
 
   // ---- commits
@@ -567,7 +344,7 @@ export class Chain {
 
   private get hasWork(): boolean {
     // a lost place is work too: the content of its blocks waits for the rebuild and the next block
-    return this.pending.hasChanges || this.dirtyInodes.size > 0 || this.lostPlace
+    return this.pending.hasChanges || this.chunkWriter.dirtyInodes.size > 0 || this.lostPlace
   }
 
   /**
@@ -623,7 +400,7 @@ export class Chain {
       clearTimeout(this.timer)
       this.timer = undefined
     }
-    this.sealAll()
+    this.chunkWriter.sealAll()
     const taken = this.pending.take(this.tree)
     const { events, chunks: refs } = taken
     const sizeHint = taken.bytes + events.length * 64
@@ -651,13 +428,7 @@ export class Chain {
     this.tipHash = body.hash
     if (this.shared) this.pending.signed(block.seq, events, refs, this.tree.maxIno)
     // the sealed chunks are in the block now: their seal slots are free again
-    for (const { e, ref } of refs) {
-      const slot = this.sealSlotOf.get(e)
-      if (slot === undefined) continue
-      this.sealSlotOf.delete(e)
-      if (ref.sealed && e.bodyOffset !== undefined) ref.sealed = body.body.subarray(e.bodyOffset, e.bodyOffset + ref.len)
-      this.seals!.give(slot)
-    }
+    this.chunkWriter.signed(refs, body.body)
     // blocks reach the log in order; the next block is signed while this one is written
     // (not sooner: at most one signed block waits for the disk)
     const before = this.appended
@@ -779,7 +550,7 @@ export class Chain {
       await this.pq?.release()
       this.pq = undefined
       await this.reader.settle()
-      if (this.sealsId !== undefined) this.reader.leasedPool?.dropSlab(this.sealsId)
+      this.chunkWriter.close()
       await this.reader.close()
       await this.fh.close()
       await this.unlock?.()
@@ -890,19 +661,14 @@ export class Chain {
   private rebuildFrom(r: Rebuilt, renewAbove = Infinity): Set<number> {
     // content of inodes made in blocks that never landed goes with them (dropped below)
     const unlanded = this.pending.takeUnlanded(renewAbove)
-    const facts = contentFacts(this.tree, [...this.pending.dirtyMeta, ...this.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending.events])
+    const facts = contentFacts(this.tree, [...this.pending.dirtyMeta, ...this.chunkWriter.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending.events])
     const gonePaths = pathsOf(this.tree, new Set([...this.tree.inodes.keys()].filter(i => i > renewAbove || !r.tree.inodes.has(i))))
     const touched = transplant(this.tree, r.tree, renewAbove)
     const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pending.chunks.filter(p => p.e.ino <= renewAbove), facts })
     // events waiting for the next block (content, grants queued before the lease was taken) go on, but for inodes that go
     this.pending.keep(kept, renewAbove)
     this.dropChangesOfDeleted(ino => ino > renewAbove)
-    for (const n of this.dirtyInodes) {
-      if (!n.deleted) continue
-      this.dirtyInodes.delete(n)
-      if (n.dirty) this.dirtyBytes -= n.dirty.size * this.chunkSize
-      n.dirty = undefined
-    }
+    this.chunkWriter.dropDeleted()
     this.pending.landedMaxIno = this.tree.maxIno
     this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
     this.end = r.scan.end
@@ -924,10 +690,7 @@ export class Chain {
       const n = this.tree.inodes.get(ino)
       return !n || n.deleted || renewed(ino)
     }
-    this.pending.dropDeleted(gone, e => {
-      const slot = this.sealSlotOf.get(e)
-      if (slot !== undefined) (this.sealSlotOf.delete(e), this.seals!.give(slot))
-    })
+    this.pending.dropDeleted(gone, e => this.chunkWriter.free(e))
   }
 
 
