@@ -29,6 +29,7 @@ import { applyAppended, readAppended } from './catch-up.ts'
 import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type Rebuilt } from './resync.ts'
 import { PendingChanges, type PendingChunk } from './pending-changes.ts'
 import { ChunkWriter, MAX_PENDING_BLOCKS } from './chunk-writer.ts'
+import { CommitQueue } from './commit-queue.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError, writeTrust } from './trust.ts'
 
@@ -68,17 +69,13 @@ export class Chain {
   private readonly bodies = new BodyBuffers()
   /** What waits for the next block, and the blocks signed and not landed yet. */
   private readonly pending: PendingChanges
-  private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> = Promise.resolve()
-  /** Opens when the commit before has its block signed: the next one may then start signing while it is written. */
-  private gate: Promise<void> = Promise.resolve()
+  /** When commits run: group commit, one block at a time. */
+  private readonly commits: CommitQueue
   /** Settles when the last signed block is written and fdatasync'd (blocks are appended in order). */
   private appended: Promise<void> = Promise.resolve()
   /** Seq and hash of the last signed block, the parent of the next one (ahead of `headSeq` while a block is written). */
   private tipSeq: number
   private tipHash: Buffer
-  private next: Promise<void> | undefined
-  private inflight: Promise<void> | undefined
   private pq: PqLease | undefined
   private failed: Error | undefined
   private trustDirty = false
@@ -135,9 +132,10 @@ export class Chain {
     this.headFormat = verifier.formatVersion
     this.namespace = new Namespace(tree, scopedSink(this.sink(), this))
     this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
+    this.commits = new CommitQueue({ commit: signed => this.commit(signed), delayMs: options.commitDelayMs ?? 20, logger: this.logger, path: backend.name })
     this.chunkWriter = new ChunkWriter(
       { tree, chunkSize: this.chunkSize, reader: this.reader, pending: this.pending, blockBytes: this.blockBytes, logger: this.logger, path: backend.name },
-      { writable: () => this.writable(), touch: n => this.namespace.touch(n), schedule: () => this.schedule(), commit: () => this.requestCommit() },
+      { writable: () => this.writable(), touch: n => this.namespace.touch(n), schedule: () => this.commits.schedule(), commit: () => this.commits.request() },
     )
   }
 
@@ -262,11 +260,11 @@ export class Chain {
         // an inode without names changes in memory only, for its open handles
         if (n.deleted) return
         this.pending.dirtyMeta.add(n)
-        this.schedule()
+        this.commits.schedule()
       },
       emit: e => {
         this.pending.events.push(e)
-        this.schedule()
+        this.commits.schedule()
       },
       released: n => {
         this.pending.dirtyMeta.delete(n)
@@ -330,18 +328,6 @@ export class Chain {
 
   // ---- commits
 
-  private schedule(): void {
-    if (this.timer || this.closed) return
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      // while a block is being signed or written, changes keep gathering (up to `blockBytes`):
-      // one signature per block, so a stream makes few large blocks instead of many small ones
-      if (this.inflight || this.next) return this.schedule()
-      this.requestCommit().catch(err => this.logger.warn({ err, path: this.path }, 'a background commit did not land; its changes wait for the next one (a close or fsync reports it)'))
-    }, this.options.commitDelayMs ?? 20)
-    this.timer.unref?.()
-  }
-
   private get hasWork(): boolean {
     // a lost place is work too: the content of its blocks waits for the rebuild and the next block
     return this.pending.hasChanges || this.chunkWriter.dirtyInodes.size > 0 || this.lostPlace
@@ -354,28 +340,8 @@ export class Chain {
    */
   sync(): Promise<void> {
     if (this.failed) return Promise.reject(vfsError('EIO', this.failed.message))
-    if (!this.hasWork && !this.next) return this.inflight ?? this.running
-    return this.requestCommit()
-  }
-
-  private requestCommit(): Promise<void> {
-    if (!this.next) {
-      let release!: () => void
-      const signed = new Promise<void>(r => (release = r))
-      const p: Promise<void> = this.gate.then(() => {
-        this.next = undefined
-        this.inflight = p
-        return this.commit(release)
-      })
-      const done = () => {
-        release()
-        if (this.inflight === p) this.inflight = undefined
-      }
-      this.gate = signed
-      this.next = p
-      this.running = p.then(done, done)
-    }
-    return this.next
+    if (!this.hasWork && !this.commits.queued) return this.commits.current
+    return this.commits.request()
   }
 
   /** Seals, signs and appends one block (holding the write lease, on a chain several nodes write); calls `signed` once the next commit may start signing. */
@@ -396,10 +362,7 @@ export class Chain {
     if (this.failed) throw vfsError('EIO', this.failed.message)
     // nothing left: a commit asked for while the one before waited for the lease finds its changes taken by that one, and waits for it to land
     if (!this.hasWork) return this.pending.lastLanded
-    if (this.timer) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-    }
+    this.commits.cancelTimer()
     this.chunkWriter.sealAll()
     const taken = this.pending.take(this.tree)
     const { events, chunks: refs } = taken
@@ -460,7 +423,7 @@ export class Chain {
         this.lostPlace = true
         this.shared.forfeit()
         // the rebuild and the commit of the kept content come with the next lease, even with no other change
-        this.schedule()
+        this.commits.schedule()
         throw vfsError('EIO', `commit lost its place to another node: ${err.message}`)
       }
       this.failed ??= err as Error
@@ -485,7 +448,7 @@ export class Chain {
     if (this.shared) return this.commitEvents(events)
     this.writable()
     this.pending.events.push(...events)
-    this.schedule()
+    this.commits.schedule()
     return Promise.resolve()
   }
 
@@ -539,10 +502,10 @@ export class Chain {
       if (!this.readOnly && !this.failed) await this.sync()
     } finally {
       this.closed = true
-      if (this.timer) clearTimeout(this.timer)
+      this.commits.close()
       if (this.trustTimer) clearTimeout(this.trustTimer)
       this.trustTimer = undefined
-      await this.running
+      await this.commits.settled
       if (!this.readOnly) await this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
       if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.fh, this.headFormat)
       for (const l of this.listeners) l(new Set(), new Set())
@@ -679,7 +642,7 @@ export class Chain {
     this.writers = r.verifier.writers
     this.trustDirty = true
     this.scheduleTrust()
-    if (this.hasWork) this.schedule()
+    if (this.hasWork) this.commits.schedule()
     if (touched.size > 0) for (const l of this.listeners) l(touched, new Set([...gonePaths, ...pathsOf(this.tree, touched)]))
     return touched
   }
@@ -737,12 +700,7 @@ export class Chain {
     await this.shared?.enter()
     try {
       await this.sync()
-      const p = this.running.then(fn)
-      this.running = this.gate = p.then(
-        () => {},
-        () => {},
-      )
-      return await p
+      return await this.commits.between(fn)
     } finally {
       this.shared?.leave()
     }
