@@ -31,7 +31,8 @@ import { PendingChanges, type PendingChunk } from './pending-changes.ts'
 import { ChunkWriter, MAX_PENDING_BLOCKS } from './chunk-writer.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { SharedWriting } from './shared-writing.ts'
-import { RollbackError, writeTrust } from './trust.ts'
+import { RollbackError } from './trust.ts'
+import { TrustRecorder } from './trust-recorder.ts'
 
 /**
  * An open chain: the verified log, its materialised tree, and the commit engine.
@@ -78,8 +79,8 @@ export class Chain {
   private tipHash: Buffer
   private pq: PqLease | undefined
   private failed: Error | undefined
-  private trustDirty = false
-  private trustTimer: NodeJS.Timeout | undefined
+  /** Records the head in the trust store as it moves. */
+  private readonly trust: TrustRecorder
   private closed = false
   private warmed = false
   private readonly options: ChainOptions
@@ -130,6 +131,7 @@ export class Chain {
     const lease = this.readOnly ? undefined : backend.lease?.(tree.chainId, this.logger)
     this.shared = lease && new SharedWriting(lease, { catchUp: () => this.catchUp() }, this.logger)
     this.headFormat = verifier.formatVersion
+    this.trust = new TrustRecorder({ home: this.home, chainId: tree.chainId, head: () => ({ seq: this.headSeq, hash: this.headHash }), enabled: options.trust !== false, logger: this.logger })
     this.namespace = new Namespace(tree, scopedSink(this.sink(), this))
     this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
     this.commits = new CommitQueue({ commit: signed => this.commit(signed), delayMs: options.commitDelayMs ?? 20, logger: this.logger, path: backend.name })
@@ -189,10 +191,7 @@ export class Chain {
     try {
       const chain = new Chain(backend, fh, verifier, tree, end, report, { ...options, logger }, unlock, opened.pq)
       chain.blockOffsets.push(...offsets)
-      if (options.trust !== false && options.readOnly !== true) {
-        chain.trustDirty = true
-        await chain.writeTrustNow()
-      }
+      if (options.trust !== false && options.readOnly !== true) await chain.trust.record()
       return chain
     } catch (err) {
       await opened.pq?.release()
@@ -476,23 +475,7 @@ export class Chain {
     this.headHash = hash
     this.headFormat = block.formatVersion
     this.blockOffsets.push(at)
-    this.trustDirty = true
-    this.scheduleTrust()
-  }
-
-  private scheduleTrust(): void {
-    if (this.trustTimer || this.options.trust === false) return
-    this.trustTimer = setTimeout(() => {
-      this.trustTimer = undefined
-      this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
-    }, 1000)
-    this.trustTimer.unref?.()
-  }
-
-  private async writeTrustNow(): Promise<void> {
-    if (!this.trustDirty || this.options.trust === false) return
-    this.trustDirty = false
-    await writeTrust(this.home, this.chainId, { seq: this.headSeq, hash: this.headHash.toString('hex') })
+    this.trust.moved()
   }
 
   /** Commits what is left, records the head in the trust store, and closes the log. */
@@ -503,10 +486,9 @@ export class Chain {
     } finally {
       this.closed = true
       this.commits.close()
-      if (this.trustTimer) clearTimeout(this.trustTimer)
-      this.trustTimer = undefined
+      this.trust.stop()
       await this.commits.settled
-      if (!this.readOnly) await this.writeTrustNow().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
+      if (!this.readOnly) await this.trust.flush().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
       if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.fh, this.headFormat)
       for (const l of this.listeners) l(new Set(), new Set())
       await this.shared?.close()
@@ -640,8 +622,7 @@ export class Chain {
     this.headHash = this.tipHash = r.verifier.headHash
     this.headFormat = r.verifier.formatVersion
     this.writers = r.verifier.writers
-    this.trustDirty = true
-    this.scheduleTrust()
+    this.trust.moved()
     if (this.hasWork) this.commits.schedule()
     if (touched.size > 0) for (const l of this.listeners) l(touched, new Set([...gonePaths, ...pathsOf(this.tree, touched)]))
     return touched
@@ -673,8 +654,7 @@ export class Chain {
     this.baseSeq = baseSeq
     this.blockOffsets.length = 0
     this.blockOffsets.push(...offsets)
-    this.trustDirty = true
-    await this.writeTrustNow()
+    await this.trust.record()
     await this.reader.settle()
     if (fh) await old.close()
   }
