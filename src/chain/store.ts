@@ -30,6 +30,7 @@ import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompactio
 import { PendingChanges, type PendingChunk } from './pending-changes.ts'
 import { ChunkWriter, MAX_PENDING_BLOCKS } from './chunk-writer.ts'
 import { CommitQueue } from './commit-queue.ts'
+import { LogHead } from './log-head.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError } from './trust.ts'
 import { TrustRecorder } from './trust-recorder.ts'
@@ -47,23 +48,15 @@ export class Chain {
   readonly readOnly: boolean
   readonly logger: Logger
   readonly home: string
-  /** Frame offsets of the blocks of this log, by seq − baseSeq. */
-  readonly blockOffsets: number[] = []
   report: OpenReport
-  headSeq: number
-  headHash: Buffer
-  baseSeq: number
-  writers: Map<string, ChainWriter>
   ownerName: string
 
-  private fh: ChainLog
-  private end: number
+  /** The open log, and where this node stands in it. */
+  private readonly head: LogHead
   /** Reads content: the chunk cache, read-ahead, and the chunk worker that opens chunks. */
   private readonly reader: ChunkReader
   /** Names, links, attributes and extended attributes. */
   readonly namespace: Namespace
-  /** The format version of the last block. */
-  private headFormat: number
   /** Writes file content: dirty chunks, and their sealing for the next block. */
   private readonly chunkWriter: ChunkWriter
   /** Buffers of blocks already on disk, reused to encode the next blocks. */
@@ -74,9 +67,6 @@ export class Chain {
   private readonly commits: CommitQueue
   /** Settles when the last signed block is written and fdatasync'd (blocks are appended in order). */
   private appended: Promise<void> = Promise.resolve()
-  /** Seq and hash of the last signed block, the parent of the next one (ahead of `headSeq` while a block is written). */
-  private tipSeq: number
-  private tipHash: Buffer
   private pq: PqLease | undefined
   private failed: Error | undefined
   /** Records the head in the trust store as it moves. */
@@ -109,19 +99,14 @@ export class Chain {
     unlock: (() => Promise<void>) | undefined,
     pq: PqLease | undefined,
   ) {
-    this.fh = fh
+    this.head = new LogHead(fh, verifier, end)
     this.tree = tree
     this.pending = new PendingChanges(tree.maxIno)
-    this.end = end
     this.report = report
     this.options = options
     this.unlock = unlock
     this.chunkSize = verifier.genesis!.chunkSize
     this.ownerName = verifier.genesis!.ownerName
-    this.headSeq = this.tipSeq = verifier.headSeq
-    this.headHash = this.tipHash = verifier.headHash
-    this.baseSeq = verifier.baseSeq
-    this.writers = verifier.writers
     this.logger = options.logger ?? silentLogger
     this.home = options.home ?? facetHome()
     const canWrite = this.writers.has(Buffer.from(options.identity.keyId).toString('hex'))
@@ -130,10 +115,9 @@ export class Chain {
     else this.pq = pq ?? acquirePqPool()
     const lease = this.readOnly ? undefined : backend.lease?.(tree.chainId, this.logger)
     this.shared = lease && new SharedWriting(lease, { catchUp: () => this.catchUp() }, this.logger)
-    this.headFormat = verifier.formatVersion
     this.trust = new TrustRecorder({ home: this.home, chainId: tree.chainId, head: () => ({ seq: this.headSeq, hash: this.headHash }), enabled: options.trust !== false, logger: this.logger })
     this.namespace = new Namespace(tree, scopedSink(this.sink(), this))
-    this.reader = new ChunkReader({ log: () => this.fh, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
+    this.reader = new ChunkReader({ log: () => this.head.log, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
     this.commits = new CommitQueue({ commit: signed => this.commit(signed), delayMs: options.commitDelayMs ?? 20, logger: this.logger, path: backend.name })
     this.chunkWriter = new ChunkWriter(
       { tree, chunkSize: this.chunkSize, reader: this.reader, pending: this.pending, blockBytes: this.blockBytes, logger: this.logger, path: backend.name },
@@ -149,6 +133,31 @@ export class Chain {
   /** The chain's 16-byte id. */
   get chainId(): Uint8Array {
     return this.tree.chainId
+  }
+
+  /** The seq of the last block in the log, as this node has applied it. */
+  get headSeq(): number {
+    return this.head.headSeq
+  }
+
+  /** The hash of block {@link headSeq}. */
+  get headHash(): Buffer {
+    return this.head.headHash
+  }
+
+  /** The seq of the first block the log holds (above 0 once compacted). */
+  get baseSeq(): number {
+    return this.head.baseSeq
+  }
+
+  /** Who may append to the chain, by key id (hex), as the last block leaves it. */
+  get writers(): Map<string, ChainWriter> {
+    return this.head.writers
+  }
+
+  /** Frame offsets of the blocks of this log, by seq − baseSeq. */
+  get blockOffsets(): number[] {
+    return this.head.blockOffsets
   }
 
   /** The identity this chain was opened with. */
@@ -217,13 +226,13 @@ export class Chain {
   /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
   read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
     const p = this.reader.read(n, offset, length, tree)
-    return this.fh.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.read(n, offset, length, tree))) : p
+    return this.head.log.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.read(n, offset, length, tree))) : p
   }
 
   /** Reads file `n` at `offset` into `dest` (as much as fits; less only at the end of the file) and returns the bytes read, with no allocation per call. */
   readInto(n: Inode, offset: number, dest: Uint8Array, tree: ChainTree = this.tree): Promise<number> {
     const p = this.reader.readInto(n, offset, dest, tree)
-    return this.fh.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.readInto(n, offset, dest, tree))) : p
+    return this.head.log.reindex ? p.catch(err => readAfterCompaction(this, err, () => this.reader.readInto(n, offset, dest, tree))) : p
   }
 
 
@@ -235,7 +244,7 @@ export class Chain {
 
   /** Filesystem figures of the store holding the log. */
   statfs(): Promise<StatFs> {
-    return this.fh.statfs()
+    return this.head.log.statfs()
   }
 
   // ---- changes
@@ -371,8 +380,8 @@ export class Chain {
     const block: UnsignedBlock = {
       formatVersion: FORMAT_VERSION,
       chainId: this.chainId,
-      seq: this.tipSeq + 1,
-      prevHash: this.tipHash,
+      seq: this.head.tipSeq + 1,
+      prevHash: this.head.tipHash,
       time: Date.now(),
       author: this.identity.keyId,
       events,
@@ -386,8 +395,8 @@ export class Chain {
       this.logger.error({ err, path: this.path }, 'chain block could not be signed; its changes wait for the next commit')
       throw vfsError('EIO', `commit could not be signed: ${(err as Error).message}`)
     }
-    this.tipSeq = block.seq
-    this.tipHash = body.hash
+    this.head.tipSeq = block.seq
+    this.head.tipHash = body.hash
     if (this.shared) this.pending.signed(block.seq, events, refs, this.tree.maxIno)
     // the sealed chunks are in the block now: their seal slots are free again
     this.chunkWriter.signed(refs, body.body)
@@ -464,17 +473,14 @@ export class Chain {
 
   private async appendBlock(block: UnsignedBlock, { body, hash, crc }: SignedBody, refs: PendingChunk[]): Promise<void> {
     const head = frameHeader(body, crc)
-    const at = this.end
+    const at = this.head.end
     const bodyPos = at + FRAME_HEADER_BYTES
     for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
-    this.end += FRAME_HEADER_BYTES + body.length
-    await this.fh.append(head, body, at, block.seq)
+    this.head.end += FRAME_HEADER_BYTES + body.length
+    await this.head.log.append(head, body, at, block.seq)
     this.pending.landed(block.seq)
     for (const { ref } of refs) ref.sealed = undefined
-    this.headSeq = block.seq
-    this.headHash = hash
-    this.headFormat = block.formatVersion
-    this.blockOffsets.push(at)
+    this.head.landed(block.seq, hash, block.formatVersion, at)
     this.trust.moved()
   }
 
@@ -489,7 +495,7 @@ export class Chain {
       this.trust.stop()
       await this.commits.settled
       if (!this.readOnly) await this.trust.flush().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
-      if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.fh, this.headFormat)
+      if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.head.log, this.head.headFormat)
       for (const l of this.listeners) l(new Set(), new Set())
       await this.shared?.close()
       await this.pq?.release()
@@ -497,7 +503,7 @@ export class Chain {
       await this.reader.settle()
       this.chunkWriter.close()
       await this.reader.close()
-      await this.fh.close()
+      await this.head.log.close()
       await this.unlock?.()
     }
   }
@@ -532,15 +538,15 @@ export class Chain {
     if (this.closed || this.shared?.held) return new Set()
     if (this.lostPlace) return this.rebuildAfterLostPlace()
     const found = await readAppended({
-      log: this.fh,
-      end: this.end,
+      log: this.head.log,
+      end: this.head.end,
       chainId: this.chainId,
       chunkSize: this.chunkSize,
       ownerName: this.ownerName,
       baseSeq: this.baseSeq,
       headSeq: this.headSeq,
       headHash: this.headHash,
-      headFormat: this.headFormat,
+      headFormat: this.head.headFormat,
       writers: this.writers,
       pool: () => {
         if (this.closed) throw vfsError('EIO', 'the chain is closed')
@@ -557,11 +563,7 @@ export class Chain {
     if (local) this.dropChangesOfDeleted()
     for (const v of found.blocks) this.blockOffsets.push(v.frameOffset)
     const { verifier, scan } = found
-    this.end = scan.end
-    this.headSeq = this.tipSeq = verifier.headSeq
-    this.headHash = this.tipHash = verifier.headHash
-    this.headFormat = verifier.formatVersion
-    this.writers = verifier.writers
+    this.head.moveTo(verifier, scan.end)
     this.behind = scan.tornTail !== undefined
     this.pending.landedMaxIno = Math.max(this.pending.landedMaxIno, this.tree.maxIno)
     if (touched.size > 0) for (const l of this.listeners) l(touched, paths)
@@ -574,7 +576,7 @@ export class Chain {
    * and not committed yet stays on top of it.
    */
   private async rebuildCompacted(): Promise<Set<number>> {
-    await this.fh.reindex!()
+    await this.head.log.reindex!()
     const r = await this.readWholeLog()
     checkCompaction({ seq: this.headSeq, hash: this.headHash }, this.tree, r)
     return this.rebuildFrom(r)
@@ -591,15 +593,15 @@ export class Chain {
     // chunks still being sealed land in the kept content or go with their inode, not after the rebuild
     for (const { ref } of this.pending.chunks) if (ref.sealing) await ref.sealing
     // compacted in place meanwhile: the rows this node indexed are gone
-    await this.fh.size()
-    if ((this.fh.firstSeq ?? -1) > this.baseSeq) await this.fh.reindex!()
+    await this.head.log.size()
+    if ((this.head.log.firstSeq ?? -1) > this.baseSeq) await this.head.log.reindex!()
     const touched = this.rebuildFrom(await this.readWholeLog(), this.pending.landedMaxIno)
     this.lostPlace = false
     return touched
   }
 
   private readWholeLog(): Promise<Rebuilt> {
-    return rebuildFromLog(this.fh, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path })
+    return rebuildFromLog(this.head.log, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path })
   }
 
   /** Takes the state of `r` (see resync.ts), keeping this node's uncommitted content; inodes above `renewAbove` are this node's and never landed. */
@@ -616,12 +618,8 @@ export class Chain {
     this.chunkWriter.dropDeleted()
     this.pending.landedMaxIno = this.tree.maxIno
     this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
-    this.end = r.scan.end
-    this.baseSeq = r.verifier.baseSeq
-    this.headSeq = this.tipSeq = r.verifier.headSeq
-    this.headHash = this.tipHash = r.verifier.headHash
-    this.headFormat = r.verifier.formatVersion
-    this.writers = r.verifier.writers
+    this.head.baseSeq = r.verifier.baseSeq
+    this.head.moveTo(r.verifier, r.scan.end)
     this.trust.moved()
     if (this.hasWork) this.commits.schedule()
     if (touched.size > 0) for (const l of this.listeners) l(touched, new Set([...gonePaths, ...pathsOf(this.tree, touched)]))
@@ -640,18 +638,18 @@ export class Chain {
 
   /** The log's current size in bytes. */
   get logBytes(): number {
-    return this.end
+    return this.head.end
   }
 
   /** Swaps in a compacted log file, or (`fh` undefined) takes the log compacted in place (used by compaction, which holds the commit queue). */
   async adoptLog(fh: FileHandle | undefined, end: number, head: { seq: number; hash: Buffer }, baseSeq: number, offsets: number[]): Promise<void> {
-    const old = this.fh
-    if (fh) this.fh = fileLog(fh, this.path)
-    this.end = end
-    this.headSeq = this.tipSeq = head.seq
-    this.headHash = this.tipHash = head.hash
-    this.headFormat = FORMAT_VERSION
-    this.baseSeq = baseSeq
+    const old = this.head.log
+    if (fh) this.head.log = fileLog(fh, this.path)
+    this.head.end = end
+    this.head.headSeq = this.head.tipSeq = head.seq
+    this.head.headHash = this.head.tipHash = head.hash
+    this.head.headFormat = FORMAT_VERSION
+    this.head.baseSeq = baseSeq
     this.blockOffsets.length = 0
     this.blockOffsets.push(...offsets)
     await this.trust.record()
@@ -688,12 +686,12 @@ export class Chain {
 
   /** The open log (used by compaction of the in-process chain). */
   get fileHandle(): ChainLog {
-    return this.fh
+    return this.head.log
   }
 
   /** True when the store now holds another log than the one this chain has open: another process compacted it. */
   async logReplaced(): Promise<boolean> {
-    return !this.closed && ((await this.fh.replaced?.()) ?? false)
+    return !this.closed && ((await this.head.log.replaced?.()) ?? false)
   }
 
   /** Opens the chain's store afresh, read-only, with the same identity and options (to follow a log that was replaced). */
@@ -703,7 +701,7 @@ export class Chain {
 
   /** Calls `onChange` when another process may have appended blocks (chokidar on a log file, NOTIFY in PostgreSQL); returns the stop. */
   watch(onChange: () => void): () => Promise<void> {
-    return this.fh.watch(onChange)
+    return this.head.log.watch(onChange)
   }
 }
 
