@@ -25,12 +25,12 @@ import { treeAtSeq } from './history-read.ts'
 import { BodyBuffers } from './body-buffers.ts'
 import { openVerifiedLog } from './open-log.ts'
 import { checkpointAtClose } from './checkpoint.ts'
-import { applyAppended, readAppended } from './catch-up.ts'
-import { checkCompaction, contentFacts, keepContent, pathsOf, readAfterCompaction, rebuildFromLog, transplant, type Rebuilt } from './resync.ts'
+import { readAfterCompaction } from './resync.ts'
 import { PendingChanges, type PendingChunk } from './pending-changes.ts'
 import { ChunkWriter, MAX_PENDING_BLOCKS } from './chunk-writer.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { LogHead } from './log-head.ts'
+import { Follower, type ExternalChangeListener } from './follower.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError } from './trust.ts'
 import { TrustRecorder } from './trust-recorder.ts'
@@ -75,15 +75,14 @@ export class Chain {
   private warmed = false
   private readonly options: ChainOptions
   private unlock: (() => Promise<void>) | undefined
-  private readonly listeners = new Set<(inos: Set<number>, paths: Set<string>) => void>()
   /** The write lease, on a chain that several nodes write (see shared-writing.ts). */
   private readonly shared: SharedWriting | undefined
-  /** Settles when the last catch-up is done: catch-ups run one at a time. */
-  private catching: Promise<unknown> = Promise.resolve()
+  /** Reads and applies what other processes or nodes append. */
+  private readonly follower: Follower
   /**
    * A block of this node lost its place (its lease died mid-commit and another node appended
    * at its seq): nothing more is appended until the tree is rebuilt from the log, at the next
-   * catch-up (see {@link rebuildAfterLostPlace}).
+   * catch-up (see {@link Follower}).
    */
   private lostPlace = false
 
@@ -122,6 +121,17 @@ export class Chain {
     this.chunkWriter = new ChunkWriter(
       { tree, chunkSize: this.chunkSize, reader: this.reader, pending: this.pending, blockBytes: this.blockBytes, logger: this.logger, path: backend.name },
       { writable: () => this.writable(), touch: n => this.namespace.touch(n), schedule: () => this.commits.schedule(), commit: () => this.commits.request() },
+    )
+    this.follower = new Follower(
+      { head: this.head, tree, chunkSize: this.chunkSize, ownerName: this.ownerName, identity: options.identity, path: backend.name, pending: this.pending, chunkWriter: this.chunkWriter, shared: this.shared, trust: this.trust, pool: () => (this.pq ??= acquirePqPool()).pool, closed: () => this.closed },
+      {
+        lostPlace: () => this.lostPlace,
+        regained: () => void (this.lostPlace = false),
+        appended: () => this.appended,
+        commitIfWork: () => {
+          if (this.hasWork) this.commits.schedule()
+        },
+      },
     )
   }
 
@@ -496,7 +506,7 @@ export class Chain {
       await this.commits.settled
       if (!this.readOnly) await this.trust.flush().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
       if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.head.log, this.head.headFormat)
-      for (const l of this.listeners) l(new Set(), new Set())
+      this.follower.closing()
       await this.shared?.close()
       await this.pq?.release()
       this.pq = undefined
@@ -514,13 +524,14 @@ export class Chain {
   }
 
   /** Subscribes to changes made by other processes (followers, other writers): the inodes touched and the paths changed, before and after; returns the unsubscribe. */
-  onExternalChange(listener: (inos: Set<number>, paths: Set<string>) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+  onExternalChange(listener: ExternalChangeListener): () => void {
+    return this.follower.onExternalChange(listener)
   }
 
   /** True when the last {@link catchUp} saw a block still being written (look again soon). */
-  behind = false
+  get behind(): boolean {
+    return this.follower.behind
+  }
 
   /**
    * Reads blocks appended since the last look (by another process or node) and applies
@@ -529,110 +540,7 @@ export class Chain {
    * and while it holds the write lease nothing new can be there.
    */
   catchUp(): Promise<Set<number>> {
-    const p = this.catching.then(() => this.catchUpNow())
-    this.catching = p.catch(() => {})
-    return p
-  }
-
-  private async catchUpNow(): Promise<Set<number>> {
-    if (this.closed || this.shared?.held) return new Set()
-    if (this.lostPlace) return this.rebuildAfterLostPlace()
-    const found = await readAppended({
-      log: this.head.log,
-      end: this.head.end,
-      chainId: this.chainId,
-      chunkSize: this.chunkSize,
-      ownerName: this.ownerName,
-      baseSeq: this.baseSeq,
-      headSeq: this.headSeq,
-      headHash: this.headHash,
-      headFormat: this.head.headFormat,
-      writers: this.writers,
-      pool: () => {
-        if (this.closed) throw vfsError('EIO', 'the chain is closed')
-        return (this.pq ??= acquirePqPool()).pool
-      },
-    })
-    if (found === 'compacted') return this.rebuildCompacted()
-    if (!found || this.closed) return new Set()
-    // chunks still being sealed land first: a rotation in these blocks seals them again under the new key (catch-up.ts)
-    if (this.shared) while (this.pending.chunks.some(p => p.ref.sealing)) await Promise.all(this.pending.chunks.map(p => p.ref.sealing))
-    const local = this.shared && this.pending.local(this.chunkSize)
-    const paths = new Set<string>()
-    const touched = applyAppended(this.tree, found.blocks, local, this.listeners.size > 0 ? paths : undefined)
-    if (local) this.dropChangesOfDeleted()
-    for (const v of found.blocks) this.blockOffsets.push(v.frameOffset)
-    const { verifier, scan } = found
-    this.head.moveTo(verifier, scan.end)
-    this.behind = scan.tornTail !== undefined
-    this.pending.landedMaxIno = Math.max(this.pending.landedMaxIno, this.tree.maxIno)
-    if (touched.size > 0) for (const l of this.listeners) l(touched, paths)
-    return touched
-  }
-
-  /**
-   * Rebuilds the tree in place from the rows of a store another node compacted (see
-   * resync.ts): the compacted state must be the one this node read; content written here
-   * and not committed yet stays on top of it.
-   */
-  private async rebuildCompacted(): Promise<Set<number>> {
-    await this.head.log.reindex!()
-    const r = await this.readWholeLog()
-    checkCompaction({ seq: this.headSeq, hash: this.headHash }, this.tree, r)
-    return this.rebuildFrom(r)
-  }
-
-  /**
-   * Rebuilds the tree in place from the log after a block of this node lost its place: the
-   * namespace changes of the blocks that did not land are undone (their calls failed with
-   * EIO), the inodes they made are dropped, and the file content they carried, with what
-   * waits for the next block, goes in the next block on top of the log's state.
-   */
-  private async rebuildAfterLostPlace(): Promise<Set<number>> {
-    await this.appended
-    // chunks still being sealed land in the kept content or go with their inode, not after the rebuild
-    for (const { ref } of this.pending.chunks) if (ref.sealing) await ref.sealing
-    // compacted in place meanwhile: the rows this node indexed are gone
-    await this.head.log.size()
-    if ((this.head.log.firstSeq ?? -1) > this.baseSeq) await this.head.log.reindex!()
-    const touched = this.rebuildFrom(await this.readWholeLog(), this.pending.landedMaxIno)
-    this.lostPlace = false
-    return touched
-  }
-
-  private readWholeLog(): Promise<Rebuilt> {
-    return rebuildFromLog(this.head.log, { chainId: this.chainId, identity: this.identity, pool: () => (this.pq ??= acquirePqPool()).pool, padding: this.tree.padding, path: this.path })
-  }
-
-  /** Takes the state of `r` (see resync.ts), keeping this node's uncommitted content; inodes above `renewAbove` are this node's and never landed. */
-  private rebuildFrom(r: Rebuilt, renewAbove = Infinity): Set<number> {
-    // content of inodes made in blocks that never landed goes with them (dropped below)
-    const unlanded = this.pending.takeUnlanded(renewAbove)
-    const facts = contentFacts(this.tree, [...this.pending.dirtyMeta, ...this.chunkWriter.dirtyInodes], [...unlanded.map(u => u.e), ...this.pending.events])
-    const gonePaths = pathsOf(this.tree, new Set([...this.tree.inodes.keys()].filter(i => i > renewAbove || !r.tree.inodes.has(i))))
-    const touched = transplant(this.tree, r.tree, renewAbove)
-    const kept = keepContent(this.tree, { unlanded, pendingRefs: this.pending.chunks.filter(p => p.e.ino <= renewAbove), facts })
-    // events waiting for the next block (content, grants queued before the lease was taken) go on, but for inodes that go
-    this.pending.keep(kept, renewAbove)
-    this.dropChangesOfDeleted(ino => ino > renewAbove)
-    this.chunkWriter.dropDeleted()
-    this.pending.landedMaxIno = this.tree.maxIno
-    this.blockOffsets.splice(0, this.blockOffsets.length, ...r.offsets)
-    this.head.baseSeq = r.verifier.baseSeq
-    this.head.moveTo(r.verifier, r.scan.end)
-    this.trust.moved()
-    if (this.hasWork) this.commits.schedule()
-    if (touched.size > 0) for (const l of this.listeners) l(touched, new Set([...gonePaths, ...pathsOf(this.tree, touched)]))
-    return touched
-  }
-
-  /** Forgets the uncommitted content of files another writer removed meanwhile (written to an unlinked file, it goes with it). */
-  private dropChangesOfDeleted(renewed: (ino: number) => boolean = () => false): void {
-    const gone = (ino: number) => {
-      const n = this.tree.inodes.get(ino)
-      return !n || n.deleted || renewed(ino)
-    }
-    this.pending.dropDeleted(gone, e => this.chunkWriter.free(e))
+    return this.follower.catchUp()
   }
 
 
