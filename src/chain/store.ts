@@ -5,16 +5,9 @@ import { vfsError } from '../vfs/errors.ts'
 import { silentLogger, type Logger } from '../vfs/log.ts'
 import { MAX_FILE_SIZE } from '../vfs/memory.ts'
 import type { Attr, NodeKind, OpContext, StatFs } from '../vfs/node.ts'
-import {
-  FORMAT_VERSION,
-  frameHeader,
-  FRAME_HEADER_BYTES,
-  ROOT_INO,
-  type ChainEvent,
-  type UnsignedBlock,
-} from './format.ts'
+import { FORMAT_VERSION, ROOT_INO, type ChainEvent, type UnsignedBlock } from './format.ts'
 import { fileBackend, fileLog, type ChainBackend, type ChainLog } from './backend.ts'
-import { BlockVerifier, ChainConflictError, ChainIntegrityError, type ChainWriter } from './log.ts'
+import { BlockVerifier, ChainIntegrityError, type ChainWriter } from './log.ts'
 import { ChainTree, ForgedDataError, Inode } from './tree.ts'
 import { Namespace, scopedSink, type ChangeSink } from './namespace.ts'
 import { ChunkReader } from './reader.ts'
@@ -22,15 +15,15 @@ import { type ChainOptions, type CreateChainOptions, type OpenReport } from './c
 import { signBlockWith, type SignedBody } from './signing.ts'
 import { newGenesis } from './genesis.ts'
 import { treeAtSeq } from './history-read.ts'
-import { BodyBuffers } from './body-buffers.ts'
 import { openVerifiedLog } from './open-log.ts'
 import { checkpointAtClose } from './checkpoint.ts'
 import { readAfterCompaction } from './resync.ts'
-import { PendingChanges, type PendingChunk } from './pending-changes.ts'
-import { ChunkWriter, MAX_PENDING_BLOCKS } from './chunk-writer.ts'
+import { PendingChanges } from './pending-changes.ts'
+import { ChunkWriter } from './chunk-writer.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { LogHead } from './log-head.ts'
 import { Follower, type ExternalChangeListener } from './follower.ts'
+import { BlockCommitter } from './block-committer.ts'
 import { SharedWriting } from './shared-writing.ts'
 import { RollbackError } from './trust.ts'
 import { TrustRecorder } from './trust-recorder.ts'
@@ -59,16 +52,13 @@ export class Chain {
   readonly namespace: Namespace
   /** Writes file content: dirty chunks, and their sealing for the next block. */
   private readonly chunkWriter: ChunkWriter
-  /** Buffers of blocks already on disk, reused to encode the next blocks. */
-  private readonly bodies = new BodyBuffers()
   /** What waits for the next block, and the blocks signed and not landed yet. */
   private readonly pending: PendingChanges
   /** When commits run: group commit, one block at a time. */
   private readonly commits: CommitQueue
-  /** Settles when the last signed block is written and fdatasync'd (blocks are appended in order). */
-  private appended: Promise<void> = Promise.resolve()
+  /** Seals, signs and appends the blocks. */
+  private readonly committer: BlockCommitter
   private pq: PqLease | undefined
-  private failed: Error | undefined
   /** Records the head in the trust store as it moves. */
   private readonly trust: TrustRecorder
   private closed = false
@@ -79,12 +69,6 @@ export class Chain {
   private readonly shared: SharedWriting | undefined
   /** Reads and applies what other processes or nodes append. */
   private readonly follower: Follower
-  /**
-   * A block of this node lost its place (its lease died mid-commit and another node appended
-   * at its seq): nothing more is appended until the tree is rebuilt from the log, at the next
-   * catch-up (see {@link Follower}).
-   */
-  private lostPlace = false
 
   private constructor(
     /** Where the blocks are stored. */
@@ -117,19 +101,33 @@ export class Chain {
     this.trust = new TrustRecorder({ home: this.home, chainId: tree.chainId, head: () => ({ seq: this.headSeq, hash: this.headHash }), enabled: options.trust !== false, logger: this.logger })
     this.namespace = new Namespace(tree, scopedSink(this.sink(), this))
     this.reader = new ChunkReader({ log: () => this.head.log, tree, chainId: tree.chainId, chunkSize: this.chunkSize, logger: this.logger, path: backend.name }, options.cacheBytes ?? 64 * 1024 * 1024)
-    this.commits = new CommitQueue({ commit: signed => this.commit(signed), delayMs: options.commitDelayMs ?? 20, logger: this.logger, path: backend.name })
+    this.commits = new CommitQueue({ commit: signed => this.committer.commit(signed), delayMs: options.commitDelayMs ?? 20, logger: this.logger, path: backend.name })
     this.chunkWriter = new ChunkWriter(
       { tree, chunkSize: this.chunkSize, reader: this.reader, pending: this.pending, blockBytes: this.blockBytes, logger: this.logger, path: backend.name },
       { writable: () => this.writable(), touch: n => this.namespace.touch(n), schedule: () => this.commits.schedule(), commit: () => this.commits.request() },
     )
+    this.committer = new BlockCommitter({
+      head: this.head,
+      tree,
+      author: options.identity.keyId,
+      pending: this.pending,
+      chunkWriter: this.chunkWriter,
+      commits: this.commits,
+      shared: this.shared,
+      trust: this.trust,
+      blockBytes: this.blockBytes,
+      sign: (block, sizeHint, into) => this.signOffThread(block, sizeHint, into),
+      logger: this.logger,
+      path: backend.name,
+    })
     this.follower = new Follower(
       { head: this.head, tree, chunkSize: this.chunkSize, ownerName: this.ownerName, identity: options.identity, path: backend.name, pending: this.pending, chunkWriter: this.chunkWriter, shared: this.shared, trust: this.trust, pool: () => (this.pq ??= acquirePqPool()).pool, closed: () => this.closed },
       {
-        lostPlace: () => this.lostPlace,
-        regained: () => void (this.lostPlace = false),
-        appended: () => this.appended,
+        lostPlace: () => this.committer.lostPlace,
+        regained: () => void (this.committer.lostPlace = false),
+        appended: () => this.committer.appended,
         commitIfWork: () => {
-          if (this.hasWork) this.commits.schedule()
+          if (this.committer.hasWork) this.commits.schedule()
         },
       },
     )
@@ -260,7 +258,8 @@ export class Chain {
   // ---- changes
 
   private writable(): void {
-    if (this.failed) throw vfsError('EIO', `the chain failed to commit earlier: ${this.failed.message}`)
+    const failed = this.committer.failed
+    if (failed) throw vfsError('EIO', `the chain failed to commit earlier: ${failed.message}`)
     if (this.readOnly) throw vfsError('EROFS', 'the chain is open read-only')
     if (this.closed) throw vfsError('EIO', 'the chain is closed')
     // the signing thread starts with the first change, not on open: a chain that is only read never pays for it
@@ -346,109 +345,18 @@ export class Chain {
 
   // ---- commits
 
-  private get hasWork(): boolean {
-    // a lost place is work too: the content of its blocks waits for the rebuild and the next block
-    return this.pending.hasChanges || this.chunkWriter.dirtyInodes.size > 0 || this.lostPlace
-  }
-
   /**
    * Commits every change made so far in one signed block and resolves once it is on disk
    * (fdatasync). The signature is made on a worker thread; changes made while a block is
    * being signed go into the next block, which every caller that made them waits for.
    */
   sync(): Promise<void> {
-    if (this.failed) return Promise.reject(vfsError('EIO', this.failed.message))
-    if (!this.hasWork && !this.commits.queued) return this.commits.current
+    const failed = this.committer.failed
+    if (failed) return Promise.reject(vfsError('EIO', failed.message))
+    if (!this.committer.hasWork && !this.commits.queued) return this.commits.current
     return this.commits.request()
   }
 
-  /** Seals, signs and appends one block (holding the write lease, on a chain several nodes write); calls `signed` once the next commit may start signing. */
-  private async commit(signed: () => void): Promise<void> {
-    const shared = this.shared
-    if (!shared) return this.commitNow(signed)
-    if (this.failed) throw vfsError('EIO', this.failed.message)
-    if (!this.hasWork) return this.pending.lastLanded
-    await shared.enter(true)
-    try {
-      await this.commitNow(signed)
-    } finally {
-      shared.leave()
-    }
-  }
-
-  private async commitNow(signed: () => void): Promise<void> {
-    if (this.failed) throw vfsError('EIO', this.failed.message)
-    // nothing left: a commit asked for while the one before waited for the lease finds its changes taken by that one, and waits for it to land
-    if (!this.hasWork) return this.pending.lastLanded
-    this.commits.cancelTimer()
-    this.chunkWriter.sealAll()
-    const taken = this.pending.take(this.tree)
-    const { events, chunks: refs } = taken
-    const sizeHint = taken.bytes + events.length * 64
-    // chunks still being sealed by the worker are waited for (a rejection never reaches here: it falls back)
-    for (const { ref } of refs) if (ref.sealing) await ref.sealing
-    const block: UnsignedBlock = {
-      formatVersion: FORMAT_VERSION,
-      chainId: this.chainId,
-      seq: this.head.tipSeq + 1,
-      prevHash: this.head.tipHash,
-      time: Date.now(),
-      author: this.identity.keyId,
-      events,
-    }
-    let body: SignedBody
-    try {
-      body = await this.signOffThread(block, sizeHint, this.bodies.take(sizeHint, MAX_PENDING_BLOCKS * this.blockBytes))
-    } catch (err) {
-      // nothing reached the log: put the changes back so the next commit carries them
-      this.pending.putBack(taken)
-      this.logger.error({ err, path: this.path }, 'chain block could not be signed; its changes wait for the next commit')
-      throw vfsError('EIO', `commit could not be signed: ${(err as Error).message}`)
-    }
-    this.head.tipSeq = block.seq
-    this.head.tipHash = body.hash
-    if (this.shared) this.pending.signed(block.seq, events, refs, this.tree.maxIno)
-    // the sealed chunks are in the block now: their seal slots are free again
-    this.chunkWriter.signed(refs, body.body)
-    // blocks reach the log in order; the next block is signed while this one is written
-    // (not sooner: at most one signed block waits for the disk)
-    const before = this.appended
-    const write = before.then(() => {
-      if (this.failed) throw this.failed
-      // built on a block that did not land: its place is not its own either
-      if (this.lostPlace) throw new ChainConflictError(`block ${block.seq} follows a block of this node that lost its place`)
-      return this.appendBlock(block, body, refs)
-    })
-    void write.then(
-      () => this.bodies.give(body.body, MAX_PENDING_BLOCKS * this.blockBytes),
-      () => {},
-    )
-    this.appended = write.then(
-      () => {},
-      () => {},
-    )
-    const landed = write.catch(err => {
-      throw err instanceof Error && 'code' in err ? err : vfsError('EIO', `commit failed: ${(err as Error).message}`)
-    })
-    this.pending.landing(landed)
-    void before.then(signed)
-    try {
-      await write
-    } catch (err) {
-      if (this.shared && err instanceof ChainConflictError) {
-        // a race lost, not a fault: the node rebuilds from the log and goes on writing
-        if (!this.lostPlace) this.logger.warn({ err: err.message, path: this.path }, 'a block of this node lost its place (another node appended first after its write lease died); its changes fail with EIO, its file content is kept, and the node catches up')
-        this.lostPlace = true
-        this.shared.forfeit()
-        // the rebuild and the commit of the kept content come with the next lease, even with no other change
-        this.commits.schedule()
-        throw vfsError('EIO', `commit lost its place to another node: ${err.message}`)
-      }
-      this.failed ??= err as Error
-      this.logger.error({ err, path: this.path }, 'chain commit failed; the chain is now read-only')
-      throw vfsError('EIO', `commit failed: ${(err as Error).message}`)
-    }
-  }
 
   /** Queues `events` (grants, writer authorisations: see sharing.ts) for the next block, and commits it. */
   commitEvents(events: ChainEvent[]): Promise<void> {
@@ -481,31 +389,19 @@ export class Chain {
     return this.readOnly ? undefined : this.pq?.pool
   }
 
-  private async appendBlock(block: UnsignedBlock, { body, hash, crc }: SignedBody, refs: PendingChunk[]): Promise<void> {
-    const head = frameHeader(body, crc)
-    const at = this.head.end
-    const bodyPos = at + FRAME_HEADER_BYTES
-    for (const { e, ref } of refs) ref.pos = bodyPos + e.bodyOffset!
-    this.head.end += FRAME_HEADER_BYTES + body.length
-    await this.head.log.append(head, body, at, block.seq)
-    this.pending.landed(block.seq)
-    for (const { ref } of refs) ref.sealed = undefined
-    this.head.landed(block.seq, hash, block.formatVersion, at)
-    this.trust.moved()
-  }
 
   /** Commits what is left, records the head in the trust store, and closes the log. */
   async close(): Promise<void> {
     if (this.closed) return
     try {
-      if (!this.readOnly && !this.failed) await this.sync()
+      if (!this.readOnly && !this.committer.failed) await this.sync()
     } finally {
       this.closed = true
       this.commits.close()
       this.trust.stop()
       await this.commits.settled
       if (!this.readOnly) await this.trust.flush().catch(err => this.logger.warn({ err }, 'could not update the chain trust store'))
-      if (!this.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.head.log, this.head.headFormat)
+      if (!this.committer.failed && this.options.checkpoints !== false && this.backend.kind === 'file') await checkpointAtClose(this, this.head.log, this.head.headFormat)
       this.follower.closing()
       await this.shared?.close()
       await this.pq?.release()
