@@ -34,6 +34,13 @@ import { TrustRecorder } from './trust-recorder.ts'
  * Changes go to memory (metadata, plaintext dirty chunks); chunks are sealed as they
  * fill, and one signed block is written per group commit — on `sync()` (fsync, close),
  * after `commitDelayMs`, or when `blockBytes` of content is waiting.
+ *
+ * The work is done by one piece per responsibility, which this class wires together:
+ * {@link ChunkReader} (content read), {@link Namespace} (names and attributes),
+ * {@link ChunkWriter} (content written and sealed), {@link PendingChanges} (what waits for
+ * the next block), {@link CommitQueue} (when commits run), {@link BlockCommitter} (blocks
+ * signed and appended), {@link Follower} (blocks others append), {@link TrustRecorder}
+ * (the trusted head) and {@link LogHead} (where this node stands in the log).
  */
 export class Chain {
   readonly tree: ChainTree
@@ -357,7 +364,6 @@ export class Chain {
     return this.commits.request()
   }
 
-
   /** Queues `events` (grants, writer authorisations: see sharing.ts) for the next block, and commits it. */
   commitEvents(events: ChainEvent[]): Promise<void> {
     this.writable()
@@ -388,7 +394,6 @@ export class Chain {
   get signer(): PqPool | undefined {
     return this.readOnly ? undefined : this.pq?.pool
   }
-
 
   /** Commits what is left, records the head in the trust store, and closes the log. */
   async close(): Promise<void> {
