@@ -112,6 +112,13 @@ export function isErrnoCode(code: unknown): code is ErrnoCode {
 }
 
 /**
+ * Codes that answer a question rather than report a fault (a name that is not there, an
+ * attribute not set, a name taken): every `create` asks the first, every first write the
+ * second. Their errors carry no stack trace.
+ */
+const ANSWERS: ReadonlySet<ErrnoCode> = new Set(['ENOENT', 'ENODATA', 'EEXIST'])
+
+/**
  * A filesystem error shaped like Node's own: `ENOENT: no such file or directory, stat '/x'`.
  *
  * Mounts throw it through {@link vfsError} with only a code and an optional detail; the
@@ -134,7 +141,11 @@ export class VfsError extends Error {
   dest: string | undefined
 
   constructor(code: ErrnoCode, detail?: string, syscall?: string, path?: string) {
+    // an answer, not a fault: no stack (capturing one is most of the cost of a negative lookup)
+    const limit = Error.stackTraceLimit
+    if (ANSWERS.has(code)) Error.stackTraceLimit = 0
     super('')
+    Error.stackTraceLimit = limit
     this.code = code
     this.errno = ERRNO[code]
     this.detail = detail

@@ -3,7 +3,11 @@ import { PassThrough } from 'node:stream'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mlDsaImplementation } from '../../src/crypto/ml-dsa.mjs'
 import {
   ContactError,
   createIdentity,
@@ -24,6 +28,8 @@ import {
   loadIdentity,
   open,
   PassphraseRequiredError,
+  randomBytes as pooledRandomBytes,
+  randomInto,
   readPublicIdentity,
   resolvePassphrase,
   seal,
@@ -47,6 +53,51 @@ describe('post-quantum primitives', () => {
     bad[100]! ^= 1
     expect(verify(bad, msg, k.publicKey)).toBe(false)
     expect(verify(sig.subarray(1), msg, k.publicKey)).toBe(false)
+  })
+
+  it('signs on OpenSSL where Node has ML-DSA, and its signatures and noble\'s verify under the other', () => {
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number]
+    expect(mlDsaImplementation).toBe(major > 24 || (major === 24 && minor >= 7) ? 'openssl' : 'noble')
+    const k = signingKeygen(new Uint8Array(32).fill(7))
+    const msg = randomBytes(32)
+    const ours = sign(msg, k.secretKey)
+    expect(ml_dsa65.verify(ours, msg, k.publicKey)).toBe(true)
+    const nobles = ml_dsa65.sign(msg, k.secretKey)
+    expect(verify(nobles, msg, k.publicKey)).toBe(true)
+    // a second key of the same process is not confused with the first one's imported key
+    const other = signingKeygen(new Uint8Array(32).fill(8))
+    expect(verify(sign(msg, other.secretKey), msg, k.publicKey)).toBe(false)
+    expect(verify(sign(msg, other.secretKey), msg, other.publicKey)).toBe(true)
+    expect(() => sign(msg, k.secretKey.subarray(1))).toThrow()
+  })
+
+  it('falls back to noble when asked (FACETFS_ML_DSA=noble), and a signature made there verifies here', async () => {
+    const k = signingKeygen(new Uint8Array(32).fill(9))
+    const script = `import { mlDsaImplementation, mlDsaSign } from ${JSON.stringify(new URL('../../src/crypto/ml-dsa.mjs', import.meta.url).href)}
+const sig = mlDsaSign(Buffer.from('from noble'), Buffer.from(process.argv[1], 'base64'))
+console.log(JSON.stringify({ impl: mlDsaImplementation, sig: Buffer.from(sig).toString('base64') }))`
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, Buffer.from(k.secretKey).toString('base64')], { env: { ...process.env, FACETFS_ML_DSA: 'noble' } })
+    const out = JSON.parse(stdout) as { impl: string; sig: string }
+    expect(out.impl).toBe('noble')
+    expect(verify(Buffer.from(out.sig, 'base64'), Buffer.from('from noble'), k.publicKey)).toBe(true)
+    expect(verify(Buffer.from(out.sig, 'base64'), Buffer.from('from noblE'), k.publicKey)).toBe(false)
+  })
+
+  it('hands out pooled random bytes once: no nonce repeats across pool refills, and big requests bypass the pool', () => {
+    const key = randomBytes(32)
+    const nonces = new Set<string>()
+    // 1,000 seals take 12,000 bytes of nonces: the 4 KiB pool is refilled twice on the way
+    for (let i = 0; i < 1000; i++) nonces.add(seal(key, Buffer.from('x')).subarray(0, 12).toString('hex'))
+    expect(nonces.size).toBe(1000)
+    const pieces = Array.from({ length: 400 }, (_, i) => pooledRandomBytes(1 + (i % 37)).toString('hex'))
+    expect(new Set(pieces.filter(p => p.length >= 16)).size).toBe(pieces.filter(p => p.length >= 16).length)
+    const big = pooledRandomBytes(10_000)
+    expect(big.length).toBe(10_000)
+    expect(new Set(big).size).toBeGreaterThan(200)
+    const into = Buffer.alloc(40)
+    randomInto(into, 8, 24)
+    expect(into.subarray(0, 8).every(b => b === 0) && into.subarray(32).every(b => b === 0)).toBe(true)
+    expect(into.subarray(8, 32).some(b => b !== 0)).toBe(true)
   })
 
   it('agrees on an ML-KEM-768 shared secret only with the right secret key', () => {

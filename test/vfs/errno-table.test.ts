@@ -4,7 +4,7 @@ import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { memoryMount } from '../../src/vfs/memory.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { dir, file } from '../../src/views/view.ts'
-import type { ErrnoCode } from '../../src/vfs/errors.ts'
+import { vfsError, VfsError, type ErrnoCode } from '../../src/vfs/errors.ts'
 
 /** One operation that must fail: what it is, which errno, which syscall name, which path the message names. */
 interface Row {
@@ -123,5 +123,20 @@ describe('errno table on the memory mount and a read-only view', () => {
     expect((await vfs.readdirAll('/m/sub')).map(e => e.name)).toEqual(['child'])
     expect((await vfs.readFile('/ro/a.txt')).toString()).toBe('a\n')
     expect((await vfs.readdirAll('/other'))).toEqual([])
+  })
+})
+
+describe('VfsError stacks', () => {
+  it('carries no stack frames for an answer (ENOENT, ENODATA, EEXIST) and keeps them for a fault, without changing the stack limit', () => {
+    const limit = Error.stackTraceLimit
+    for (const code of ['ENOENT', 'ENODATA', 'EEXIST'] as const) {
+      const e = vfsError(code)
+      expect(e.stack ?? '').not.toMatch(/\n\s+at /)
+      expect(e.message).toBe(new VfsError(code).message)
+    }
+    expect(vfsError('EIO', 'disk gone').stack).toMatch(/\n\s+at .*errno-table\.test\.ts/)
+    expect(vfsError('ENOTDIR').stack).toMatch(/\n\s+at /)
+    expect(Error.stackTraceLimit).toBe(limit)
+    expect(new Error('plain').stack).toMatch(/\n\s+at /)
   })
 })
