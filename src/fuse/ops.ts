@@ -55,6 +55,8 @@ const RENAME_NOREPLACE = 1
 const RENAME_EXCHANGE = 2
 /** What calls on a handle are logged under: with `nullpath_ok` libfuse passes no path for them. */
 const UNLINKED = '(handle)'
+/** How a RELEASE reaches the router: close(2) has returned, and the kernel drops the answer. */
+const UNAWAITED: CallerContext = { unawaited: true }
 /** The prefix libfuse gives a file it hides instead of unlinking while it is open. */
 const HIDDEN_PREFIX = '.fuse_hidden'
 const NS = 1_000_000_000n
@@ -147,7 +149,7 @@ export function createFuseOps(vfs: Vfs, { answer, context, locks, links, pages, 
     return [0, pages?.opened(path, flags, links?.linked(path) ?? false) ? { fd: fh, keepCache: true } : fh]
   }
   const release = (fh: number): void => {
-    vfs.release(fh).catch(() => {})
+    vfs.release(fh, UNAWAITED).catch(() => {})
   }
   const callers = new Map<string, CallerContext>()
   const caller = (): CallerContext | undefined => {

@@ -26,6 +26,12 @@ export interface OpContext {
   readonly permissionsChecked?: boolean | undefined
   /** Aborts long work when the caller goes away. */
   readonly signal?: AbortSignal | undefined
+  /**
+   * Nobody waits for this call's outcome: FUSE's RELEASE, sent after close(2) has returned,
+   * whose answer the kernel drops. Work done only to report its result may then be deferred
+   * (a chain lets a closed file's block follow the group-commit delay instead of forcing one).
+   */
+  readonly unawaited?: boolean | undefined
   /** Where the mount logs. */
   readonly logger: Logger
 }

@@ -131,3 +131,42 @@ describe.skipIf(skip)(`chain mount through FUSE${skip ? ` (skipped: ${skip})` : 
     expect(stdout.trim()).toBe('1')
   })
 })
+
+describe.skipIf(skip)(`closing files through FUSE and through the API${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('lets closed files join the scheduled group commit through FUSE, while a close through the API waits for its own block', async () => {
+    const t = await tempHome()
+    // a delay no test outlives: a block now comes only from what forces one
+    const chain = await Chain.create(t.path, { identity: testIdentity(), home: t.home, commitDelayMs: 60_000 })
+    const vfs = createVfs({ mounts: { '/': chainMount(chain) }, logger: silentLogger })
+    const m = await mountForTest(vfs)
+    try {
+      const before = chain.headSeq
+      // 20 files made and closed by another process, one after another
+      await sh(`for i in $(seq 1 20); do echo "small file $i" > ${m.dir}/f$i.txt; done`)
+      // every close returned and its RELEASE was answered, yet no block was forced
+      expect(chain.headSeq).toBe(before)
+      expect((await readFile(join(m.dir, 'f7.txt'), 'utf8'))).toBe('small file 7\n')
+      // one fsync commits all 20 in one block
+      await sh(`sync ${m.dir}/f20.txt`)
+      expect(chain.headSeq).toBe(before + 1)
+      // the API's close still commits its file and reports how that went
+      await vfs.writeFile('/api.txt', 'through the API')
+      expect(chain.headSeq).toBe(before + 2)
+    } finally {
+      await m.unmount()
+      await vfs.close()
+    }
+    const again = await Chain.open(t.path, { identity: testIdentity(), home: t.home, readOnly: true })
+    try {
+      const names = [...again.tree.names(again.root).keys()].sort()
+      expect(names).toEqual(['api.txt', ...Array.from({ length: 20 }, (_, i) => `f${i + 1}.txt`)].sort())
+      const reader = createVfs({ mounts: { '/': chainMount(again) }, logger: silentLogger })
+      expect((await reader.readFile('/f13.txt')).toString()).toBe('small file 13\n')
+      expect((await reader.readFile('/api.txt')).toString()).toBe('through the API')
+      await reader.close()
+    } finally {
+      await again.close().catch(() => {})
+      await t.cleanup()
+    }
+  })
+})
