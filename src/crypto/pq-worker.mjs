@@ -1,10 +1,10 @@
 // ML-DSA-65 worker thread for src/crypto/pq-pool.ts. Plain JavaScript on purpose: it loads the
-// same way under node, tsx and vitest, and needs only ml-dsa.mjs, not our TypeScript.
+// same way under node, tsx and vitest, and needs only post-quantum.mjs, not our TypeScript.
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 import { crc32 } from 'node:zlib'
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
-import { mlDsaImplementation, mlDsaSign, mlDsaVerify } from './ml-dsa.mjs'
+import { mlDsaImplementation, mlDsaSign, mlDsaVerify } from './post-quantum.mjs'
 
 // warm noble's JIT with a throwaway key so the first real signature is not the slow one
 if (mlDsaImplementation === 'noble') {

@@ -1,5 +1,5 @@
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
-import { mlDsaSign, mlDsaVerify } from './ml-dsa.mjs'
+import { mlDsaSign, mlDsaVerify, mlKemDecapsulate, mlKemEncapsulate } from './post-quantum.mjs'
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js'
 
 /** Byte lengths of ML-DSA-65 keys and signatures. */
@@ -35,7 +35,7 @@ export function kemKeygen(seed?: Uint8Array): KeyPair {
 
 /** Encapsulates a fresh 32-byte shared secret to an ML-KEM-768 public key. */
 export function encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array } {
-  return ml_kem768.encapsulate(publicKey)
+  return mlKemEncapsulate(publicKey)
 }
 
 /**
@@ -43,5 +43,5 @@ export function encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sh
  * a damaged ciphertext yields a different (implicitly rejected) secret, never an error.
  */
 export function decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  return ml_kem768.decapsulate(cipherText, secretKey)
+  return mlKemDecapsulate(cipherText, secretKey)
 }

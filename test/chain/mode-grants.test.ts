@@ -4,7 +4,9 @@ import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { addGroupMember, createGroup, groupKeyId, listGroups } from '../../src/chain/groups.ts'
 import { groupGid, groupOfGid } from '../../src/chain/mode-grants.ts'
-import { everyoneKeyId, posixIdOf } from '../../src/chain/posix-ids.ts'
+import { everyoneKeyId, everyoneKeyPair, posixIdOf } from '../../src/chain/posix-ids.ts'
+import { hkdf } from '../../src/crypto/primitives.ts'
+import { kemKeygen } from '../../src/crypto/pq.ts'
 import { listShares, shareChainPath, unshareChainPath } from '../../src/chain/sharing.ts'
 import { verifyChain } from '../../src/chain/verify.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
@@ -202,5 +204,19 @@ describe('grants picked up while mounted, and chmod/chgrp of a folder as grants'
     // a file's mode is a plain mode: its metadata is sealed under its folder's key
     await b.vfs.chmod('/c/top.txt', 0o644)
     expect((await b.vfs.stat('/c/top.txt')).mode & 0o7777).toBe(0o644)
+  })
+})
+
+describe('the key pair of everyone holding a chain', () => {
+  it('is made once per chain id: the same pair each call, the one its seed makes, another for another chain', () => {
+    const a = new Uint8Array(16).fill(1)
+    const b = new Uint8Array(16).fill(2)
+    const first = everyoneKeyPair(a)
+    expect(everyoneKeyPair(new Uint8Array(a))).toBe(first)
+    const fresh = kemKeygen(hkdf(a, 'facet-everyone-seed/1', Buffer.from('facet-everyone/1'), 64))
+    expect(Buffer.from(first.publicKey).equals(Buffer.from(fresh.publicKey))).toBe(true)
+    expect(Buffer.from(first.secretKey).equals(Buffer.from(fresh.secretKey))).toBe(true)
+    expect(Buffer.from(everyoneKeyPair(b).publicKey).equals(Buffer.from(first.publicKey))).toBe(false)
+    expect(Object.isFrozen(first)).toBe(true)
   })
 })

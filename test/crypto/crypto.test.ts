@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mlDsaImplementation } from '../../src/crypto/ml-dsa.mjs'
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js'
+import { mlDsaImplementation, mlKemImplementation } from '../../src/crypto/post-quantum.mjs'
 import {
   ContactError,
   createIdentity,
@@ -58,6 +59,7 @@ describe('post-quantum primitives', () => {
   it('signs on OpenSSL where Node has ML-DSA, and its signatures and noble\'s verify under the other', () => {
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number]
     expect(mlDsaImplementation).toBe(major > 24 || (major === 24 && minor >= 7) ? 'openssl' : 'noble')
+    expect(mlKemImplementation).toBe(mlDsaImplementation)
     const k = signingKeygen(new Uint8Array(32).fill(7))
     const msg = randomBytes(32)
     const ours = sign(msg, k.secretKey)
@@ -71,16 +73,38 @@ describe('post-quantum primitives', () => {
     expect(() => sign(msg, k.secretKey.subarray(1))).toThrow()
   })
 
-  it('falls back to noble when asked (FACETFS_ML_DSA=noble), and a signature made there verifies here', async () => {
+  it('encapsulates on OpenSSL to what noble decapsulates and back, with the same implicit rejection', () => {
+    const k = kemKeygen(new Uint8Array(64).fill(5))
+    const ours = encapsulate(k.publicKey)
+    expect(ours.cipherText.length).toBe(1088)
+    expect(Buffer.from(ml_kem768.decapsulate(ours.cipherText, k.secretKey)).equals(Buffer.from(ours.sharedSecret))).toBe(true)
+    const nobles = ml_kem768.encapsulate(k.publicKey)
+    expect(Buffer.from(decapsulate(nobles.cipherText, k.secretKey)).equals(Buffer.from(nobles.sharedSecret))).toBe(true)
+    const damaged = Buffer.from(nobles.cipherText)
+    damaged[7]! ^= 1
+    const rejected = Buffer.from(decapsulate(damaged, k.secretKey))
+    expect(rejected.equals(Buffer.from(nobles.sharedSecret))).toBe(false)
+    expect(rejected.equals(Buffer.from(ml_kem768.decapsulate(damaged, k.secretKey)))).toBe(true)
+    // another key pair's secret key gets another secret, not this one
+    const other = kemKeygen(new Uint8Array(64).fill(6))
+    expect(Buffer.from(decapsulate(ours.cipherText, other.secretKey)).equals(Buffer.from(ours.sharedSecret))).toBe(false)
+    expect(() => encapsulate(k.publicKey.subarray(1))).toThrow()
+  })
+
+  it('falls back to noble when asked (FACETFS_PQ=noble): a signature and a ciphertext made there open here', async () => {
     const k = signingKeygen(new Uint8Array(32).fill(9))
-    const script = `import { mlDsaImplementation, mlDsaSign } from ${JSON.stringify(new URL('../../src/crypto/ml-dsa.mjs', import.meta.url).href)}
+    const kem = kemKeygen(new Uint8Array(64).fill(10))
+    const script = `import { mlDsaImplementation, mlKemImplementation, mlDsaSign, mlKemEncapsulate } from ${JSON.stringify(new URL('../../src/crypto/post-quantum.mjs', import.meta.url).href)}
 const sig = mlDsaSign(Buffer.from('from noble'), Buffer.from(process.argv[1], 'base64'))
-console.log(JSON.stringify({ impl: mlDsaImplementation, sig: Buffer.from(sig).toString('base64') }))`
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, Buffer.from(k.secretKey).toString('base64')], { env: { ...process.env, FACETFS_ML_DSA: 'noble' } })
-    const out = JSON.parse(stdout) as { impl: string; sig: string }
-    expect(out.impl).toBe('noble')
+const e = mlKemEncapsulate(Buffer.from(process.argv[2], 'base64'))
+const b64 = u => Buffer.from(u).toString('base64')
+console.log(JSON.stringify({ impl: [mlDsaImplementation, mlKemImplementation], sig: b64(sig), ct: b64(e.cipherText), secret: b64(e.sharedSecret) }))`
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, Buffer.from(k.secretKey).toString('base64'), Buffer.from(kem.publicKey).toString('base64')], { env: { ...process.env, FACETFS_PQ: 'noble' } })
+    const out = JSON.parse(stdout) as { impl: string[]; sig: string; ct: string; secret: string }
+    expect(out.impl).toEqual(['noble', 'noble'])
     expect(verify(Buffer.from(out.sig, 'base64'), Buffer.from('from noble'), k.publicKey)).toBe(true)
     expect(verify(Buffer.from(out.sig, 'base64'), Buffer.from('from noblE'), k.publicKey)).toBe(false)
+    expect(Buffer.from(decapsulate(Buffer.from(out.ct, 'base64'), kem.secretKey)).toString('base64')).toBe(out.secret)
   })
 
   it('hands out pooled random bytes once: no nonce repeats across pool refills, and big requests bypass the pool', () => {
