@@ -10,7 +10,8 @@
 // and ciphertexts (with the same implicit rejection), so a chain written under one reads under
 // the other. Keys are still made by noble, from seeds (a key's bytes are what FacetFS stores).
 // FACETFS_PQ=noble picks noble where both exist (to test the fallback).
-import { createPrivateKey, createPublicKey, decapsulate, encapsulate, generateKeyPairSync, sign, verify } from 'node:crypto'
+// a namespace import: Node 22's node:crypto has no encapsulate or decapsulate, and a named import of them would not load
+import * as nodeCrypto from 'node:crypto'
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js'
 
@@ -23,7 +24,7 @@ const KEYS_KEPT = 32
 function hasOpenSsl(type) {
   if (process.env.FACETFS_PQ === 'noble') return false
   try {
-    generateKeyPairSync(type)
+    nodeCrypto.generateKeyPairSync(type)
     return true
   } catch {
     return false
@@ -33,7 +34,7 @@ function hasOpenSsl(type) {
 /** Where ML-DSA-65 runs: `'openssl'` (node:crypto) or `'noble'`. */
 export const mlDsaImplementation = hasOpenSsl('ml-dsa-65') ? 'openssl' : 'noble'
 /** Where ML-KEM-768 runs: `'openssl'` (node:crypto) or `'noble'`. */
-export const mlKemImplementation = typeof encapsulate === 'function' && hasOpenSsl('ml-kem-768') ? 'openssl' : 'noble'
+export const mlKemImplementation = typeof nodeCrypto.encapsulate === 'function' && hasOpenSsl('ml-kem-768') ? 'openssl' : 'noble'
 
 // DER: the algorithm identifiers id-ml-dsa-65 (2.16.840.1.101.3.4.3.18) and id-alg-ml-kem-768
 // (2.16.840.1.101.3.4.4.2), and the wrappers that make a SubjectPublicKeyInfo of a raw public
@@ -63,8 +64,8 @@ function keptKeys(make) {
   }
 }
 
-const publicKeyFor = algorithm => keptKeys(pk => createPublicKey({ key: der(0x30, Buffer.concat([algorithm, der(0x03, Buffer.concat([Buffer.from([0]), pk]))])), format: 'der', type: 'spki' }))
-const privateKeyFor = algorithm => keptKeys(sk => createPrivateKey({ key: der(0x30, Buffer.concat([Buffer.from('020100', 'hex'), algorithm, der(0x04, der(0x04, sk))])), format: 'der', type: 'pkcs8' }))
+const publicKeyFor = algorithm => keptKeys(pk => nodeCrypto.createPublicKey({ key: der(0x30, Buffer.concat([algorithm, der(0x03, Buffer.concat([Buffer.from([0]), pk]))])), format: 'der', type: 'spki' }))
+const privateKeyFor = algorithm => keptKeys(sk => nodeCrypto.createPrivateKey({ key: der(0x30, Buffer.concat([Buffer.from('020100', 'hex'), algorithm, der(0x04, der(0x04, sk))])), format: 'der', type: 'pkcs8' }))
 const dsaPrivate = privateKeyFor(ML_DSA_65)
 const dsaPublic = publicKeyFor(ML_DSA_65)
 const kemPrivate = privateKeyFor(ML_KEM_768)
@@ -76,7 +77,7 @@ const view = b => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 export function mlDsaSign(message, secretKey) {
   if (mlDsaImplementation === 'noble') return ml_dsa65.sign(message, secretKey)
   if (secretKey.length !== SECRET_KEY_BYTES) throw new RangeError(`an ML-DSA-65 secret key has ${SECRET_KEY_BYTES} bytes, not ${secretKey.length}`)
-  return view(sign(null, message, dsaPrivate(secretKey)))
+  return view(nodeCrypto.sign(null, message, dsaPrivate(secretKey)))
 }
 
 /** Checks an ML-DSA-65 signature; false for any malformed input. */
@@ -84,7 +85,7 @@ export function mlDsaVerify(signature, message, publicKey) {
   if (signature.length !== SIGNATURE_BYTES || publicKey.length !== PUBLIC_KEY_BYTES) return false
   try {
     if (mlDsaImplementation === 'noble') return ml_dsa65.verify(signature, message, publicKey)
-    return verify(null, message, dsaPublic(publicKey), signature)
+    return nodeCrypto.verify(null, message, dsaPublic(publicKey), signature)
   } catch {
     return false
   }
@@ -99,7 +100,7 @@ export function mlKemEncapsulate(publicKey) {
     } catch {
       return ml_kem768.encapsulate(publicKey)
     }
-    const { ciphertext, sharedKey } = encapsulate(key)
+    const { ciphertext, sharedKey } = nodeCrypto.encapsulate(key)
     return { cipherText: view(ciphertext), sharedSecret: view(sharedKey) }
   }
   return ml_kem768.encapsulate(publicKey)
@@ -115,7 +116,7 @@ export function mlKemDecapsulate(cipherText, secretKey) {
       return ml_kem768.decapsulate(cipherText, secretKey)
     }
     try {
-      return view(decapsulate(key, cipherText))
+      return view(nodeCrypto.decapsulate(key, cipherText))
     } catch {
       // a ciphertext of the wrong length: noble's answer (an error)
       return ml_kem768.decapsulate(cipherText, secretKey)

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -122,6 +122,26 @@ console.log(JSON.stringify({ impl: [mlDsaImplementation, mlKemImplementation], s
     randomInto(into, 8, 24)
     expect(into.subarray(0, 8).every(b => b === 0) && into.subarray(32).every(b => b === 0)).toBe(true)
     expect(into.subarray(8, 32).some(b => b !== 0)).toBe(true)
+  })
+
+  // Node 22 has neither ML-DSA nor ML-KEM in node:crypto: the module must still load there and use noble
+  const olderNode = ((): string | undefined => {
+    try {
+      const v = execFileSync('/usr/bin/node', ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim().split('.').map(Number) as [number, number]
+      return v[0] < 24 || (v[0] === 24 && v[1] < 7) ? '/usr/bin/node' : undefined
+    } catch {
+      return undefined
+    }
+  })()
+  it.skipIf(!olderNode)(`loads on a Node without ML-DSA and ML-KEM in node:crypto (${olderNode ?? 'none on this machine'}) and uses noble there`, async () => {
+    const k = signingKeygen(new Uint8Array(32).fill(11))
+    const script = `const m = await import(${JSON.stringify(new URL('../../src/crypto/post-quantum.mjs', import.meta.url).href)})
+const sig = m.mlDsaSign(Buffer.from('old node'), Buffer.from(process.argv[1], 'base64'))
+console.log(JSON.stringify({ impl: [m.mlDsaImplementation, m.mlKemImplementation], sig: Buffer.from(sig).toString('base64') }))`
+    const { stdout } = await promisify(execFile)(olderNode!, ['--input-type=module', '-e', script, Buffer.from(k.secretKey).toString('base64')], { cwd: new URL('../..', import.meta.url).pathname })
+    const out = JSON.parse(stdout) as { impl: string[]; sig: string }
+    expect(out.impl).toEqual(['noble', 'noble'])
+    expect(verify(Buffer.from(out.sig, 'base64'), Buffer.from('old node'), k.publicKey)).toBe(true)
   })
 
   it('agrees on an ML-KEM-768 shared secret only with the right secret key', () => {
