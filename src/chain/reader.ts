@@ -16,6 +16,12 @@ const RUN_BYTES = 1024 * 1024
 const MAX_RUN_CHUNKS = 8
 /** Opened chunks kept outside the cache slab while every slot is being filled. */
 const MAX_OVERFLOW_CHUNKS = 8
+/**
+ * A chunk this small (sealed) that is read alone is read and opened on the JS thread, where
+ * the log can be read synchronously (`ChainLog.readSync`): 6 µs to read and about 10 to open
+ * 9 KiB here, against 180 µs for the chunk worker's round trip (`grep -r` over small files).
+ */
+const SMALL_CHUNK_BYTES = 64 * 1024
 
 /** What a {@link ChunkReader} reads for. */
 export interface ChunkSource {
@@ -206,8 +212,10 @@ export class ChunkReader {
       }))
       return
     }
+    const log = this.log()
+    if (run.length === 1 && run[0]!.ref.len <= SMALL_CHUNK_BYTES && log.readSync) return this.openSmall(n, run[0]!, log.readSync, tree)
     const items = run.map(c => ({ key: tree.chunkKeyFor(n, c.ref.version), aad: chunkAad(this.chainId, n.ino, c.index, c.ref.version), at: c.ref.pos - from, len: c.ref.len, slotAt: this.slab.offsetOf(c.slot) }))
-    const fd = this.log().fd
+    const fd = log.fd
     const pool = this.chunkPool()
     const results: Promise<OpenResult>[] =
       fd !== undefined
@@ -239,6 +247,25 @@ export class ChunkReader {
         ),
       )
     })
+  }
+
+  /**
+   * Reads and opens one small chunk here and now, into the cache slot reserved for it; a
+   * failure (a chunk past the end of the log, one that fails authentication, a read error)
+   * is left for the reader of that chunk, as a worker's would be.
+   */
+  private openSmall(n: Inode, c: { index: number; ref: ChunkRef; key: string; slot: number }, readSync: NonNullable<ChainLog['readSync']>, tree: ChainTree): void {
+    try {
+      const sealed = Buffer.allocUnsafe(c.ref.len)
+      if (readSync(sealed, 0, c.ref.len, c.ref.pos) !== c.ref.len) throw new ForgedDataError(`chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
+      const plain = this.openHere(n, c.index, c.ref, sealed, tree)
+      const length = Math.min(plain.length, this.chunkSize)
+      this.slab.bytes.set(plain.subarray(0, length), this.slab.offsetOf(c.slot))
+      this.slab.ready(c.slot, length)
+    } catch (err) {
+      this.slab.release(c.slot)
+      this.track(c.key, Promise.reject(err))
+    }
   }
 
   /** Registers load `p` of chunk `key` in `loading` until it settles. */
