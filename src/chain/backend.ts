@@ -6,7 +6,7 @@ import type { LockTable } from '../vfs/locks/table.ts'
 import type { Logger } from '../vfs/log.ts'
 import type { WriteLease } from './shared-writing.ts'
 import type { StatFs } from '../vfs/node.ts'
-import { readsWithoutFuse } from './fd-filesystem.ts'
+import { readsWaitOnlyForDisk } from './fd-filesystem.ts'
 import { fileHeader, frame, FRAME_HEADER_BYTES } from './format.ts'
 import { exists, fsyncDir, lockLog, LogReplacedError, type LogReader } from './log.ts'
 
@@ -52,7 +52,7 @@ export interface ChainLog extends LogReader {
   readonly fd?: number
   /**
    * Reads like `read`, synchronously: present only where that waits for a disk at most (a log
-   * file on a filesystem that is not FUSE, see {@link readsWithoutFuse}). A small chunk is read
+   * file on a local filesystem, see {@link readsWaitOnlyForDisk}). A small chunk is read
    * so in 6 µs where a thread's round trip costs 40 to 180.
    */
   readSync?(buffer: Buffer, offset: number, length: number, position: number): number
@@ -125,7 +125,7 @@ export function fileLog(fh: FileHandle, path: string): ChainLog & { readonly fh:
     fh,
     fd,
     read: (buffer, offset, length, position) => fh.read(buffer, offset, length, position),
-    ...(readsWithoutFuse(fd) ? { readSync: (buffer: Buffer, offset: number, length: number, position: number) => readSync(fd, buffer, offset, length, position) } : {}),
+    ...(readsWaitOnlyForDisk(fd) ? { readSync: (buffer: Buffer, offset: number, length: number, position: number) => readSync(fd, buffer, offset, length, position) } : {}),
     async size() {
       return (await fh.stat()).size
     },

@@ -1,7 +1,7 @@
 import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readsWithoutFuse } from '../../src/chain/fd-filesystem.ts'
+import { readsWaitOnlyForDisk, servedFilesystem } from '../../src/chain/fd-filesystem.ts'
 import { Chain } from '../../src/chain/store.ts'
 import { chainMount } from '../../src/chain/mount.ts'
 import { memoryMount } from '../../src/vfs/memory.ts'
@@ -18,11 +18,16 @@ describe('small chunks read on the JS thread', () => {
     await writeFile(f, 'x')
     const fh = await open(f, 'r')
     try {
-      expect(readsWithoutFuse(fh.fd)).toBe(true)
+      expect(readsWaitOnlyForDisk(fh.fd)).toBe(true)
     } finally {
       await fh.close()
     }
-    expect(readsWithoutFuse(1 << 20)).toBe(false)
+    expect(readsWaitOnlyForDisk(1 << 20)).toBe(false)
+  })
+
+  it('counts FUSE and network filesystems as served, local ones as disks', () => {
+    for (const served of ['fuse', 'fuseblk', 'fuse.facet', 'fuse.sshfs', 'nfs', 'nfs4', 'cifs', 'smb3', '9p', 'ceph', '']) expect(servedFilesystem(served), served).toBe(true)
+    for (const local of ['ext4', 'xfs', 'btrfs', 'tmpfs', 'overlay', 'zfs', 'f2fs']) expect(servedFilesystem(local), local).toBe(false)
   })
 
   it.skipIf(fuseSkip)('never reads synchronously from a file on a FUSE mount, even one this process serves', async () => {
@@ -33,7 +38,7 @@ describe('small chunks read on the JS thread', () => {
       const fh = await open(join(m.dir, 'on-fuse.bin'), 'r')
       try {
         // would hang forever were it to stat or read the file: this process is the server
-        expect(readsWithoutFuse(fh.fd)).toBe(false)
+        expect(readsWaitOnlyForDisk(fh.fd)).toBe(false)
       } finally {
         await fh.close()
       }
