@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomInt } from 'node:crypto'
-import { access, appendFile, chown, mkdtemp, rm } from 'node:fs/promises'
+import { access, appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -32,31 +32,56 @@ export interface PgCluster {
   url(host?: string): string
   /** Stops the server (fast shutdown: sessions are terminated); resolves once it is down. */
   stop(): Promise<void>
-  /** Starts it again; resolves once it accepts connections. */
+  /** Starts it again on the same port; resolves once it accepts connections on every address. */
   start(): Promise<void>
   /** Stops it for good (immediate shutdown) and removes its folder; never throws. */
   destroy(): Promise<void>
 }
 
 /**
+ * A port for a cluster, below the kernel's ephemeral range (32768 and up): a port in
+ * that range may already be some client connection's local port, and PostgreSQL then
+ * cannot bind it on that address.
+ */
+const clusterPort = (): number => randomInt(20_000, 32_768)
+
+/** Tries this many ports before giving up on starting a cluster. */
+const PORT_TRIES = 5
+
+/**
  * Makes and starts a cluster of the test's own: `listen` the addresses it listens on
  * (127.0.0.1 by default), `clients` the extra CIDRs let in with trust auth.
+ * PostgreSQL starts when it binds any one of its addresses; a first start that missed
+ * one (the port was taken there) is stopped and tried again on another port. A start
+ * after `stop` keeps the port, as its clients expect.
  */
 export async function startPgCluster(options: { listen?: string[]; clients?: string[] } = {}): Promise<PgCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'facet-pg-'))
-  const port = randomInt(20_000, 60_000)
+  let port = clusterPort()
   const listen = ['127.0.0.1', ...(options.listen ?? [])].join(',')
   let running = false
   const ctl = (args: string[]) => sh('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, ...args])
+  const log = `${dir}/log`
+  const startOnce = async (): Promise<boolean> => {
+    const from = (await readFile(log).catch(() => Buffer.alloc(0))).length
+    await ctl(['-l', log, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=${listen} -c fsync=off`, 'start'])
+    running = true
+    const said = (await readFile(log)).subarray(from).toString()
+    if (!/could not bind|could not create listen socket/.test(said)) return true
+    await ctl(['-m', 'immediate', '-w', 'stop'])
+    running = false
+    return false
+  }
   const cluster: PgCluster = {
-    port,
+    get port() {
+      return port
+    },
     get running() {
       return running
     },
     url: (host = '127.0.0.1') => `postgres://postgres@${host}:${port}/postgres`,
     async start() {
-      await ctl(['-l', `${dir}/log`, '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=${listen} -c fsync=off`, 'start'])
-      running = true
+      if (!(await startOnce())) throw new Error(`PostgreSQL did not start again on port ${port} of every address in ${listen} (see ${log})`)
     },
     async stop() {
       await ctl(['-m', 'fast', '-w', 'stop'])
@@ -73,7 +98,10 @@ export async function startPgCluster(options: { listen?: string[]; clients?: str
     await chown(dir, Number(uid.trim()), -1)
     await sh('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', `${dir}/data`, '-A', 'trust', '-U', 'postgres', '--no-sync'])
     for (const cidr of options.clients ?? []) await appendFile(`${dir}/data/pg_hba.conf`, `host all all ${cidr} trust\n`)
-    await cluster.start()
+    for (let tries = 1; !(await startOnce()); tries++) {
+      if (tries === PORT_TRIES) throw new Error(`no port free on every address in ${listen} for a PostgreSQL cluster after ${PORT_TRIES} tries (see ${log})`)
+      port = clusterPort()
+    }
   } catch (err) {
     await cluster.destroy()
     throw err
