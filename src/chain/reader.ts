@@ -105,8 +105,15 @@ export class ChunkReader {
         if (tries > 64) throw vfsError('EIO', `chunk ${i} of inode ${n.ino} could not be kept in the cache`)
         await this.ensure(n, i, tree, sequential)
       }
+      if (sequential && to === cs) this.usedUp(n, i)
     }
     return end - offset
+  }
+
+  /** Chunk `index` of `n` was read to its end by a sequential reader: its cache slot goes first (see {@link SlabCache.usedUp}). */
+  private usedUp(n: Inode, index: number): void {
+    const ref = n.chunks.get(index)
+    if (ref && !n.dirty?.has(index)) this.slab.usedUp(chunkCacheKey(n, index, ref))
   }
 
   /**

@@ -124,6 +124,43 @@ describe('SlabCache', () => {
     c.ready(filling, 4)
     expect(c.has('loading')).toBe(true)
   })
+
+  it('takes the slot of a used-up chunk before a slot never used, and keeps a chunk read again', () => {
+    const c = new SlabCache(4, 4)
+    const a = c.reserve('a')!
+    c.ready(a, 4)
+    const b = c.reserve('b')!
+    c.ready(b, 4)
+    c.usedUp('a')
+    // 'a' goes first, though two slots were never used
+    expect(c.reserve('c')).toBe(a)
+    expect(c.has('a')).toBe(false)
+    expect(c.has('b')).toBe(true)
+    // a used-up chunk read again is live again: its slot is not taken
+    c.usedUp('b')
+    expect(c.copy('b', 0, 1, Buffer.alloc(1), 0)).toBe(true)
+    const d = c.reserve('d')!
+    expect(d).not.toBe(b)
+    expect(c.has('b')).toBe(true)
+    // one being filled is never used up
+    c.usedUp('c')
+    expect(c.reserve('e')).not.toBe(a)
+  })
+
+  it('keeps its list of used-up slots bounded when the same chunks are used up over and over', () => {
+    const c = new SlabCache(2, 4)
+    c.put('a', Buffer.from('1'))
+    for (let i = 0; i < 1000; i++) {
+      c.usedUp('a')
+      c.copy('a', 0, 1, Buffer.alloc(1), 0)
+    }
+    c.usedUp('a')
+    expect((c as unknown as { spent: number[] }).spent.length).toBeLessThanOrEqual(4)
+    c.put('b', Buffer.from('2'))
+    // 'a', used up last, was taken for 'b'
+    expect(c.has('a')).toBe(false)
+    expect(c.has('b')).toBe(true)
+  })
 })
 
 describe('SealSlots', () => {
