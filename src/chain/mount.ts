@@ -401,6 +401,7 @@ export interface ChainMount extends Mount {
  */
 export function chainMount(chain: Chain, options: ChainMountOptions = {}): ChainMount {
   const ctx: Ctx = { chain, tree: chain.tree, live: !chain.readOnly, readOnlyWhy: options.readOnlyWhy ?? readOnlyWhy(chain) }
+  chain.warmReads()
   if (options.history !== false) ctx.history = new HistoryDir(chain)
   const root = nodeOf(ctx, chain.root)
   const ownLocks = options.locks ? undefined : chain.backend.locks?.(chain.tree.chainId, chain.logger)

@@ -291,6 +291,11 @@ export class ChunkReader {
     return this.cipher.pool
   }
 
+  /** Leases and starts the chunk worker now, before the first read needs it. */
+  warm(): void {
+    this.chunkPool().warm()
+  }
+
   /** The chunk worker when it is leased, else undefined. */
   get leasedPool(): ChunkCipherPool | undefined {
     return this.cipher?.pool

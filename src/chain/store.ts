@@ -238,6 +238,14 @@ export class Chain {
     return this.namespace.attr(n, tree)
   }
 
+  /**
+   * Starts the chunk worker that opens and seals file content now, not on the first read: a
+   * mount calls it, so a first `cat` or `dd` does not wait for the thread to load.
+   */
+  warmReads(): void {
+    if (!this.closed) this.reader.warm()
+  }
+
   /** Reads up to `length` bytes of file `n` at `offset`; holes and the tail of a short chunk read as zeros. */
   read(n: Inode, offset: number, length: number, tree: ChainTree = this.tree): Promise<Uint8Array> {
     const p = this.reader.read(n, offset, length, tree)
