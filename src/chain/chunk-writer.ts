@@ -4,6 +4,7 @@ import type { ChunkCipherPool } from '../crypto/chunk-pool.ts'
 import { vfsError } from '../vfs/errors.ts'
 import type { Logger } from '../vfs/log.ts'
 import { MAX_FILE_SIZE } from '../vfs/memory.ts'
+import { copyBytes } from './copy-bytes.ts'
 import type { ChunkPutEvent } from './format.ts'
 import { chunkAad } from './keys.ts'
 import type { PendingChanges, PendingChunk } from './pending-changes.ts'
@@ -277,7 +278,7 @@ export class ChunkWriter {
   private sealOffThread(n: Inode, index: number, ref: ChunkRef, e: ChunkPutEvent, plain: Uint8Array, slot: number): void {
     const seals = this.seals!
     const plainAt = seals.plainAt(slot)
-    seals.bytes.set(plain, plainAt)
+    copyBytes(seals.bytes, plainAt, plain)
     const key = this.o.tree.chunkKey(n)
     const aad = chunkAad(this.o.tree.chainId, n.ino, index, ref.version)
     const outAt = seals.sealedAt(slot)

@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib'
 import { MLDSA65, MLKEM768 } from '../crypto/pq.ts'
+import { copyBytes } from './copy-bytes.ts'
 
 /** The log format version this code writes: 2 adds hard links, special files, extended attributes and nanosecond times. */
 export const FORMAT_VERSION = 2
@@ -244,7 +245,8 @@ class Writer {
   }
   bytes(b: Uint8Array): void {
     this.ensure(b.length)
-    this.buf.set(b, this.pos)
+    // sealed chunks come from the seal slots, shared memory
+    copyBytes(this.buf, this.pos, b)
     this.pos += b.length
   }
   fixed(b: Uint8Array, n: number): void {

@@ -4,6 +4,7 @@ import { vfsError } from '../vfs/errors.ts'
 import type { Logger } from '../vfs/log.ts'
 import type { ChainLog } from './backend.ts'
 import { chunkAad } from './keys.ts'
+import { copyBytes } from './copy-bytes.ts'
 import { SlabCache } from './slab.ts'
 import { ForgedDataError, type ChainTree, type ChunkRef, type Inode } from './tree.ts'
 
@@ -267,7 +268,7 @@ export class ChunkReader {
       if (readSync(sealed, 0, c.ref.len, c.ref.pos) !== c.ref.len) throw new ForgedDataError(`chunk ${c.index} of inode ${n.ino} lies past the end of the log`)
       const plain = this.openHere(n, c.index, c.ref, sealed, tree)
       const length = Math.min(plain.length, this.chunkSize)
-      this.slab.bytes.set(plain.subarray(0, length), this.slab.offsetOf(c.slot))
+      copyBytes(this.slab.bytes, this.slab.offsetOf(c.slot), plain.subarray(0, length))
       this.slab.ready(c.slot, length)
     } catch (err) {
       this.slab.release(c.slot)

@@ -1,3 +1,5 @@
+import { copyBytes } from './copy-bytes.ts'
+
 /**
  * The cache of decrypted chunks: fixed slots in one SharedArrayBuffer, so the chunk worker
  * writes plaintext straight into them and memory does not grow with what is read.
@@ -130,7 +132,7 @@ export class SlabCache {
   put(key: string, plain: Uint8Array): boolean {
     const s = this.reserve(key)
     if (s === undefined) return false
-    this.bytes.set(plain.subarray(0, this.slotBytes), this.offsetOf(s))
+    copyBytes(this.bytes, this.offsetOf(s), plain.subarray(0, this.slotBytes))
     this.ready(s, Math.min(plain.length, this.slotBytes))
     return true
   }
@@ -147,7 +149,7 @@ export class SlabCache {
     this.index.set(key, s)
     this.isSpent[s] = 0
     const len = this.length[s]!
-    if (from < len) dest.set(this.bytes.subarray(this.offsetOf(s) + from, this.offsetOf(s) + Math.min(to, len)), at)
+    if (from < len) copyBytes(dest, at, this.bytes.subarray(this.offsetOf(s) + from, this.offsetOf(s) + Math.min(to, len)))
     if (to > len) dest.fill(0, at + Math.max(0, len - from), at + to - from)
     return true
   }
