@@ -1,5 +1,5 @@
 import { POOL_LINGER_MS, sharedResource, type Lease } from './lease.ts'
-import { WorkerThreads } from './threads.ts'
+import { own, WorkerThreads } from './threads.ts'
 
 const WORKER_URL = new URL('./chunk-worker.mjs', import.meta.url)
 
@@ -87,8 +87,8 @@ export class ChunkCipherPool {
       fd: run.fd,
       from: run.from,
       bytes: run.bytes,
-      sealed: run.sealed,
-      items: run.items.map((it, i) => ({ ...it, id: ids[i] })),
+      sealed: run.sealed && own(run.sealed),
+      items: run.items.map((it, i) => ({ ...it, key: own(it.key), aad: own(it.aad), id: ids[i] })),
       crash,
     }))
     return answers.map(a => a.then(m => (m.fault ? { fault: m.fault as 'auth' | 'short' } : { length: m.length as number })))
@@ -100,7 +100,7 @@ export class ChunkCipherPool {
    */
   async seal(slab: number, item: { key: Uint8Array; aad: Uint8Array; plainAt: number; len: number; outAt: number }): Promise<number> {
     const crash = this.takeCrash()
-    const m = await this.threads.post(1, ([id]) => ({ op: 'seal', slab, items: [{ ...item, id }], crash }))[0]!
+    const m = await this.threads.post(1, ([id]) => ({ op: 'seal', slab, items: [{ ...item, key: own(item.key), aad: own(item.aad), id }], crash }))[0]!
     return m.length as number
   }
 

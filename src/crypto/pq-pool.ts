@@ -1,5 +1,5 @@
 import { POOL_LINGER_MS, sharedResource, type Lease } from './lease.ts'
-import { WorkerThreads } from './threads.ts'
+import { own, WorkerThreads } from './threads.ts'
 
 const WORKER_URL = new URL('./pq-worker.mjs', import.meta.url)
 
@@ -102,11 +102,6 @@ export class PqPool {
 
 /** A reference to the shared pool, from {@link acquirePqPool}. */
 export type PqLease = Lease<PqPool>
-
-/** A copy of `b` when it is a view into a bigger buffer: posting a view copies its whole buffer (a block, a read window). */
-function own(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b)
-}
 
 /**
  * Takes a reference to the process-wide pool (2 threads); call the returned release when done.

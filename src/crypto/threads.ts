@@ -32,6 +32,15 @@ export interface WorkerThreadsOptions {
 }
 
 /**
+ * A copy of `b` when it is a view into a bigger buffer: posting a view copies its whole
+ * buffer (a block, a read window, or the 8 KiB pool a small `Buffer.allocUnsafe` comes
+ * from: a chunk's 58-byte AAD made each seal message cost 130 µs instead of 5).
+ */
+export function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b)
+}
+
+/**
  * A few worker threads running jobs posted as messages, each answered by `{ id, … }`.
  *
  * Threads start on demand: a message goes to an idle thread, or starts one while fewer than
