@@ -22,6 +22,15 @@ export interface SealedItem {
   slotAt: number
 }
 
+/** A chunk to seal in place: its plaintext at `plainAt` (`len` bytes) of a slab, sealed to `outAt`. */
+export interface SealItem {
+  key: Uint8Array
+  aad: Uint8Array
+  plainAt: number
+  len: number
+  outAt: number
+}
+
 /** A run of sealed chunks that lie next to each other: read from descriptor `fd` at `from`, or given as `sealed`. */
 export interface SealedRun {
   slab: number
@@ -48,6 +57,8 @@ export class ChunkCipherPool {
   readonly size: number
   private readonly threads: WorkerThreads
   private readonly slabs = new Map<number, SharedArrayBuffer>()
+  /** Seals asked for in this turn of the event loop, posted together at its end. */
+  private readonly sealing: { slab: number; item: SealItem; resolve(length: number): void; reject(err: Error): void }[] = []
   private nextSlab = 1
   private crashNext = false
 
@@ -96,12 +107,25 @@ export class ChunkCipherPool {
 
   /**
    * Seals the plaintext at `plainAt` (`len` bytes) of slab `slab` with AES-256-GCM under a
-   * fresh nonce, writing `nonce ‖ ciphertext ‖ tag` at `outAt`; resolves to its length.
+   * fresh nonce, writing `nonce ‖ ciphertext ‖ tag` at `outAt`; resolves to its length. The
+   * seals asked for in one turn of the event loop go to the thread in one message.
    */
-  async seal(slab: number, item: { key: Uint8Array; aad: Uint8Array; plainAt: number; len: number; outAt: number }): Promise<number> {
-    const crash = this.takeCrash()
-    const m = await this.threads.post(1, ([id]) => ({ op: 'seal', slab, items: [{ ...item, key: own(item.key), aad: own(item.aad), id }], crash }))[0]!
-    return m.length as number
+  seal(slab: number, item: SealItem): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.sealing.length === 0) queueMicrotask(() => this.postSeals())
+      this.sealing.push({ slab, item, resolve, reject })
+    })
+  }
+
+  /** Posts the seals asked for in this turn, one message per slab (a 1 MiB write seals 8 chunks). */
+  private postSeals(): void {
+    const asked = this.sealing.splice(0)
+    for (const slab of new Set(asked.map(a => a.slab))) {
+      const these = asked.filter(a => a.slab === slab)
+      const crash = this.takeCrash()
+      const answers = this.threads.post(these.length, ids => ({ op: 'seal', slab, items: these.map(({ item }, i) => ({ ...item, key: own(item.key), aad: own(item.aad), id: ids[i] })), crash }))
+      answers.forEach((a, i) => a.then(m => these[i]!.resolve(m.length as number), these[i]!.reject))
+    }
   }
 
   /** Starts the thread now, so the first chunk need not wait for it to load (about 50 ms here). */

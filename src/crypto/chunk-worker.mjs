@@ -51,11 +51,12 @@ parentPort.on('message', job => {
     return
   }
   if (job.op === 'seal') {
-    // plaintext at plainAt in the slab, sealed to nonce ‖ ciphertext ‖ tag at outAt
+    // plaintext at plainAt in the slab, sealed to nonce ‖ ciphertext ‖ tag at outAt; one message answers every item
     const slab = slabs.get(job.slab)
+    const answers = []
     for (const it of job.items) {
       if (!slab) {
-        parentPort.postMessage({ id: it.id, error: `slab ${job.slab} is not registered` })
+        answers.push({ id: it.id, error: `slab ${job.slab} is not registered` })
         continue
       }
       const iv = randomFillSync(Buffer.allocUnsafe(IV_BYTES))
@@ -66,8 +67,9 @@ parentPort.on('message', job => {
       into(slab, it.outAt, iv)
       into(slab, it.outAt + IV_BYTES, body)
       into(slab, it.outAt + IV_BYTES + body.length, c.getAuthTag())
-      parentPort.postMessage({ id: it.id, length: IV_BYTES + body.length + TAG_BYTES })
+      answers.push({ id: it.id, length: IV_BYTES + body.length + TAG_BYTES })
     }
+    parentPort.postMessage({ answers })
     return
   }
   if (job.op !== 'open') {
@@ -93,12 +95,14 @@ parentPort.on('message', job => {
     }
     source = scratch
   }
+  const answers = []
   for (const it of job.items) {
-    if (!slab) parentPort.postMessage({ id: it.id, error: `slab ${job.slab} is not registered` })
-    else if (it.at + it.len > got) parentPort.postMessage({ id: it.id, fault: 'short' })
+    if (!slab) answers.push({ id: it.id, error: `slab ${job.slab} is not registered` })
+    else if (it.at + it.len > got) answers.push({ id: it.id, fault: 'short' })
     else {
       const n = openInto(source.subarray(it.at, it.at + it.len), it.key, it.aad, slab, it.slotAt)
-      parentPort.postMessage(n < 0 ? { id: it.id, fault: 'auth' } : { id: it.id, length: n })
+      answers.push(n < 0 ? { id: it.id, fault: 'auth' } : { id: it.id, length: n })
     }
   }
+  parentPort.postMessage({ answers })
 })

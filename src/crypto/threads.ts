@@ -117,13 +117,18 @@ export class WorkerThreads {
       for (const j of t.jobs.values()) j.reject(err)
       t.jobs.clear()
     }
-    worker.on('message', (m: Answer) => {
+    const settle = (m: Answer) => {
       const j = t.jobs.get(m.id)
       if (!j) return
       t.jobs.delete(m.id)
       if (t.jobs.size === 0) worker.unref()
       if (m.error !== undefined) j.reject(this.options.failure(m.error))
       else j.resolve(m)
+    }
+    // one job's answer, or the answers to every job of a message at once
+    worker.on('message', (m: Answer & { answers?: Answer[] }) => {
+      if (m.answers) for (const a of m.answers) settle(a)
+      else settle(m)
     })
     worker.on('error', err => fail(this.options.failure(`${this.options.name} worker failed: ${err.message}`)))
     worker.on('exit', code => fail(this.options.failure(`${this.options.name} worker exited with code ${code}`)))
