@@ -8,19 +8,9 @@ import { isVfsError } from '../../src/vfs/errors.ts'
 import { silentLogger } from '../../src/vfs/log.ts'
 import { createVfs, type Vfs } from '../../src/vfs/vfs.ts'
 import { fuseSkip, mountForTest, sh, type TestMount } from '../../test/helpers/fuse.ts'
+import { serverPort } from '../../test/helpers/ports.ts'
 import { queueView } from './index.ts'
 import { eventually } from './test-helpers.ts'
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => done(port))
-    })
-  })
-}
 
 /** A broker process of the test's own, on its own port and data folder, that survives being stopped and started again. */
 interface OwnBroker {
@@ -31,7 +21,8 @@ interface OwnBroker {
 }
 
 async function ownBroker(kind: 'nats' | 'redis'): Promise<OwnBroker> {
-  const port = await freePort()
+  // below the ephemeral range: a client reconnecting while the broker is down can take a port from listen(0) as its own
+  const port = await serverPort()
   const dir = await mkdtemp(join(tmpdir(), `facet-queue-${kind}-`))
   let proc: ChildProcess | undefined
   const args =

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process'
-import { randomInt } from 'node:crypto'
 import { access, appendFile, chown, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { serverPort } from './ports.ts'
 
 const exec = promisify(execFile)
 /** Where the PostgreSQL server programs (initdb, pg_ctl) are. */
@@ -38,13 +38,6 @@ export interface PgCluster {
   destroy(): Promise<void>
 }
 
-/**
- * A port for a cluster, below the kernel's ephemeral range (32768 and up): a port in
- * that range may already be some client connection's local port, and PostgreSQL then
- * cannot bind it on that address.
- */
-const clusterPort = (): number => randomInt(20_000, 32_768)
-
 /** Tries this many ports before giving up on starting a cluster. */
 const PORT_TRIES = 5
 
@@ -57,7 +50,7 @@ const PORT_TRIES = 5
  */
 export async function startPgCluster(options: { listen?: string[]; clients?: string[] } = {}): Promise<PgCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'facet-pg-'))
-  let port = clusterPort()
+  let port = await serverPort()
   const listen = ['127.0.0.1', ...(options.listen ?? [])].join(',')
   let running = false
   const ctl = (args: string[]) => sh('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', `${dir}/data`, ...args])
@@ -100,7 +93,7 @@ export async function startPgCluster(options: { listen?: string[]; clients?: str
     for (const cidr of options.clients ?? []) await appendFile(`${dir}/data/pg_hba.conf`, `host all all ${cidr} trust\n`)
     for (let tries = 1; !(await startOnce()); tries++) {
       if (tries === PORT_TRIES) throw new Error(`no port free on every address in ${listen} for a PostgreSQL cluster after ${PORT_TRIES} tries (see ${log})`)
-      port = clusterPort()
+      port = await serverPort()
     }
   } catch (err) {
     await cluster.destroy()
