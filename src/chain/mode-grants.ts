@@ -3,6 +3,7 @@ import type { PublicIdentity } from '../crypto/identity.ts'
 import { vfsError } from '../vfs/errors.ts'
 import type { AttrChanges } from '../vfs/node.ts'
 import { groupAsReader, groupKeyId } from './groups.ts'
+import { PublishNotices } from './publish-notices.ts'
 import { everyoneKeyId, everyoneKeyPair, posixIdOf } from './posix-ids.ts'
 import { shareChainPath, ShareError, unshareChainPath } from './sharing.ts'
 import type { Chain } from './store.ts'
@@ -125,13 +126,22 @@ export async function applyModeGrants(chain: Chain, plan: ModeGrantPlan): Promis
     for (const r of plan.grant) {
       // a grant waits for the next block like the chmod that made it (tar x chmods every file it makes: one block each was 18x gocryptfs)
       await shareChainPath(chain, plan.path, r, { queued: true })
-      if (r.name === 'everyone') chain.logger.warn({ path: chain.path, folder: plan.path }, `${plan.path}: published to everyone holding the chain's log (chmod o+r): its names, content and everything made in it later can be read without any identity`)
+      if (r.name === 'everyone') publishNotices(chain).published(plan.path)
       else chain.logger.info({ path: chain.path, folder: plan.path }, `${plan.path}: granted to ${describe(r)} (chmod/chgrp)`)
     }
   } catch (err) {
     if (err instanceof ShareError) throw vfsError('EPERM', err.message)
     throw err
   }
+}
+
+const notices = new WeakMap<Chain, PublishNotices>()
+
+/** The warnings of `chain`'s publications to everyone, kept with the chain. */
+function publishNotices(chain: Chain): PublishNotices {
+  let n = notices.get(chain)
+  if (!n) notices.set(chain, (n = new PublishNotices(chain.logger, chain.path)))
+  return n
 }
 
 function describe(r: PublicIdentity): string {
